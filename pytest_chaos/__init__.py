@@ -1,0 +1,81 @@
+"""pytest-chaos: chaos engineering for pytest.
+
+Mark a test ``@pytest.mark.chaos(blast_radius=[...])``, put a fault proxy in front of
+each dependency with the ``chaos`` fixture, inject faults and assert resilience
+hypotheses. Every fault is rolled back at teardown.
+
+Names are imported lazily so that ``import pytest_chaos`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "Event": "pytest_chaos._timeline",
+    "Timeline": "pytest_chaos._timeline",
+    "ChaosError": "pytest_chaos.errors",
+    "BlastRadiusError": "pytest_chaos.errors",
+    "CheckError": "pytest_chaos.errors",
+    "ConfigurationError": "pytest_chaos.errors",
+    "HypothesisViolated": "pytest_chaos.errors",
+    "InjectionError": "pytest_chaos.errors",
+    "InjectionVetoed": "pytest_chaos.errors",
+    "ProxyAPIError": "pytest_chaos.errors",
+    "RollbackError": "pytest_chaos.errors",
+    "ServiceError": "pytest_chaos.errors",
+    "SteadyStateNotMet": "pytest_chaos.errors",
+    "UnsupportedByBackend": "pytest_chaos.errors",
+}
+
+__all__ = [
+    "BlastRadiusError",
+    "ChaosError",
+    "CheckError",
+    "ConfigurationError",
+    "Event",
+    "HypothesisViolated",
+    "InjectionError",
+    "InjectionVetoed",
+    "ProxyAPIError",
+    "RollbackError",
+    "ServiceError",
+    "SteadyStateNotMet",
+    "Timeline",
+    "UnsupportedByBackend",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from pytest_chaos._timeline import Event, Timeline
+    from pytest_chaos.errors import (
+        BlastRadiusError,
+        ChaosError,
+        CheckError,
+        ConfigurationError,
+        HypothesisViolated,
+        InjectionError,
+        InjectionVetoed,
+        ProxyAPIError,
+        RollbackError,
+        ServiceError,
+        SteadyStateNotMet,
+        UnsupportedByBackend,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_chaos' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

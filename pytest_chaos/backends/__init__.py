@@ -1,0 +1,3 @@
+"""backends."""
+
+from __future__ import annotations

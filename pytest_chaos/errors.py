@@ -1,0 +1,109 @@
+"""The exceptions pytest-chaos raises, under one root.
+
+::
+
+    ChaosError                         root of everything raised on purpose
+    ├── ConfigurationError             bad option, ini key, marker argument or YAML file
+    ├── BlastRadiusError               an injection outside the test's blast radius
+    │                                  (or without the chaos marker, or over a limit)
+    ├── InjectionError                 a fault could not be applied ("broken" in Allure)
+    │   ├── InjectionVetoed            a pytest_chaos_before_inject hook said no
+    │   └── UnsupportedByBackend       an embedded-only feature asked of another backend
+    ├── ProxyAPIError                  the Toxiproxy API answered with an error status
+    ├── RollbackError                  teardown found something this test left behind
+    ├── ServiceError                   a dependency could not be started or is dead
+    ├── CheckError                     a check could not run (bad arguments, probe crash)
+    │   └── SteadyStateNotMet          the system was broken before any fault
+    └── HypothesisViolated             (also an AssertionError) a check's verdict: the
+        │                              system did not cope; the test fails
+        └── (one subclass per check, in pytest_chaos.checks)
+
+Every message names the value, the rule and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlastRadiusError",
+    "ChaosError",
+    "CheckError",
+    "ConfigurationError",
+    "HypothesisViolated",
+    "InjectionError",
+    "InjectionVetoed",
+    "ProxyAPIError",
+    "RollbackError",
+    "ServiceError",
+    "SteadyStateNotMet",
+    "UnsupportedByBackend",
+]
+
+
+class ChaosError(Exception):
+    """Root of every exception pytest-chaos raises on purpose."""
+
+
+class ConfigurationError(ChaosError):
+    """A bad option, ini key, marker argument or configuration file."""
+
+
+class BlastRadiusError(ChaosError):
+    """An injection that the test's blast radius does not allow."""
+
+
+class InjectionError(ChaosError):
+    """A fault could not be applied; the test is an error, not a failure."""
+
+
+class InjectionVetoed(InjectionError):
+    """A ``pytest_chaos_before_inject`` hook implementation refused the injection."""
+
+
+class UnsupportedByBackend(InjectionError):
+    """A feature only the embedded backend has was asked of another backend."""
+
+
+class ProxyAPIError(ChaosError):
+    """The Toxiproxy HTTP API answered with an error status.
+
+    ``status`` is the HTTP status and ``error`` the server's message.
+    """
+
+    def __init__(self, message: str, *, status: int, error: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+class RollbackError(ChaosError):
+    """Teardown found a proxy, toxic or container that this test left behind."""
+
+
+class ServiceError(ChaosError):
+    """A dependency could not be started, or died."""
+
+
+class CheckError(ChaosError):
+    """A check could not run: bad arguments, or a probe that crashed unexpectedly."""
+
+
+class SteadyStateNotMet(CheckError):
+    """The steady state did not hold before any fault was injected."""
+
+
+class HypothesisViolated(ChaosError, AssertionError):
+    """A resilience hypothesis did not hold. The message carries the measured numbers.
+
+    ``measured`` and ``allowed`` hold the numbers behind the verdict.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        measured: dict[str, object] | None = None,
+        allowed: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.measured = dict(measured or {})
+        self.allowed = dict(allowed or {})

@@ -1,0 +1,3 @@
+"""Sub-plugin: terminal summary, ``--chaos-journal`` and Allure output."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""safety."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Dependencies for chaos tests: containers through testcontainers, or local binaries."""
+
+from __future__ import annotations

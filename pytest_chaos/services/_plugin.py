@@ -1,0 +1,3 @@
+"""Sub-plugin: the ``chaos_services`` fixture and its options."""
+
+from __future__ import annotations

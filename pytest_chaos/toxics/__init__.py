@@ -1,0 +1,3 @@
+"""toxics."""
+
+from __future__ import annotations
