@@ -1,0 +1,102 @@
+"""Configuration of the order API, read from the environment.
+
+The resilient defaults are what a careful team ships; ``SHOP_FRAGILE=1`` turns every
+protection off at once, the way a first version of a service often looks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+__all__ = ["Resilience", "ShopConfig"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Resilience:
+    """The protections of the order API.
+
+    Times are in seconds. ``None`` means "no limit", which is what the fragile build uses:
+    a call to a dependency that never answers then blocks its worker thread forever.
+    """
+
+    db_timeout: float | None = 1.0
+    db_connect_timeout: int | None = 2  # libpq counts whole seconds, at least 2
+    redis_timeout: float | None = 0.25
+    redis_retry_after: float = 1.0  # after a Redis failure, skip Redis this long
+    payments_connect_timeout: float | None = 0.5
+    payments_timeout: float | None = 1.0
+    payments_attempts: int = 3
+    backoff_initial: float = 0.05
+    backoff_max: float = 0.4
+    breaker: bool = True
+    breaker_window: int = 10  # the last N payment attempts judge the failure rate
+    breaker_min_calls: int = 5
+    breaker_failure_rate: float = 0.2
+    breaker_reset: float = 3.0
+    idempotency_keys: bool = True
+    db_attempts: int = 2
+
+    @classmethod
+    def fragile(cls) -> Resilience:
+        """The naive build: no timeouts, no breaker, no idempotency keys, eager retries."""
+        return cls(
+            db_timeout=None,
+            db_connect_timeout=None,
+            redis_timeout=None,
+            redis_retry_after=0.0,
+            payments_connect_timeout=None,
+            payments_timeout=None,
+            payments_attempts=5,
+            backoff_initial=0.0,
+            backoff_max=0.0,
+            breaker=False,
+            idempotency_keys=False,
+            db_attempts=1,
+        )
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    """Where the order API finds its dependencies and how carefully it talks to them."""
+
+    database_url: str
+    redis_url: str
+    payments_url: str
+    redis_prefix: str = "shop"
+    fragile: bool = False
+    resilience: Resilience = field(default_factory=Resilience)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ShopConfig:
+        """Read ``SHOP_DATABASE_URL``, ``SHOP_REDIS_URL``, ``SHOP_PAYMENTS_URL``,
+        ``SHOP_REDIS_PREFIX`` and ``SHOP_FRAGILE``; optional ``SHOP_BREAKER_RESET``.
+        """
+        env = os.environ if env is None else env
+        missing = [
+            name
+            for name in ("SHOP_DATABASE_URL", "SHOP_REDIS_URL", "SHOP_PAYMENTS_URL")
+            if not env.get(name)
+        ]
+        if missing:
+            raise ValueError(
+                f"the order API needs {', '.join(missing)} in its environment "
+                "(postgresql://user@host:port/db, redis://host:port/0, http://host:port); "
+                "set them, normally to the addresses of pytest-chaos proxies"
+            )
+        fragile = env.get("SHOP_FRAGILE", "").strip().lower() in _TRUE
+        resilience = Resilience.fragile() if fragile else Resilience()
+        reset = env.get("SHOP_BREAKER_RESET")
+        if reset:
+            resilience = replace(resilience, breaker_reset=float(reset))
+        return cls(
+            database_url=env["SHOP_DATABASE_URL"],
+            redis_url=env["SHOP_REDIS_URL"],
+            payments_url=env["SHOP_PAYMENTS_URL"].rstrip("/"),
+            redis_prefix=env.get("SHOP_REDIS_PREFIX", "shop"),
+            fragile=fragile,
+            resilience=resilience,
+        )

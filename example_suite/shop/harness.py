@@ -1,0 +1,234 @@
+"""Test-side helpers: run the shop's processes, talk to them, read the ground truth.
+
+Nothing here is part of the shop itself; the chaos suite's conftest builds its fixtures
+from these pieces.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+from psycopg.rows import dict_row
+from requests.adapters import HTTPAdapter
+
+from example_suite.shop.db import migrate
+
+__all__ = [
+    "PRODUCTS",
+    "REPO_ROOT",
+    "ServiceProcess",
+    "ShopClient",
+    "ShopRequestFailed",
+    "create_database",
+    "orders_in",
+    "stock_in",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# (sku, name, price_cents, stock): enough stock that no experiment runs out.
+PRODUCTS: list[tuple[str, str, int, int]] = [
+    ("mug", "Chaos mug", 1200, 100_000),
+    ("tee", "Blast radius tee", 2500, 100_000),
+    ("sticker", "Steady state sticker", 300, 100_000),
+]
+
+
+class ShopRequestFailed(Exception):
+    """An HTTP call to a shop service failed: an error status, a timeout or no answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServiceProcess:
+    """One of the shop's services, running as its own process.
+
+    The process binds port 0 and reports the port it got through a file, so starting
+    many services in parallel (xdist) never races for a port. :meth:`stop` always ends
+    it: SIGTERM, then SIGKILL if it has not exited within a few seconds.
+    """
+
+    def __init__(self, service: str, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.service = service
+        self.name = f"{service}-{uuid.uuid4().hex[:6]}"
+        self._port_file = workdir / f"{self.name}.port"
+        self.log_path = workdir / f"{self.name}.log"
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO_ROOT), *filter(None, [full_env.get("PYTHONPATH")])]
+        )
+        self.env = full_env
+        self.port = 0
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "example_suite.shop.serve",
+                    service,
+                    "--port-file",
+                    str(self._port_file),
+                ],
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+            )
+        try:
+            self._wait_for_port(timeout=20.0)
+        except BaseException:
+            self.stop()
+            raise
+
+    def __repr__(self) -> str:
+        state = "running" if self.process.poll() is None else f"exited {self.process.returncode}"
+        return f"<ServiceProcess {self.name} pid={self.process.pid} {self.address} {state}>"
+
+    def _wait_for_port(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._port_file.exists():
+                self.port = int(self._port_file.read_text())
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise RuntimeError(
+            f"{self.service} service did not start within {timeout}s "
+            f"(exit code {self.process.poll()}); its log:\n{self.log()}"
+        )
+
+    @property
+    def host(self) -> str:
+        """Always 127.0.0.1."""
+        return "127.0.0.1"
+
+    @property
+    def address(self) -> str:
+        """``host:port``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.address}"
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, the way a node dies (no cleanup in the process)."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        """What the process printed so far (last 4000 characters)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """End the process, whatever state it is in."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+class ShopClient:
+    """A small JSON client for a shop service, as a user's code would call it.
+
+    Every call has a timeout; any error status, timeout or refused connection raises
+    :class:`ShopRequestFailed`, so a call can be used directly as a check's probe.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 2.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.mount("http://", HTTPAdapter(pool_maxsize=32, max_retries=0))
+
+    def __repr__(self) -> str:
+        return f"<ShopClient {self.base_url} timeout={self.timeout}s>"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call ``method path``; the decoded JSON body of a 2xx answer."""
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                json=json,
+                headers=headers,
+                timeout=timeout or self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise ShopRequestFailed(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        with response:
+            if response.status_code >= 400:
+                raise ShopRequestFailed(
+                    f"{method} {path} -> {response.status_code} {response.text.strip()[:200]}",
+                    status=response.status_code,
+                )
+            return response.json()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """``GET path``."""
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        """``POST path``."""
+        return self.request("POST", path, **kwargs)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._session.close()
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """Create database ``name`` with the shop's schema and products; its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(url) as conn:
+        migrate(conn, PRODUCTS)
+    return url
+
+
+def orders_in(url: str) -> list[dict[str, Any]]:
+    """Every stored order, read directly (not through any proxy)."""
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute("SELECT * FROM orders ORDER BY id").fetchall()
+
+
+def stock_in(url: str) -> dict[str, int]:
+    """Stock per SKU, read directly."""
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        rows = conn.execute("SELECT sku, stock FROM products").fetchall()
+    return {row["sku"]: row["stock"] for row in rows}

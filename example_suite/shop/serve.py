@@ -1,0 +1,65 @@
+"""Run one of the shop's services with waitress: ``python -m example_suite.shop.serve``.
+
+::
+
+    python -m example_suite.shop.serve orders   --port-file PATH [--port N] [--threads N]
+    python -m example_suite.shop.serve payments --port-file PATH [--port N]
+
+The server binds 127.0.0.1 (port 0 by default: the kernel picks a free one) and writes
+the port it got to ``--port-file`` once it listens, which is how a test harness learns
+the address without racing for a port. SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from waitress.server import create_server  # type: ignore[import-untyped]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, bind, announce the port, serve until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m example_suite.shop.serve")
+    parser.add_argument("service", choices=("orders", "payments"))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", type=Path)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    if args.service == "orders":
+        from example_suite.shop.api import create_app
+
+        app = create_app()
+    else:
+        from example_suite.shop.provider import create_provider
+
+        app = create_provider()
+
+    server = create_server(app, host=args.host, port=args.port, threads=args.threads)
+    port = int(server.effective_port)
+    if args.port_file is not None:
+        # Written then renamed, so a reader never sees a half-written number.
+        tmp = args.port_file.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        os.replace(tmp, args.port_file)
+    print(f"{args.service} listening on http://{args.host}:{port}", flush=True)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        server.close()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    with contextlib.suppress(SystemExit):
+        server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
