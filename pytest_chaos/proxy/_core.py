@@ -1,0 +1,421 @@
+"""The proxy manager: proxies, their listeners, connections and toxics.
+
+:class:`ProxyManager` is the model behind the Toxiproxy HTTP API. Every method runs on
+the server's event loop; the HTTP layer maps :class:`~pytest_chaos.proxy._errors.ApiError`
+to responses. The data path lives in :mod:`pytest_chaos.proxy._link`, the toxics in
+:mod:`pytest_chaos.toxics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ipaddress
+import random
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pytest_chaos.proxy._errors import BadRequest, BindError, Conflict, NotFound
+from pytest_chaos.proxy._link import Connection, ProxyStats, split_hostport
+from pytest_chaos.toxics._base import Toxic, ToxicConfigError
+from pytest_chaos.toxics._registry import get_toxic_class
+
+__all__ = ["Proxy", "ProxyManager", "ToxicState"]
+
+_STREAMS = ("upstream", "downstream")
+_BACKLOG = 4096
+
+
+@dataclass(eq=False)
+class ToxicState:
+    """One toxic on a proxy: what the API shows and the validated toxic behind it."""
+
+    name: str
+    type: str
+    stream: str
+    toxicity: float
+    toxic: Toxic
+
+    def to_json(self) -> dict[str, object]:
+        """The Toxiproxy toxic object."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": self.toxicity,
+            "attributes": self.toxic.to_json(),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<ToxicState {self.name!r} {self.type} {self.stream} toxicity={self.toxicity} "
+            f"{self.toxic.to_json()}>"
+        )
+
+
+def _format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _bind(listen: str) -> socket.socket:
+    """A listening socket for ``listen``, or BindError worded like Go's net.Listen."""
+    try:
+        host, port = split_hostport(listen)
+    except ValueError as exc:
+        raise BindError(f"listen tcp {listen}: {exc}") from None
+    family = socket.AF_INET
+    addr = host
+    if host in ("", "::", "[::]"):
+        family, addr = socket.AF_INET6, "::"
+    else:
+        try:
+            ip = ipaddress.ip_address(host)
+            family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        except ValueError:
+            # A name: Go prefers IPv4 for localhost-like names; so do we.
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except socket.gaierror:
+                raise BindError(f"listen tcp: lookup {host}: no such host") from None
+            infos.sort(key=lambda info: info[0] != socket.AF_INET)
+            family, addr = infos[0][0], str(infos[0][4][0])
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        if family == socket.AF_INET6 and host in ("", "::"):
+            family, addr = socket.AF_INET, "0.0.0.0"
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        else:
+            raise BindError(f"listen tcp {listen}: socket: {_os_text(exc)}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and addr == "::":
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((addr, port))
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"listen tcp {listen}: bind: {_os_text(exc)}") from None
+    return sock
+
+
+def _os_text(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+class Proxy:
+    """A named proxy: listener, upstream, toxics per stream, open connections, stats."""
+
+    def __init__(self, manager: ProxyManager, name: str, listen: str, upstream: str) -> None:
+        self.manager = manager
+        self.name = name
+        self.listen = listen  # as given; the bound address is reported while enabled
+        self.upstream = upstream
+        self.enabled = False
+        self.bound: str | None = None
+        self.stats = ProxyStats()
+        self.toxics: dict[str, ToxicState] = {}
+        self.connections: set[Connection] = set()
+        self._lingering: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._next_id = 0
+
+    # -- what Connection needs (pytest_chaos.proxy._link.Owner) -------------------------
+
+    @property
+    def rng(self) -> random.Random:
+        """The manager's seeded RNG (toxicity rolls, jitter, slice sizes)."""
+        return self.manager.rng
+
+    @property
+    def dial_timeout(self) -> float:
+        """Seconds an upstream dial may take."""
+        return self.manager.dial_timeout
+
+    def toxics_for(self, stream: str) -> list[ToxicState]:
+        """The toxics of one stream in insertion order."""
+        return [t for t in self.toxics.values() if t.stream == stream]
+
+    def connection_closed(self, conn: Connection) -> None:
+        """A connection started closing; its sockets may still be flushing."""
+        self.connections.discard(conn)
+        self._lingering.add(conn)
+
+    def connection_gone(self, conn: Connection) -> None:
+        """Every socket of a connection is closed."""
+        self.connections.discard(conn)
+        self._lingering.discard(conn)
+
+    def note(self, label: str, data: Mapping[str, object]) -> None:
+        """A toxic or the data path recorded something."""
+        self.manager.record_note(self.name, label, data)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and accept; raises BindError."""
+        if self._server is not None:
+            return
+        sock = _bind(self.listen)
+        loop = asyncio.get_running_loop()
+        host, port = sock.getsockname()[:2]
+        self._server = await loop.create_server(self._accept, sock=sock, backlog=_BACKLOG)
+        self.bound = _format_address(host, port)
+        self.enabled = True
+
+    def _accept(self) -> asyncio.Protocol:
+        self._next_id += 1
+        conn = Connection(self, self._next_id, asyncio.get_running_loop())
+        self.connections.add(conn)
+        return conn.client
+
+    async def stop(self) -> None:
+        """Close the listener and abort every connection."""
+        self.enabled = False
+        self.bound = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        conns = list(self.connections) + list(self._lingering)
+        dials = [t for c in conns if (t := c.dial_task()) is not None]
+        for conn in conns:
+            conn.close(abort=True)
+        if dials:
+            await asyncio.gather(*dials, return_exceptions=True)
+        # Aborted transports report connection_lost on the next loop iterations.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.connections.clear()
+        self._lingering.clear()
+
+    def apply_toxics(self, stream: str) -> None:
+        """Push the current chain of ``stream`` to every open connection."""
+        entries = self.toxics_for(stream)
+        for conn in list(self.connections):
+            link = conn.link(stream)
+            if link is not None:
+                link.set_toxics(entries)
+
+    # -- JSON --------------------------------------------------------------------------
+
+    def toxics_json(self) -> list[dict[str, object]]:
+        """Upstream toxics first, then downstream, each in insertion order."""
+        return [t.to_json() for s in _STREAMS for t in self.toxics_for(s)]
+
+    def to_json(self) -> dict[str, object]:
+        """The Toxiproxy proxy object."""
+        return {
+            "name": self.name,
+            "listen": self.bound if self.enabled and self.bound else self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": self.toxics_json(),
+        }
+
+    def stats_json(self) -> dict[str, object]:
+        """The stats extension object (docs/internals.md)."""
+        s = self.stats
+        return {
+            "name": self.name,
+            "connections_accepted": s.connections_accepted,
+            "connections_open": s.connections_open,
+            "connections_failed": s.connections_failed,
+            "bytes_upstream": s.bytes_upstream,
+            "bytes_downstream": s.bytes_downstream,
+            "http_requests": s.http_requests,
+            "http_responses": s.http_responses,
+        }
+
+    def __repr__(self) -> str:
+        state = "enabled" if self.enabled else "disabled"
+        listen = self.bound or self.listen
+        return (
+            f"<Proxy {self.name!r} {listen} -> {self.upstream} {state} "
+            f"toxics={list(self.toxics)} open={len(self.connections)}>"
+        )
+
+
+class ProxyManager:
+    """Every proxy of one embedded server. Call all methods on the server's loop."""
+
+    def __init__(self, *, seed: int | None = None, dial_timeout: float = 5.0) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.dial_timeout = dial_timeout
+        self._proxies: dict[str, Proxy] = {}
+        #: The last notes recorded by toxics: (proxy, label, data).
+        self.notes: collections.deque[tuple[str, str, dict[str, object]]] = collections.deque(
+            maxlen=1000
+        )
+
+    def record_note(self, proxy: str, label: str, data: Mapping[str, object]) -> None:
+        """Keep a note from a toxic or the data path."""
+        self.notes.append((proxy, label, dict(data)))
+
+    # -- proxies -----------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Proxy names in creation order."""
+        return list(self._proxies)
+
+    def get(self, name: str) -> Proxy:
+        """The proxy ``name`` or NotFound."""
+        proxy = self._proxies.get(name)
+        if proxy is None:
+            raise NotFound("proxy not found")
+        return proxy
+
+    async def create(self, name: str, listen: str, upstream: str, enabled: bool = True) -> Proxy:
+        """Create a proxy; Conflict if the name is taken, BindError if it cannot listen."""
+        if name in self._proxies:
+            raise Conflict("proxy already exists")
+        proxy = Proxy(self, name, listen, upstream)
+        if enabled:
+            await proxy.start()
+        self._proxies[name] = proxy
+        return proxy
+
+    async def update(
+        self,
+        name: str,
+        *,
+        listen: str | None = None,
+        upstream: str | None = None,
+        enabled: bool | None = None,
+    ) -> Proxy:
+        """Change listen, upstream or enabled; a changed address restarts the proxy."""
+        proxy = self.get(name)
+        restart = False
+        if listen is not None and listen not in (proxy.listen, proxy.bound):
+            proxy.listen = listen
+            restart = True
+        if upstream is not None and upstream != proxy.upstream:
+            proxy.upstream = upstream
+            restart = True
+        want = proxy.enabled if enabled is None else enabled
+        if restart or not want:
+            await proxy.stop()
+        if want and not proxy.enabled:
+            await proxy.start()
+        return proxy
+
+    async def delete(self, name: str) -> None:
+        """Stop and forget a proxy."""
+        proxy = self.get(name)
+        del self._proxies[name]
+        await proxy.stop()
+
+    async def reset(self) -> None:
+        """Enable every proxy and remove every toxic; deletes nothing."""
+        failure: BindError | None = None
+        for proxy in list(self._proxies.values()):
+            if proxy.toxics:
+                proxy.toxics.clear()
+                for stream in _STREAMS:
+                    proxy.apply_toxics(stream)
+            if not proxy.enabled:
+                try:
+                    await proxy.start()
+                except BindError as exc:
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    # -- toxics ------------------------------------------------------------------------
+
+    def add_toxic(
+        self,
+        proxy: str,
+        *,
+        type: str,
+        name: str | None,
+        stream: str,
+        toxicity: float,
+        attributes: Mapping[str, object],
+    ) -> ToxicState:
+        """Add a toxic; it applies to connections already open."""
+        p = self.get(proxy)
+        stream_l = (stream or "downstream").lower()
+        if stream_l not in _STREAMS:
+            raise BadRequest("stream was invalid, can be either upstream or downstream")
+        cls = get_toxic_class(type) if type else None
+        if cls is None:
+            raise BadRequest("invalid toxic type")
+        toxic_name = name or f"{type}_{stream_l}"
+        if toxic_name in p.toxics:
+            raise Conflict("toxic already exists")
+        toxicity = _check_toxicity(toxicity)
+        try:
+            toxic = cls.from_attributes(attributes)
+        except ToxicConfigError as exc:
+            raise BadRequest(str(exc)) from None
+        state = ToxicState(toxic_name, type, stream_l, toxicity, toxic)
+        p.toxics[toxic_name] = state
+        p.apply_toxics(stream_l)
+        return state
+
+    def get_toxic(self, proxy: str, toxic: str) -> ToxicState:
+        """A toxic of a proxy, or NotFound."""
+        state = self.get(proxy).toxics.get(toxic)
+        if state is None:
+            raise NotFound("toxic not found")
+        return state
+
+    def update_toxic(
+        self,
+        proxy: str,
+        toxic: str,
+        *,
+        attributes: Mapping[str, object] | None,
+        toxicity: float | None,
+    ) -> ToxicState:
+        """Merge attributes, maybe change toxicity; open connections follow."""
+        p = self.get(proxy)
+        state = self.get_toxic(proxy, toxic)
+        new_toxicity = state.toxicity if toxicity is None else _check_toxicity(toxicity)
+        try:
+            new_toxic = type(state.toxic).from_attributes(attributes or {}, state.toxic)
+        except ToxicConfigError as exc:
+            raise BadRequest(str(exc)) from None
+        state.toxic = new_toxic
+        state.toxicity = new_toxicity
+        p.apply_toxics(state.stream)
+        return state
+
+    def remove_toxic(self, proxy: str, toxic: str) -> None:
+        """Remove a toxic; data it held moves on."""
+        p = self.get(proxy)
+        state = self.get_toxic(proxy, toxic)
+        del p.toxics[state.name]
+        p.apply_toxics(state.stream)
+
+    def stats(self, proxy: str) -> dict[str, object]:
+        """The stats extension object of a proxy."""
+        return self.get(proxy).stats_json()
+
+    async def close(self) -> None:
+        """Stop every proxy (listeners and connections); the manager stays usable."""
+        proxies = list(self._proxies.values())
+        self._proxies.clear()
+        for proxy in proxies:
+            await proxy.stop()
+
+    def __repr__(self) -> str:
+        open_ = sum(len(p.connections) for p in self._proxies.values())
+        return f"<ProxyManager proxies={self.names()} open_connections={open_} seed={self.seed}>"
+
+
+def _check_toxicity(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"bad request body: toxicity must be a number, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise BadRequest(
+            f"toxicity must be between 0.0 and 1.0 (the share of connections affected), "
+            f"got {value!r}; use 1.0 for every connection"
+        )
+    return float(value)

@@ -1,0 +1,431 @@
+"""The data path of one proxied TCP connection: two links and their sockets.
+
+Each connection has a client side and a server side (asyncio Protocols writing straight
+to the other side's transport) and two :class:`Link` objects: ``upstream`` (client to
+server) and ``downstream`` (server to client). A link with no toxic forwards in
+``data_received`` with one transport write; with toxics it feeds the sans-IO chain and
+sleeps until the chain's deadline. Backpressure: a link pauses reading its source while
+its destination's write buffer is over the high-water mark or its chain holds more than
+:data:`CHAIN_HIGH` bytes, so nothing is buffered without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from pytest_chaos.toxics._base import ConnectionContext, End, Item, LinkContext, Piece, Reply, Stage
+from pytest_chaos.toxics._chain import Chain
+
+if TYPE_CHECKING:
+    import random
+
+    from pytest_chaos.toxics._base import Toxic
+
+__all__ = ["CHAIN_HIGH", "Connection", "Link", "ProxyStats", "split_hostport"]
+
+#: A link stops reading its source while its chain holds more than this many bytes.
+CHAIN_HIGH = 4 * 1024 * 1024
+CHAIN_LOW = CHAIN_HIGH // 2
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+@dataclass(slots=True)
+class ProxyStats:
+    """The per-proxy counters of the stats extension (see docs/internals.md)."""
+
+    connections_accepted: int = 0
+    connections_open: int = 0
+    connections_failed: int = 0
+    bytes_upstream: int = 0
+    bytes_downstream: int = 0
+    http_requests: int = 0
+    http_responses: int = 0
+
+    def add(self, name: str, n: int) -> None:
+        """Add ``n`` to the counter ``name`` (unknown names are ignored)."""
+        if name in ("http_requests", "http_responses"):
+            setattr(self, name, getattr(self, name) + n)
+
+
+class ToxicEntry(Protocol):
+    """What a link needs to know about a toxic on its proxy."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def toxicity(self) -> float: ...
+
+    @property
+    def toxic(self) -> Toxic: ...
+
+
+class Owner(Protocol):
+    """The proxy a connection belongs to."""
+
+    name: str
+    upstream: str
+    stats: ProxyStats
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def dial_timeout(self) -> float: ...
+
+    def toxics_for(self, stream: str) -> Sequence[ToxicEntry]: ...
+
+    def connection_closed(self, conn: Connection) -> None: ...
+
+    def connection_gone(self, conn: Connection) -> None: ...
+
+    def note(self, label: str, data: Mapping[str, object]) -> None: ...
+
+
+def split_hostport(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port); ValueError with Go's wording."""
+    if address.startswith("["):
+        host, sep, rest = address[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError(f"address {address}: missing port in address")
+        port_text = rest[1:]
+    else:
+        host, sep, port_text = address.rpartition(":")
+        if not sep:
+            raise ValueError(f"address {address}: missing port in address")
+        if ":" in host:
+            raise ValueError(f"address {address}: too many colons in address")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"address {address}: invalid port")
+    return host, int(port_text)
+
+
+class _Side(asyncio.Protocol):
+    """One socket of a connection. ``reader`` reads from it, ``writer`` writes to it."""
+
+    __slots__ = ("conn", "eof_sent", "lost", "reader", "transport", "writer")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.reader: Link | None = None
+        self.writer: Link | None = None
+        self.lost = False
+        self.eof_sent = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.conn.side_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        link = self.reader
+        if link is None:  # closing
+            return
+        if link.chain is None and not link.ended:
+            link.count(len(data))
+            link.dest_transport.write(data)
+        else:
+            link.on_data(data)
+
+    def eof_received(self) -> bool:
+        if self.reader is not None:
+            self.reader.on_eof()
+        return True  # keep the write side open: half-close is propagated, not forced
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.conn.side_lost(self)
+
+    def pause_writing(self) -> None:
+        if self.writer is not None:
+            self.writer.set_paused("dest", True)
+
+    def resume_writing(self) -> None:
+        if self.writer is not None:
+            self.writer.set_paused("dest", False)
+
+
+class Link:
+    """One direction of a connection with its toxic chain."""
+
+    def __init__(self, conn: Connection, direction: str, source: _Side, dest: _Side) -> None:
+        assert source.transport is not None and dest.transport is not None
+        self.conn = conn
+        self.direction = direction
+        self.source = source
+        self.dest = dest
+        self.source_transport: asyncio.Transport = source.transport
+        self.dest_transport: asyncio.Transport = dest.transport
+        self.upstream = direction == "upstream"
+        self.stats = conn.owner.stats
+        self.loop = conn.loop
+        self.chain: Chain | None = None
+        self.stages: dict[str, Stage] = {}
+        self.context = LinkContext(direction, conn.context, conn.owner.rng)  # type: ignore[arg-type]
+        self.ended = False  # the End left the chain (or the source ended with no chain)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._pause_reasons: set[str] = set()
+
+    def count(self, n: int) -> None:
+        """Count bytes read from the source."""
+        if self.upstream:
+            self.stats.bytes_upstream += n
+        else:
+            self.stats.bytes_downstream += n
+
+    def on_data(self, data: bytes) -> None:
+        """Bytes read from the source."""
+        if self.ended:
+            return
+        self.count(len(data))
+        if self.chain is None:
+            self.dest_transport.write(data)
+            return
+        now = self.loop.time()
+        self.chain.feed(Piece(data, now), now)
+        self.pump()
+
+    def on_eof(self) -> None:
+        """The source half-closed."""
+        if self.chain is None:
+            self.perform(End("eof"))
+            return
+        now = self.loop.time()
+        self.chain.feed(End("eof"), now)
+        self.pump()
+
+    def pump(self) -> None:
+        """Write what is due and sleep until the next deadline."""
+        self._timer = None
+        self._timer_at = None
+        chain = self.chain
+        if chain is None or self.conn.closed:
+            return
+        for item in chain.poll(self.loop.time()):
+            self.perform(item)
+            if self.conn.closed:
+                return
+        if self.chain is not chain:  # a toxic performed a change (not in built-ins)
+            return
+        due = chain.deadline()
+        if due is not None:
+            self._timer = self.loop.call_at(due, self.pump)
+            self._timer_at = due
+        if chain.buffered() > CHAIN_HIGH:
+            self.set_paused("chain", True)
+        elif "chain" in self._pause_reasons and chain.buffered() < CHAIN_LOW:
+            self.set_paused("chain", False)
+
+    def perform(self, item: Item) -> None:
+        """Carry out one item that left the chain."""
+        if isinstance(item, Piece):
+            if not self.ended:
+                self.dest_transport.write(item.data)
+        elif isinstance(item, Reply):
+            if not self.source.eof_sent and not self.source_transport.is_closing():
+                self.source_transport.write(item.data)
+        elif item.kind == "eof":
+            if self.ended:
+                return
+            self.ended = True
+            if not self.dest_transport.is_closing() and not self.dest.eof_sent:
+                self.dest.eof_sent = True
+                self.dest_transport.write_eof()
+            self.conn.link_ended()
+        elif item.kind == "close":
+            self.ended = True
+            self.conn.close()
+        else:
+            self.ended = True
+            self.conn.close(reset=True)
+
+    def set_paused(self, reason: str, paused: bool) -> None:
+        """Pause or resume reading the source for ``reason``."""
+        before = bool(self._pause_reasons)
+        if paused:
+            self._pause_reasons.add(reason)
+        else:
+            self._pause_reasons.discard(reason)
+        after = bool(self._pause_reasons)
+        if before == after or self.source_transport.is_closing():
+            return
+        if after:
+            self.source_transport.pause_reading()
+        else:
+            self.source_transport.resume_reading()
+
+    def set_toxics(self, entries: Iterable[ToxicEntry]) -> None:
+        """Rebuild the chain (toxicity re-rolled) keeping every byte in flight."""
+        if self.conn.closed:
+            return
+        now = self.loop.time()
+        held = self.chain.drain() if self.chain is not None else []
+        stages: dict[str, Stage] = {}
+        rng = self.conn.owner.rng
+        for entry in entries:
+            if rng.random() < entry.toxicity:
+                stages[entry.name] = entry.toxic.start(
+                    self.context, now, self.stages.get(entry.name)
+                )
+        self.stages = stages
+        self.chain = Chain(list(stages.values())) if stages else None
+        self.cancel_timer()
+        if self.chain is None:
+            for item in held:
+                self.perform(item)
+            self.set_paused("chain", False)
+            return
+        if self.ended:
+            return
+        for item in held:
+            self.chain.feed(item, now)
+        self.pump()
+
+    def cancel_timer(self) -> None:
+        """Stop the pending wake-up."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = None
+
+    def __repr__(self) -> str:
+        toxics = list(self.stages)
+        held = self.chain.buffered() if self.chain is not None else 0
+        state = "ended" if self.ended else ("paused" if self._pause_reasons else "open")
+        return f"<Link {self.direction} {state} toxics={toxics} held={held}>"
+
+
+class Connection:
+    """A client connection, its upstream connection and the two links between them."""
+
+    def __init__(self, owner: Owner, conn_id: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.owner = owner
+        self.id = conn_id
+        self.loop = loop
+        self.client = _Side(self)
+        self.server: _Side | None = None
+        self.up: Link | None = None
+        self.down: Link | None = None
+        self.closed = False
+        self._dial: asyncio.Task[None] | None = None
+        self.context = ConnectionContext(
+            conn_id, owner.name, count=owner.stats.add, note=owner.note
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def side_made(self, side: _Side) -> None:
+        """A socket of this connection is connected."""
+        if side is self.client:
+            assert side.transport is not None
+            side.transport.pause_reading()  # nothing is read until the upstream answers
+            self.owner.stats.connections_accepted += 1
+            self.owner.stats.connections_open += 1
+            self._dial = self.loop.create_task(self._connect())
+        elif self.closed and side.transport is not None:
+            side.transport.abort()
+
+    async def _connect(self) -> None:
+        try:
+            host, port = split_hostport(self.owner.upstream)
+            async with asyncio.timeout(self.owner.dial_timeout):
+                await self.loop.create_connection(self._server_side, host or "127.0.0.1", port)
+        except Exception as exc:  # any failure to dial counts; the client is closed
+            self.owner.stats.connections_failed += 1
+            self.owner.note("dial_failed", {"upstream": self.owner.upstream, "error": str(exc)})
+            self.close()
+            return
+        finally:
+            self._dial = None
+        if self.closed:
+            if self.server is not None and self.server.transport is not None:
+                self.server.transport.abort()
+            return
+        self._start_links()
+
+    def _server_side(self) -> _Side:
+        self.server = _Side(self)
+        return self.server
+
+    def _start_links(self) -> None:
+        client, server = self.client, self.server
+        assert server is not None and client.transport is not None
+        self.up = Link(self, "upstream", client, server)
+        self.down = Link(self, "downstream", server, client)
+        client.reader = server.writer = self.up
+        server.reader = client.writer = self.down
+        self.up.set_toxics(self.owner.toxics_for("upstream"))
+        self.down.set_toxics(self.owner.toxics_for("downstream"))
+        if not self.closed:
+            client.transport.resume_reading()
+
+    def link(self, stream: str) -> Link | None:
+        """The link of ``stream`` (None while dialling)."""
+        return self.up if stream == "upstream" else self.down
+
+    def link_ended(self) -> None:
+        """A link passed its end of stream; when both have, the connection is done."""
+        if self.up is not None and self.down is not None and self.up.ended and self.down.ended:
+            self.close()
+
+    def side_lost(self, side: _Side) -> None:
+        """A socket is gone: the connection goes with it."""
+        self.close()
+        if self.client.lost and (self.server is None or self.server.lost) and self._dial is None:
+            self.owner.connection_gone(self)
+
+    def close(self, *, reset: bool = False, abort: bool = False) -> None:
+        """Close both sockets: FIN after buffered data, RST with ``reset``, at once with
+        ``abort``. Idempotent."""
+        if self.closed:
+            if abort or reset:
+                self._shut(reset=reset, abort=True)
+            return
+        self.closed = True
+        self.owner.stats.connections_open -= 1
+        for link in (self.up, self.down):
+            if link is not None:
+                link.cancel_timer()
+        if self._dial is not None:
+            self._dial.cancel()
+        self._shut(reset=reset, abort=abort)
+        self.owner.connection_closed(self)
+        if self.client.lost and (self.server is None or self.server.lost) and self._dial is None:
+            self.owner.connection_gone(self)
+
+    def _shut(self, *, reset: bool, abort: bool) -> None:
+        for side in (self.client, self.server):
+            if side is None or side.transport is None or side.lost:
+                continue
+            transport = side.transport
+            if reset:
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+                transport.abort()
+            elif abort:
+                transport.abort()
+            else:
+                transport.close()
+
+    def dial_task(self) -> asyncio.Task[None] | None:
+        """The pending upstream dial, if any."""
+        return self._dial
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("dialing" if self.up is None else "open")
+        return (
+            f"<Connection #{self.id} {self.owner.name} {state} up={self.up!r} down={self.down!r}>"
+        )
+
+
+NoteSink = Callable[[str, str, Mapping[str, object]], None]
