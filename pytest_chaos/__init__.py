@@ -16,6 +16,11 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
+    "BlastRadius": "pytest_chaos.marker",
+    "Chaos": "pytest_chaos.controller",
+    "ChaosProxy": "pytest_chaos.controller",
+    "Fault": "pytest_chaos.controller",
+    "ToxiproxyClient": "pytest_chaos.client",
     "Event": "pytest_chaos._timeline",
     "Timeline": "pytest_chaos._timeline",
     "ChaosError": "pytest_chaos.errors",
@@ -33,11 +38,15 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "BlastRadius",
     "BlastRadiusError",
+    "Chaos",
     "ChaosError",
+    "ChaosProxy",
     "CheckError",
     "ConfigurationError",
     "Event",
+    "Fault",
     "HypothesisViolated",
     "InjectionError",
     "InjectionVetoed",
@@ -46,12 +55,15 @@ __all__ = [
     "ServiceError",
     "SteadyStateNotMet",
     "Timeline",
+    "ToxiproxyClient",
     "UnsupportedByBackend",
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from pytest_chaos._timeline import Event, Timeline
+    from pytest_chaos.client import ToxiproxyClient
+    from pytest_chaos.controller import Chaos, ChaosProxy, Fault
     from pytest_chaos.errors import (
         BlastRadiusError,
         ChaosError,
@@ -66,6 +78,7 @@ if TYPE_CHECKING:
         SteadyStateNotMet,
         UnsupportedByBackend,
     )
+    from pytest_chaos.marker import BlastRadius
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,14 @@ nothing heavy: the proxy server, Docker and Allure load only when a test needs t
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import pytest
+
+from pytest_chaos._session import BACKENDS, SESSION_KEY, ChaosSession, resolve_settings
+from pytest_chaos.errors import ConfigurationError
+from pytest_chaos.marker import MARKER_HELP, spec_for
 
 pytest_plugins = [
     "pytest_chaos.fixtures",
@@ -16,19 +23,100 @@ pytest_plugins = [
 ]
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register the ``pytest_chaos_*`` hook specifications."""
+    from pytest_chaos import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """The options and ini keys of pytest-chaos."""
     group = parser.getgroup("chaos", "chaos engineering (pytest-chaos)")
     group.addoption(
         "--chaos-backend",
-        choices=("embedded", "external", "container"),
+        dest="chaos_backend",
         default=None,
-        help="fault proxy backend: embedded (default), external (--toxiproxy-url) or container",
+        metavar="NAME",
+        help=f"fault proxy backend: {', '.join(BACKENDS)} (default: embedded, or "
+        "external when --toxiproxy-url is given). ini: chaos_backend",
     )
-    parser.addini("chaos_backend", "fault proxy backend (embedded, external, container)")
+    group.addoption(
+        "--toxiproxy-url",
+        dest="toxiproxy_url",
+        default=None,
+        metavar="URL",
+        help="use the existing Toxiproxy server at URL (http://HOST:PORT); implies "
+        "--chaos-backend=external. ini: chaos_toxiproxy_url",
+    )
+    group.addoption(
+        "--chaos-seed",
+        dest="chaos_seed",
+        default=None,
+        metavar="N",
+        help="seed of every random choice (default: random, shown in the header and with "
+        "every failure). ini: chaos_seed",
+    )
+    parser.addini("chaos_backend", "fault proxy backend: embedded, external or container")
+    parser.addini("chaos_toxiproxy_url", "URL of an existing Toxiproxy server (external)")
+    parser.addini("chaos_seed", "seed of every random choice (default: random)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "chaos(blast_radius): a chaos experiment; blast_radius names the targets it may fault",
-    )
+    """Register the marker and resolve the settings (bad values stop the run here)."""
+    config.addinivalue_line("markers", MARKER_HELP)
+    settings = resolve_settings(config)
+    config.stash[SESSION_KEY] = ChaosSession(config, settings)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistSeed(config), "chaos-xdist")
+
+
+class _XdistSeed:
+    """Hands the controller's seed and run id to every xdist worker."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        session = self.config.stash[SESSION_KEY]
+        node.workerinput["chaos_seed"] = session.seed
+        node.workerinput["chaos_run_id"] = session.run_id
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """``chaos: backend=embedded seed=N``: enough to replay the run."""
+    return config.stash[SESSION_KEY].header()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Check every collected test's chaos marker; a bad one is a collection error."""
+    report = yield
+    errors = []
+    for node in report.result or ():
+        if isinstance(node, pytest.Item):
+            try:
+                spec_for(node)
+            except ConfigurationError as exc:
+                errors.append(str(exc))
+    if errors:
+        report.outcome = "failed"
+        report.longrepr = "\n".join(errors)
+        report.result = []
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Backstop: undo what no teardown could (an interrupted run), then stop the server."""
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    failures = state.shutdown()
+    if failures:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"{owner}: undoing {label} failed: {exc}" for owner, label, exc in failures]
+        if reporter is not None:
+            reporter.write_line("chaos: session backstop could not undo:\n  " + "\n  ".join(lines))

@@ -1,0 +1,203 @@
+"""Run-wide state of pytest-chaos: settings, seed, run id and the lazily started server.
+
+Lives on ``config.stash``. Workers of pytest-xdist receive the seed and run id from the
+controller through ``workerinput``, so every worker replays the same run and names its
+proxies under the same run id.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_chaos.safety._names import new_run_id
+from pytest_chaos.safety._rollback import Backstop
+
+if TYPE_CHECKING:
+    from pytest_chaos.backends import Backend
+    from pytest_chaos.client import ToxiproxyClient
+
+__all__ = ["BACKENDS", "ChaosSession", "ToxiproxyServer", "get_session", "resolve_settings"]
+
+BACKENDS = ("embedded", "external", "container")
+SESSION_KEY = pytest.StashKey["ChaosSession"]()
+_MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved options: backend name, server URL (external) and seed."""
+
+    backend: str
+    url: str | None
+    seed: int
+
+
+def _pick(config: pytest.Config, option: str, ini: str) -> tuple[Any, str]:
+    value = config.getoption(option, None)
+    if value is not None:
+        return value, f"--{option.replace('_', '-')}"
+    raw = config.getini(ini)
+    if raw not in (None, ""):
+        return str(raw).strip(), f"ini {ini}"
+    return None, ""
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Read options and ini keys; raise :class:`pytest.UsageError` on a bad value."""
+    backend, backend_from = _pick(config, "chaos_backend", "chaos_backend")
+    url, url_from = _pick(config, "toxiproxy_url", "chaos_toxiproxy_url")
+    seed_raw, seed_from = _pick(config, "chaos_seed", "chaos_seed")
+
+    if backend is not None and backend not in BACKENDS:
+        raise pytest.UsageError(
+            f"{backend_from}={backend!r} is not a chaos backend; use one of "
+            f"{', '.join(BACKENDS)} (embedded needs nothing installed)."
+        )
+    if url is not None:
+        parsed = urllib.parse.urlsplit(url)
+        try:
+            port_ok = parsed.port is not None
+        except ValueError:
+            port_ok = False
+        if parsed.scheme != "http" or not parsed.hostname or not port_ok:
+            raise pytest.UsageError(
+                f"{url_from}={url!r} is not a Toxiproxy API URL; it must be "
+                "http://HOST:PORT, e.g. --toxiproxy-url=http://127.0.0.1:8474."
+            )
+        if backend not in (None, "external"):
+            raise pytest.UsageError(
+                f"{url_from}={url!r} selects the external backend but {backend_from}="
+                f"{backend!r} asks for another; drop one of the two."
+            )
+        backend = "external"
+    if backend == "external" and url is None:
+        raise pytest.UsageError(
+            f"{backend_from}=external needs the server's URL; add "
+            "--toxiproxy-url=http://HOST:8474 (ini: chaos_toxiproxy_url)."
+        )
+
+    if seed_raw is None:
+        seed = random.SystemRandom().randrange(_MAX_SEED)
+    else:
+        try:
+            seed = int(str(seed_raw), 10)
+        except ValueError:
+            seed = -1
+        if not 0 <= seed <= _MAX_SEED:
+            raise pytest.UsageError(
+                f"{seed_from}={seed_raw!r} is not a seed; use a whole number from 0 to "
+                f"{_MAX_SEED}, e.g. the one printed as 'chaos: ... seed=N' by the run to replay."
+            )
+    return Settings(backend=backend or "embedded", url=url, seed=seed)
+
+
+@dataclass(eq=False)
+class ToxiproxyServer:
+    """The server this worker's tests drive (the ``toxiproxy`` fixture).
+
+    ``url`` is the API root, ``client`` a :class:`~pytest_chaos.client.ToxiproxyClient`
+    for it, ``backend`` the backend name (``"embedded"``, ``"external"``,
+    ``"container"``), ``version`` the Toxiproxy API version it reports.
+    """
+
+    url: str
+    client: ToxiproxyClient
+    backend: str
+    version: str
+    server: Backend = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"<ToxiproxyServer {self.backend} {self.url} version={self.version}>"
+
+
+class ChaosSession:
+    """Everything pytest-chaos knows about the run in this process."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+        if workerinput is not None:
+            self.worker = str(workerinput.get("workerid", "gw"))
+            self.seed = int(workerinput.get("chaos_seed", settings.seed))
+            self.run_id = str(workerinput.get("chaos_run_id") or new_run_id())
+        else:
+            self.worker = os.environ.get("PYTEST_XDIST_WORKER", "master")
+            self.seed = settings.seed
+            self.run_id = new_run_id()
+        self.backstop = Backstop()
+        self._server: ToxiproxyServer | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether the server was needed (and started) in this process."""
+        return self._server is not None
+
+    def server(self) -> ToxiproxyServer:
+        """The server, started on first use."""
+        if self._server is None:
+            self._server = self._start()
+        return self._server
+
+    def _start(self) -> ToxiproxyServer:
+        from pytest_chaos.backends import BackendOptions, get_backend
+        from pytest_chaos.client import ToxiproxyClient
+
+        name = self.settings.backend
+        if name == "embedded":
+            # extra toxic types must be known before the first proxy is created
+            from pytest_chaos.toxics import register_toxic
+
+            self.config.hook.pytest_chaos_register_toxics(
+                register=register_toxic, config=self.config
+            )
+        options = BackendOptions(
+            url=self.settings.url,
+            seed=self.seed,
+            run_id=self.run_id,
+            worker=self.worker,
+            config=self.config,
+        )
+        backend = get_backend(name)(options)
+        backend.start()
+        client = ToxiproxyClient(backend.url, embedded=backend.embedded)
+        try:
+            version = str(client.version().get("version", "?"))
+        except Exception:
+            client.close()
+            backend.stop()
+            raise
+        return ToxiproxyServer(backend.url, client, name, version, backend)
+
+    def shutdown(self) -> list[tuple[str, str, BaseException]]:
+        """Drain the backstop, then stop the server; return backstop failures."""
+        failures = self.backstop.drain()
+        server, self._server = self._server, None
+        if server is not None:
+            server.client.close()
+            server.server.stop()
+        return failures
+
+    def header(self) -> str:
+        """The line shown in the pytest header."""
+        line = f"chaos: backend={self.settings.backend} seed={self.seed}"
+        if self.settings.url:
+            line += f" url={self.settings.url}"
+        return line
+
+    def __repr__(self) -> str:
+        return (
+            f"<ChaosSession backend={self.settings.backend} seed={self.seed} "
+            f"run={self.run_id} worker={self.worker} started={self.started}>"
+        )
+
+
+def get_session(config: pytest.Config) -> ChaosSession:
+    """The run state created in ``pytest_configure``."""
+    return config.stash[SESSION_KEY]

@@ -1,0 +1,437 @@
+"""``Chaos``: the per-test experiment behind the ``chaos`` fixture.
+
+It owns the test's proxies, faults, timeline and undo stack. Every fault, whoever
+implements it (proxies here, containers in :mod:`pytest_chaos.services`, message faults
+in :mod:`pytest_chaos._messages`), goes through :meth:`Chaos.inject`, which checks the
+blast radius, asks the veto hook, pushes the undo action before applying, records the
+timeline event and arms the safety timer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import random
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pytest_chaos._chaos_proxy import ChaosProxy, parse_address
+from pytest_chaos._fault import Fault
+from pytest_chaos._timeline import Timeline
+from pytest_chaos.errors import (
+    ChaosError,
+    ConfigurationError,
+    HypothesisViolated,
+    InjectionError,
+    InjectionVetoed,
+    ProxyAPIError,
+    RollbackError,
+)
+from pytest_chaos.safety._names import server_name
+from pytest_chaos.safety._radius import check_injection
+from pytest_chaos.safety._rollback import UndoStack
+from pytest_chaos.safety._timer import SafetyTimer
+
+if TYPE_CHECKING:
+    from pytest_chaos.checks._result import CheckResult
+    from pytest_chaos.client import ToxiproxyClient
+    from pytest_chaos.marker import ChaosSpec
+
+__all__ = ["Chaos", "ChaosProxy", "Fault"]
+
+
+def _mixin(module: str, name: str) -> type:
+    # the mixins are built by other layers in parallel; until they exist, an empty
+    # class stands in (the integrator replaces this with plain imports)
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return type(name, (), {})
+
+
+if TYPE_CHECKING:
+
+    class ChecksMixin:
+        """Checks (pytest_chaos.checks)."""
+
+    class ContainerFaultsMixin:
+        """Container faults (pytest_chaos.services._faults)."""
+
+    class MessageFaultsMixin:
+        """Message faults (pytest_chaos._messages)."""
+
+else:
+    ChecksMixin = _mixin("pytest_chaos.checks", "ChecksMixin")
+    ContainerFaultsMixin = _mixin("pytest_chaos.services._faults", "ContainerFaultsMixin")
+    MessageFaultsMixin = _mixin("pytest_chaos._messages", "MessageFaultsMixin")
+
+
+def _discard(_: object) -> None:
+    return None
+
+
+_PROXY_NAME = re.compile(r"^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$")
+
+
+class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
+    """The chaos experiment of one test (the ``chaos`` fixture).
+
+    Create proxies with :meth:`proxy`, inject faults through their methods or
+    :meth:`partition`, assert hypotheses with the checks. ``timeline`` records
+    everything; ``seed`` and ``rng`` make every random choice replayable.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: ToxiproxyClient,
+        spec: ChaosSpec | None,
+        nodeid: str,
+        seed: int,
+        run_id: str = "local",
+        worker: str = "master",
+        hook: Any = None,
+        backend: str = "embedded",
+        timeline: Timeline | None = None,
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.nodeid = nodeid
+        self.seed = seed
+        self.rng = random.Random(f"{seed}:{nodeid}")
+        self.run_id = run_id
+        self.worker = worker
+        self.backend = backend
+        self.timeline = timeline if timeline is not None else Timeline()
+        self.aborted: dict[str, str] | None = None
+        #: what teardown had to say beyond a clean rollback (shown in the report)
+        self.notes: list[str] = []
+        self.leftovers: list[str] = []
+        self._hook = hook
+        self._undo = UndoStack(nodeid)
+        self._faults: list[Fault] = []
+        self._proxies: dict[str, ChaosProxy] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- the one injection mechanism --------------------------------------------------
+
+    def inject(
+        self,
+        target: str,
+        kind: str,
+        *,
+        apply: Callable[[], object],
+        undo: Callable[[], object],
+        attributes: dict[str, Any] | None = None,
+        stream: str | None = None,
+        toxicity: float | None = None,
+    ) -> Fault:
+        """Inject a fault into ``target``: the mechanism behind every fault method.
+
+        Checks the marker, blast radius and ``max_concurrent_faults``, asks the
+        ``pytest_chaos_before_inject`` hook, pushes ``undo`` on the undo stack, calls
+        ``apply``, records ``inject`` and arms the safety timer. ``undo`` must tolerate
+        a partly applied fault. Returns the :class:`Fault`.
+        """
+        return self._inject((target,), kind, apply, undo, attributes, stream, toxicity)
+
+    def _inject(
+        self,
+        targets: Sequence[str],
+        kind: str,
+        apply: Callable[[], object],
+        undo: Callable[[], object],
+        attributes: dict[str, Any] | None,
+        stream: str | None,
+        toxicity: float | None,
+    ) -> Fault:
+        attributes = dict(attributes or {})
+        target = ",".join(targets)
+        with self._lock:
+            if self._closed:
+                raise InjectionError(
+                    f"cannot inject {kind!r} into {target!r}: the experiment of "
+                    f"{self.nodeid} has ended. Inject faults inside the test."
+                )
+            check_injection(
+                self.spec,
+                nodeid=self.nodeid,
+                targets=targets,
+                kind=kind,
+                active=[f"{f.kind} on {f.target!r}" for f in self.active_faults],
+            )
+            if self._hook is not None:
+                reason = self._hook.pytest_chaos_before_inject(
+                    chaos=self, target=target, kind=kind, attributes=dict(attributes)
+                )
+                if reason:
+                    raise InjectionVetoed(
+                        f"injection of {kind!r} into {target!r} was vetoed by a "
+                        f"pytest_chaos_before_inject hook: {reason}. Change the hook or the "
+                        "test."
+                    )
+            fault_id = f"f{len(self._faults) + 1}"
+            entry = self._undo.push(f"{kind} {fault_id} on {target}", lambda: _discard(undo()))
+            fault = Fault(
+                self,
+                id=fault_id,
+                kind=kind,
+                target=target,
+                attributes=attributes,
+                stream=stream,
+                toxicity=toxicity,
+                entry=entry,
+            )
+            try:
+                apply()
+            except BaseException as exc:
+                # the inverse was pushed first, so a half-applied fault is undone now
+                try:
+                    entry.run()
+                except Exception as undo_exc:
+                    exc.add_note(f"undoing the failed injection also failed: {undo_exc}")
+                if isinstance(exc, ChaosError) or not isinstance(exc, Exception):
+                    raise
+                raise InjectionError(f"could not inject {kind!r} into {target!r}: {exc}") from exc
+            fault.started = self.timeline.record(
+                "inject",
+                kind,
+                target=target,
+                fault_id=fault_id,
+                attributes=attributes,
+                stream=stream,
+                toxicity=toxicity,
+            ).t
+            self._faults.append(fault)
+            limit = self.spec.blast_radius.max_fault_seconds if self.spec else None
+            if limit is not None:
+                fault._timer = SafetyTimer(
+                    float(limit),
+                    lambda: _discard(self._heal(fault, by="safety_timer")),
+                    name=fault_id,
+                ).start()
+        if self._hook is not None:
+            self._hook.pytest_chaos_after_inject(chaos=self, fault=fault)
+        return fault
+
+    def _heal(self, fault: Fault, *, by: str) -> bool:
+        with fault._lock:
+            if fault.healed_by is not None:
+                return False
+            try:
+                fault._entry.run()
+            finally:
+                # healed even if the undo failed: teardown's server check tells the truth
+                fault.healed_by = by
+                fault.healed_at = self.timeline.now()
+            if fault._timer is not None and by != "safety_timer":
+                fault._timer.cancel()
+            self.timeline.record(
+                "heal",
+                fault.kind,
+                target=fault.target,
+                fault_id=fault.id,
+                by=by,
+                duration=round(fault.duration, 6),
+            )
+        if self._hook is not None:
+            self._hook.pytest_chaos_after_heal(chaos=self, fault=fault, by=by)
+        return True
+
+    @property
+    def active_faults(self) -> list[Fault]:
+        """Faults not healed yet, oldest first."""
+        with self._lock:
+            return [f for f in self._faults if f.active]
+
+    @property
+    def faults(self) -> list[Fault]:
+        """Every fault of this test, healed or not, oldest first."""
+        with self._lock:
+            return list(self._faults)
+
+    def heal_all(self, by: str = "test") -> list[Fault]:
+        """Heal every active fault, newest first; return the faults this call healed."""
+        healed = []
+        errors: list[BaseException] = []
+        for fault in reversed(self.active_faults):
+            try:
+                if self._heal(fault, by=by):
+                    healed.append(fault)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        return healed
+
+    def abort(self, reason: str, *, source: str = "guard") -> list[Fault]:
+        """Abort the experiment: heal every fault, record ``abort``, mark the test aborted."""
+        healed = self.heal_all(by="guard")
+        self.aborted = {"reason": reason}
+        self.timeline.record("abort", source, reason=reason, healed=[f.id for f in healed])
+        if self._hook is not None:
+            self._hook.pytest_chaos_abort(chaos=self, reason=reason, healed=healed)
+        return healed
+
+    def _check_done(self, result: CheckResult, exc: BaseException | None = None) -> None:
+        """Record a check's verdict, tell the hooks, raise ``exc`` if it failed.
+
+        Checks call this through :class:`ChecksMixin`. ``exc`` is the check's own
+        ``HypothesisViolated`` subclass; without it a plain ``HypothesisViolated`` is raised.
+        """
+        self.timeline.record("check", result.name, target=result.target, **result.event_data())
+        if self._hook is not None:
+            self._hook.pytest_chaos_after_check(chaos=self, result=result)
+        if not result.passed:
+            raise (
+                exc
+                if exc is not None
+                else HypothesisViolated(
+                    result.message, measured=result.measured, allowed=result.allowed
+                )
+            )
+
+    # -- proxies ----------------------------------------------------------------------
+
+    def proxy(
+        self, name: str, *, upstream: str | tuple[str, int] | Any, listen: str = "127.0.0.1:0"
+    ) -> ChaosProxy:
+        """Create a fault proxy ``name`` in front of ``upstream`` (``"host:port"``).
+
+        ``upstream`` may also be a ``(host, port)`` tuple or any object with an
+        ``address`` attribute. The proxy listens on a free loopback port
+        (``.address``) and is removed at teardown. ``name`` is what the blast radius
+        and the reports call it.
+        """
+        if not isinstance(name, str) or not _PROXY_NAME.match(name):
+            raise ConfigurationError(
+                f"chaos.proxy name {name!r} is not allowed; use letters, digits, '_', '.' "
+                "and inner '-' (e.g. 'redis', 'payments-api')."
+            )
+        address = parse_address(upstream, what=f"chaos.proxy({name!r}, upstream=...)")
+        with self._lock:
+            if name in self._proxies:
+                raise ConfigurationError(
+                    f"chaos.proxy({name!r}) was already created in this test; reuse the "
+                    "ChaosProxy the first call returned, or pick another name."
+                )
+            on_server = server_name(self.run_id, self.worker, name)
+            # the inverse first: a proxy whose creation half-failed is removed as well
+            self._undo.push(f"proxy {name}", lambda: self._delete_proxy(name, on_server))
+            created = self.client.create_proxy(on_server, upstream=address, listen=listen)
+            proxy = ChaosProxy(self, name, on_server, created)
+            self._proxies[name] = proxy
+        return proxy
+
+    def _delete_proxy(self, name: str, on_server: str) -> None:
+        try:
+            self.client.delete_proxy(on_server)
+        except ProxyAPIError as exc:
+            if exc.status != 404:
+                raise
+            self.notes.append(
+                f"proxy {name!r} ({on_server}) was already gone from {self.client.url} at "
+                "teardown: something outside pytest-chaos deleted it; nothing left to undo."
+            )
+
+    @property
+    def proxies(self) -> dict[str, ChaosProxy]:
+        """The proxies this test created, by name."""
+        with self._lock:
+            return dict(self._proxies)
+
+    def partition(self, group_a: Iterable[Any], group_b: Iterable[Any] | None = None) -> Fault:
+        """Cut the given proxies off (each is disabled) as one fault.
+
+        ``group_a`` and ``group_b`` hold :class:`ChaosProxy` objects or proxy names;
+        every member must be in the blast radius. Healing re-enables them all on the
+        same ports. Services are cut by the container faults' own methods.
+        """
+        members: list[ChaosProxy] = []
+        for item in [*group_a, *(group_b or [])]:
+            members.append(self._resolve_proxy(item))
+        if not members:
+            raise ConfigurationError(
+                "chaos.partition() got no proxies; pass the ChaosProxy objects (or names) "
+                "to cut, e.g. chaos.partition([db], [cache])."
+            )
+        names = [p.name for p in members]
+
+        def apply() -> None:
+            for p in members:
+                p._set_enabled(False)
+
+        def undo() -> None:
+            for p in members:
+                p._set_enabled(True, missing_ok=True)
+
+        return self._inject(names, "partition", apply, undo, {"proxies": names}, None, None)
+
+    def _resolve_proxy(self, item: Any) -> ChaosProxy:
+        if isinstance(item, ChaosProxy):
+            return item
+        if isinstance(item, str) and item in self._proxies:
+            return self._proxies[item]
+        raise ConfigurationError(
+            f"chaos.partition: {item!r} is not a proxy of this test; pass ChaosProxy objects "
+            f"or names from {sorted(self._proxies)}. Services have their own faults "
+            "(chaos.disconnect(service))."
+        )
+
+    # -- teardown ---------------------------------------------------------------------
+
+    @property
+    def undo_stack(self) -> UndoStack:
+        """The test's undo stack (drained at teardown, or by the session backstop)."""
+        return self._undo
+
+    def _teardown(self) -> None:
+        """Heal everything, remove the proxies, then verify the server is clean.
+
+        Raises :class:`RollbackError` naming what was left on the server.
+        """
+        with self._lock:
+            self._closed = True
+        errors: list[str] = []
+        for fault in reversed(self.active_faults):
+            try:
+                self._heal(fault, by="teardown")
+            except Exception as heal_exc:
+                errors.append(f"healing {fault!r} failed: {heal_exc}")
+        for label, undo_exc in self._undo.drain():
+            errors.append(f"undoing {label} failed: {undo_exc}")
+        for fault in self._faults:
+            if fault._timer is not None:
+                fault._timer.cancel()
+        self.leftovers = self._find_leftovers()
+        if self.leftovers or errors:
+            for name in self.leftovers:  # clean up so later tests start clean
+                with contextlib.suppress(ProxyAPIError):
+                    self.client.delete_proxy(name)
+            lines = [*errors, *(f"still on the server: {n}" for n in self.leftovers)]
+            raise RollbackError(
+                f"rollback of {self.nodeid} was incomplete on {self.client.url}:\n  "
+                + "\n  ".join(lines)
+                + "\nThis is a pytest-chaos bug or a server problem: the next tests may see "
+                "these faults. Report it with the lines above."
+            )
+
+    def _find_leftovers(self) -> list[str]:
+        mine = {p.server_name for p in self._proxies.values()}
+        try:
+            on_server = self.client.proxies()
+        except ProxyAPIError as exc:
+            self.notes.append(f"could not verify the rollback on {self.client.url}: {exc}")
+            return []
+        return sorted(name for name in on_server if name in mine)
+
+    def __repr__(self) -> str:
+        radius = self.spec.blast_radius.describe() if self.spec else "no marker"
+        return (
+            f"<Chaos {self.nodeid!r} seed={self.seed} radius={radius} "
+            f"proxies={sorted(self._proxies)} active_faults={len(self.active_faults)}"
+            f"{' aborted' if self.aborted else ''}>"
+        )
