@@ -1,0 +1,176 @@
+"""The "chaos summary" section printed after a run.
+
+Per chaos test: outcome, seed and backend; each fault (target, type, attributes, when
+and for how long, who healed it); each check with its verdict and numbers; recovery
+times; aborts; leftovers. Totals at the end. Text only, built from
+:class:`~pytest_chaos.reporting._model.ChaosTestResult`, so it is the same with and
+without xdist.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pytest_chaos.reporting._model import ChaosTestResult, CheckVerdict, FaultWindow
+
+__all__ = ["SummaryLine", "format_number", "summary_lines", "totals_line"]
+
+# (text, markup) pairs: markup is the keyword set for TerminalWriter (red=True, ...)
+SummaryLine = tuple[str, dict[str, bool]]
+
+_OUTCOME_MARKUP: dict[str, dict[str, bool]] = {
+    "passed": {"green": True},
+    "failed": {"red": True, "bold": True},
+    "error": {"red": True, "bold": True},
+    "aborted": {"yellow": True, "bold": True},
+    "skipped": {"yellow": True},
+}
+
+
+def format_number(value: Any) -> str:
+    """A number short enough for one line: 3 significant digits, no float noise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def _attributes(attrs: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={format_number(v)}" for k, v in attrs.items())
+
+
+def _numbers(check: CheckVerdict) -> str:
+    parts = []
+    for key, value in check.measured.items():
+        if key in check.allowed:
+            parts.append(
+                f"{key}={format_number(value)} (allowed {format_number(check.allowed[key])})"
+            )
+        else:
+            parts.append(f"{key}={format_number(value)}")
+    extra = {k: v for k, v in check.allowed.items() if k not in check.measured}
+    if extra:
+        parts.append("allowed " + _attributes(extra))
+    return " ".join(parts)
+
+
+def _fault_line(fault: FaultWindow) -> str:
+    on = f" on {fault.target}" if fault.target else ""
+    text = f"  fault  {fault.kind}{on}"
+    if fault.attributes:
+        text += f"  {_attributes(fault.attributes)}"
+    if fault.stream:
+        text += f" {fault.stream}"
+    if fault.toxicity is not None and fault.toxicity < 1.0:
+        text += f" toxicity={format_number(fault.toxicity)}"
+    text += f"  at {fault.start:.2f}s"
+    if fault.duration is None:
+        text += "  NEVER HEALED"
+    else:
+        text += f" for {fault.duration:.2f}s (healed by {fault.healed_by or '?'})"
+    return text
+
+
+def _check_lines(check: CheckVerdict) -> list[SummaryLine]:
+    verdict = "PASS" if check.passed else "FAIL"
+    on = f" on {check.target}" if check.target else ""
+    text = f"  check  {check.name}{on}  {verdict}"
+    numbers = _numbers(check)
+    if numbers:
+        text += f"  {numbers}"
+    text += f"  in {check.duration:.2f}s"
+    lines: list[SummaryLine] = [(text, {} if check.passed else {"red": True})]
+    if not check.passed and check.message:
+        lines.append((f"         {check.message.splitlines()[0]}", {"red": True}))
+    return lines
+
+
+def _backend(record: Mapping[str, Any]) -> str:
+    backend = record.get("backend") or {}
+    kind = backend.get("kind", "?")
+    version = backend.get("version")
+    return f"{kind} {version}" if version else str(kind)
+
+
+def summary_lines(results: Sequence[ChaosTestResult], *, verbose: bool = True) -> list[SummaryLine]:
+    """The lines of the chaos summary: per test (when ``verbose``), then the totals."""
+    lines: list[SummaryLine] = []
+    if verbose:
+        for result in results:
+            outcome = result.outcome
+            seed = "?" if result.seed is None else str(result.seed)
+            duration = float(result.record.get("duration") or 0.0)
+            head = (
+                f"{result.nodeid}  {outcome.upper()}  {duration:.2f}s  seed {seed}"
+                f"  backend {_backend(result.record)}"
+            )
+            lines.append((head, _OUTCOME_MARKUP.get(outcome, {})))
+            lines.extend((_fault_line(f), {}) for f in result.faults)
+            for check in result.checks:
+                lines.extend(_check_lines(check))
+            for abort in result.aborts:
+                healed = f"  healed {', '.join(abort.healed)}" if abort.healed else ""
+                lines.append(
+                    (
+                        f"  abort  by {abort.source} at {abort.t:.2f}s: {abort.reason}{healed}",
+                        {"yellow": True},
+                    )
+                )
+            for leftover in result.record.get("leftovers") or ():
+                lines.append((f"  leftover  {leftover}", {"red": True}))
+            failure = result.failure
+            if (
+                failure
+                and outcome in ("error", "failed")
+                and not any(not c.passed for c in result.checks)
+            ):
+                kind = failure.get("type", "error")
+                message = str(failure.get("message", "")).splitlines()[:1]
+                detail = f": {message[0]}" if message else ""
+                lines.append((f"  {failure['phase']} raised {kind}{detail}", {"red": True}))
+    lines.append(totals_line(results))
+    return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _counts(counter: Counter[str], order: Iterable[str]) -> str:
+    return ", ".join(f"{counter[k]} {k}" for k in order if counter[k])
+
+
+def totals_line(results: Sequence[ChaosTestResult]) -> SummaryLine:
+    """One line of totals: tests by outcome, faults, checks, aborts, recovery, seeds."""
+    outcomes: Counter[str] = Counter(r.outcome for r in results)
+    faults = [f for r in results for f in r.faults]
+    checks = [c for r in results for c in r.checks]
+    aborts = sum(len(r.aborts) for r in results)
+    injected = sum(f.duration or 0.0 for f in faults)
+    verdicts: Counter[str] = Counter("passed" if c.passed else "failed" for c in checks)
+    order = ("passed", "failed", "error", "aborted", "skipped")
+    parts = [f"{_plural(len(results), 'test')} ({_counts(outcomes, order)})"]
+    parts.append(f"{_plural(len(faults), 'fault')} ({injected:.2f}s injected)")
+    if checks:
+        parts.append(f"{_plural(len(checks), 'check')} ({_counts(verdicts, ('passed', 'failed'))})")
+    else:
+        parts.append("0 checks")
+    recoveries = [c.recovery_seconds for c in checks if c.recovery_seconds is not None]
+    if recoveries:
+        parts.append(f"slowest recovery {max(recoveries):.2f}s")
+    parts.append(_plural(aborts, "abort"))
+    seeds = sorted({r.seed for r in results if r.seed is not None})
+    if seeds:
+        parts.append(
+            "seed " + ", ".join(str(s) for s in seeds[:3]) + (" ..." if len(seeds) > 3 else "")
+        )
+    bad = outcomes["failed"] + outcomes["error"] + outcomes["aborted"]
+    markup = {"red": True} if bad else {"green": True}
+    return ("chaos: " + "; ".join(parts), markup)
