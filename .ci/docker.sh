@@ -65,7 +65,12 @@ export CHAOS_DOCKER_BASE_IMAGE="${CHAOS_DOCKER_BASE_IMAGE:-pytest-chaos/debian-b
 _chaos_docker_base "$CHAOS_DOCKER_BASE_IMAGE"
 _chaos_docker_build pytest-chaos/redis:local docker/redis/Dockerfile docker/redis
 _chaos_docker_build pytest-chaos/postgres:local docker/postgres/Dockerfile docker/postgres
-_chaos_docker_build pytest-chaos/proxy:local docker/proxy/Dockerfile .
+# The proxy's context is the package alone (a tar on stdin), not the repo with its .venv.
+echo "docker.sh: build pytest-chaos/proxy:local"
+tar -c --exclude=__pycache__ docker/proxy/Dockerfile pytest_chaos \
+    | docker build --network host --build-arg "BASE=$CHAOS_DOCKER_BASE_IMAGE" \
+        -f docker/proxy/Dockerfile -t pytest-chaos/proxy:local - >/tmp/pytest-chaos-proxy-build.log 2>&1 \
+    || { tail -n 40 /tmp/pytest-chaos-proxy-build.log >&2; false; }
 
 # The tests read these settings; the test code names no image.
 export PYTEST_CHAOS_REDIS_IMAGE=pytest-chaos/redis:local

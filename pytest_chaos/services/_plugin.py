@@ -1,3 +1,112 @@
-"""Sub-plugin: the ``chaos_services`` fixture and its options."""
+"""Sub-plugin: the ``chaos_services`` fixture and its options.
+
+Options, ini keys and environment variables (strongest first)::
+
+    --chaos-services=auto|docker|local   PYTEST_CHAOS_SERVICES   chaos_services
+    --chaos-require-docker               PYTEST_CHAOS_REQUIRE_DOCKER=1
+                                                                 chaos_require_docker
+                                         PYTEST_CHAOS_REDIS_IMAGE      chaos_redis_image
+                                         PYTEST_CHAOS_POSTGRES_IMAGE   chaos_postgres_image
+                                         PYTEST_CHAOS_TOXIPROXY_IMAGE  chaos_toxiproxy_image
+
+Loaded with the plugin for every pytest run: Docker and testcontainers are imported
+only when a test asks for a service.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_chaos.services._settings import PROVIDERS, ServiceSettings
+
+if TYPE_CHECKING:
+    from pytest_chaos.services._manager import ChaosServices
+
+settings_key = pytest.StashKey[ServiceSettings]()
+_manager_key = pytest.StashKey["ChaosServices"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos")
+    group.addoption(
+        "--chaos-services",
+        choices=PROVIDERS,
+        default=None,
+        help="where chaos_services runs dependencies: auto (Docker if an engine answers, "
+        "else local binaries), docker or local. Env PYTEST_CHAOS_SERVICES, ini chaos_services.",
+    )
+    group.addoption(
+        "--chaos-require-docker",
+        action="store_true",
+        default=False,
+        help="fail (not skip) service and container tests when Docker is not usable. "
+        "Env PYTEST_CHAOS_REQUIRE_DOCKER=1, ini chaos_require_docker.",
+    )
+    parser.addini("chaos_services", "services provider: auto, docker or local", default="auto")
+    parser.addini(
+        "chaos_require_docker",
+        "fail instead of skip when Docker is not usable",
+        type="bool",
+        default=False,
+    )
+    parser.addini("chaos_redis_image", "Redis image for chaos_services", default="")
+    parser.addini("chaos_postgres_image", "PostgreSQL image for chaos_services", default="")
+    parser.addini(
+        "chaos_toxiproxy_image", "Toxiproxy image for --chaos-backend=container", default=""
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[settings_key] = ServiceSettings.from_config(config)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Backstop for a session whose fixture teardown never ran (internal error, crash
+    # inside pytest): nothing this process started may outlive it.
+    manager = config.stash.get(_manager_key, None)
+    if manager is not None:
+        manager.close()
+        del config.stash[_manager_key]
+
+
+def service_settings(config: pytest.Config) -> ServiceSettings:
+    """The settings this run resolved (the container backend reads its image here)."""
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        settings = ServiceSettings.from_config(config)
+        config.stash[settings_key] = settings
+    return settings
+
+
+@pytest.fixture(scope="session")
+def chaos_services(request: pytest.FixtureRequest) -> Iterator[ChaosServices]:
+    """Real dependencies for chaos tests: ``.redis()``, ``.postgres()``,
+    ``.container(image, port)``, each a running `Service` (``.host``, ``.port``,
+    ``.address``, ``.url``, ``.name``).
+
+    Session-scoped per xdist worker: a service is started on first request and shared by
+    later requests of the same name; faults on it are healed after each test, and
+    everything is removed at the end of the session. Docker (testcontainers) is used
+    when an engine answers, else local ``redis-server`` / PostgreSQL binaries; with
+    neither, the test is skipped, or fails when Docker is demanded.
+    """
+    from pytest_chaos.services._manager import ChaosServices
+
+    manager = ChaosServices(service_settings(request.config), on_unavailable=pytest.skip)
+    request.config.stash[_manager_key] = manager
+    try:
+        yield manager
+    finally:
+        problems = manager.close()
+        if _manager_key in request.config.stash:
+            del request.config.stash[_manager_key]
+        if problems:
+            from pytest_chaos.errors import ServiceError
+
+            raise ServiceError("chaos_services could not remove: " + "; ".join(problems))

@@ -1,0 +1,179 @@
+"""Container faults: pause, stop, kill and disconnect a service; kill a random one.
+
+`ContainerFaultsMixin` is inherited by the controller (`Chaos`). Every fault goes
+through ``Chaos.inject`` (docs/internals.md, "Controller surface"), so the blast radius,
+the veto hook, the undo stack, the timeline and the safety timer treat them like proxy
+faults. The target name is the service's name: ``blast_radius=["redis"]`` allows
+``chaos.kill(chaos_services.redis())``.
+
+What each fault does, per provider:
+
+=============  =====================================  ================================
+fault          Docker provider                        local-binary provider
+=============  =====================================  ================================
+pause          ``docker pause`` (cgroup freezer)      SIGSTOP to the process group
+stop           ``docker stop`` (TERM, KILL after 10s)  SIGTERM to the group (KILL 10s)
+kill           ``docker kill`` (SIGKILL)              SIGKILL to the process group
+disconnect     ``docker network disconnect``          unsupported (no network): error
+=============  =====================================  ================================
+
+Healing undoes the fault and waits until the service answers again: unpause, start
+(same container or command, same address and data), reconnect under the same alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from pytest_chaos.errors import InjectionError
+from pytest_chaos.services._service import Service
+
+if TYPE_CHECKING:
+    import random
+
+__all__ = ["ContainerFaultsMixin"]
+
+#: seconds a healed service may take to answer again before the heal is an error
+HEAL_READY_TIMEOUT = 60.0
+
+
+class _Controller(Protocol):
+    """The part of `Chaos` this mixin builds on (docs/internals.md)."""
+
+    rng: random.Random
+
+    def inject(
+        self,
+        target: str,
+        kind: str,
+        *,
+        apply: Callable[[], object],
+        undo: Callable[[], object],
+        attributes: dict[str, Any] | None = None,
+        stream: str | None = None,
+        toxicity: float | None = None,
+    ) -> Any: ...
+
+
+def _service(value: object, method: str) -> Service:
+    if isinstance(value, Service):
+        return value
+    raise TypeError(
+        f"chaos.{method}() takes a service from chaos_services (e.g. "
+        f"chaos_services.redis()), not {type(value).__name__} {value!r}; to fault a "
+        "proxied connection use the proxy's fault methods (down(), timeout(), ...)."
+    )
+
+
+class ContainerFaultsMixin:
+    """Faults on whole services: ``pause``, ``stop``, ``kill``, ``disconnect``,
+    ``kill_random``. Each returns the controller's ``Fault`` (a context manager with
+    ``heal()``) and is healed at teardown at the latest.
+    """
+
+    def _container_fault(
+        self,
+        service: Service,
+        kind: str,
+        apply: Callable[[], object],
+        undo: Callable[[], object],
+        **extra: object,
+    ) -> Any:
+        chaos = cast(_Controller, self)
+        attributes: dict[str, Any] = {
+            "service": service.name,
+            "provider": service.provider,
+            "address": service.address,
+            **extra,
+        }
+        return chaos.inject(service.name, kind, apply=apply, undo=undo, attributes=attributes)
+
+    def pause(self, service: Service) -> Any:
+        """Freeze every process of ``service``: connections stay open, nothing answers.
+
+        Clients see timeouts (not refusals). Healed by unpausing.
+        """
+        svc = _service(service, "pause")
+        runtime = svc.runtime
+        return self._container_fault(svc, "pause", runtime.pause, runtime.unpause)
+
+    def stop(self, service: Service) -> Any:
+        """Stop ``service`` gracefully (SIGTERM, SIGKILL after 10 s).
+
+        Clients see refused connections. Healed by starting it again on the same
+        address and waiting until it answers.
+        """
+        svc = _service(service, "stop")
+        return self._container_fault(svc, "stop", svc.runtime.stop, _restarter(svc))
+
+    def kill(self, service: Service) -> Any:
+        """SIGKILL every process of ``service`` (a crash: no shutdown, no flush).
+
+        Clients see reset or refused connections. Healed by restarting it on the same
+        address and waiting until it answers.
+        """
+        svc = _service(service, "kill")
+        return self._container_fault(svc, "kill", svc.runtime.kill, _restarter(svc))
+
+    def disconnect(self, service: Service, network: str | None = None) -> Any:
+        """Cut ``service`` off a Docker network: a real partition (Docker provider only).
+
+        ``network`` defaults to the run's network the service joined, which also
+        carries its published port, so the test process loses it too; a network of
+        your own isolates it from the containers on that network only. Healed by
+        reconnecting under the same alias.
+        """
+        svc = _service(service, "disconnect")
+        if svc.provider != "docker":
+            raise InjectionError(
+                f"chaos.disconnect({svc.name!r}) needs the Docker provider; {svc.name!r} "
+                f"runs as a local process ({svc.provider}), which has no network to leave. "
+                "Run with Docker (--chaos-services=docker) or partition through a proxy: "
+                "chaos.proxy(...).down()."
+            )
+        runtime = svc.runtime
+        state: dict[str, str] = {}
+
+        def apply() -> None:
+            state["network"] = runtime.disconnect(network)
+
+        def undo() -> None:
+            if "network" in state:
+                runtime.reconnect(state["network"])
+                runtime.wait_ready(HEAL_READY_TIMEOUT)
+
+        return self._container_fault(svc, "disconnect", apply, undo, network=network)
+
+    def kill_random(self, services: Sequence[Service], k: int = 1) -> list[Any]:
+        """Kill ``k`` of ``services`` chosen by the test's seeded RNG (Chaos Monkey).
+
+        The choice is reproducible: the same seed and test pick the same services.
+        Each is healed (restarted) at teardown or with ``heal()``.
+        """
+        chosen_from = [_service(s, "kill_random") for s in services]
+        names = [s.name for s in chosen_from]
+        if len(set(names)) != len(names):
+            raise ValueError(f"kill_random() got the same service twice: {names}.")
+        if not isinstance(k, int) or not 1 <= k <= len(chosen_from):
+            raise ValueError(
+                f"kill_random(k={k!r}) must kill between 1 and {len(chosen_from)} services "
+                f"(the number given: {names})."
+            )
+        chaos = cast(_Controller, self)
+        # Sorted first so that the argument order does not change the seeded choice.
+        ordered = sorted(chosen_from, key=lambda s: s.name)
+        victims = chaos.rng.sample(ordered, k)
+        return [self.kill(victim) for victim in victims]
+
+
+def _restarter(service: Service) -> Callable[[], None]:
+    runtime = service.runtime
+
+    def restart() -> None:
+        if runtime.state() == "paused":
+            runtime.unpause()
+        runtime.start()
+        runtime.wait_ready(HEAL_READY_TIMEOUT)
+
+    return restart

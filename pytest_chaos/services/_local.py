@@ -1,0 +1,310 @@
+"""The local-binary provider: Redis and PostgreSQL as processes on this machine.
+
+Used when no Docker engine answers. Each server runs in its own temporary directory on
+a free loopback port, in its own process group, so that pause, stop and kill reach the
+server and every process it forked (PostgreSQL forks one backend per connection), like
+they reach every process of a container.
+
+PostgreSQL's ``initdb`` and ``postgres`` refuse to run as root. When the test process
+is root they run as the ``postgres`` user (created by Debian's package) or, failing
+that, ``nobody``, through ``setpriv`` (which execs, so the pid we hold is the server's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_chaos.errors import ServiceError
+from pytest_chaos.services._probe import postgres_ready, redis_ready, wait_until
+from pytest_chaos.services._service import ServiceState
+
+__all__ = ["LocalProcess", "find_postgres_bin", "find_redis_server", "free_port"]
+
+POSTGRES_USER = "postgres"
+POSTGRES_PASSWORD = "postgres"
+POSTGRES_DB = "postgres"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_redis_server() -> str | None:
+    """Path of ``redis-server`` on PATH, or ``None``."""
+    return shutil.which("redis-server")
+
+
+def find_postgres_bin() -> Path | None:
+    """Directory holding ``initdb`` and ``postgres``: PATH first, then Debian's layout."""
+    initdb = shutil.which("initdb")
+    if initdb is not None:
+        return Path(initdb).resolve().parent
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    return None
+
+
+class LocalProcess:
+    """A server process (and its process group) that can be frozen, killed and restarted.
+
+    ``argv`` is run again by `start` after a stop or kill, on the same port and data.
+    """
+
+    provider = "local"
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        argv: list[str],
+        workdir: Path,
+        ready: Callable[[], bool],
+        log: Path,
+    ) -> None:
+        self._label = label
+        self._argv = argv
+        self._workdir = workdir
+        self._ready = ready
+        self._log = log
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._paused = False
+        self._removed = False
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start (or restart) the server process in a new process group."""
+        if self._removed:
+            raise ServiceError(f"{self._label} was removed and cannot be started again.")
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        with open(self._log, "ab") as log:
+            self._proc = subprocess.Popen(
+                self._argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self._workdir,
+                start_new_session=True,
+            )
+        self._paused = False
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the server answers its protocol's probe."""
+        if wait_until(self._ready, timeout=timeout, alive=self._alive):
+            return
+        raise ServiceError(
+            f"{self._label} did not answer within {timeout:.0f} s "
+            f"({'still running' if self._alive() else 'process exited'}); "
+            f"last log lines:\n{self._tail()}"
+        )
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def state(self) -> ServiceState:
+        """running, paused, stopped or removed."""
+        if self._removed:
+            return "removed"
+        if not self._alive():
+            return "stopped"
+        return "paused" if self._paused else "running"
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, sig)
+
+    def pause(self) -> None:
+        """SIGSTOP the whole process group."""
+        if not self._alive():
+            raise ServiceError(f"cannot pause {self._label}: it is not running.")
+        self._signal_group(signal.SIGSTOP)
+        self._paused = True
+
+    def unpause(self) -> None:
+        """SIGCONT the whole process group."""
+        self._signal_group(signal.SIGCONT)
+        self._paused = False
+
+    def stop(self) -> None:
+        """SIGTERM the group (continued first if paused), SIGKILL after 10 s."""
+        if self._proc is None:
+            return
+        self._signal_group(signal.SIGTERM)
+        if self._paused:
+            self.unpause()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+            self._proc.wait()
+        self._reap_group()
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once, as ``docker kill`` does to a container."""
+        if self._proc is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        self._proc.wait()
+        self._paused = False
+        self._reap_group()
+
+    def _reap_group(self) -> None:
+        # Forked children (PostgreSQL backends) may outlive the leader for a moment and
+        # hold the port or shared memory: a restart must not race them.
+        if self._proc is None:
+            return
+        pgid = self._proc.pid
+        for _ in range(200):
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            wait_until(lambda: False, timeout=0.01)
+
+    def disconnect(self, network: str | None) -> str:
+        """Not possible for a local process: there is no network to leave."""
+        raise ServiceError(
+            f"cannot disconnect {self._label} from a network: it runs as a local process "
+            "(local-binary provider). Use the Docker provider (--chaos-services=docker) for "
+            "network partitions, or put the service behind chaos.proxy(...) and use down()."
+        )
+
+    def reconnect(self, network: str) -> None:
+        """Never reached: `disconnect` always raises."""
+
+    def remove(self) -> None:
+        """Kill the server and delete its directory. Idempotent."""
+        if self._removed:
+            return
+        with contextlib.suppress(Exception):
+            self.unpause()
+        if self._alive():
+            self.stop()
+        self._removed = True
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def describe(self) -> str:
+        """``pid N`` or ``not running``."""
+        if self._alive() and self._proc is not None:
+            return f"pid {self._proc.pid}"
+        return "not running"
+
+
+def start_redis(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
+    """Start ``redis-server`` on a free loopback port; return it and the port."""
+    binary = find_redis_server()
+    if binary is None:
+        raise ServiceError(
+            "redis-server is not on PATH; install it (Debian: apt-get install redis-server) "
+            "or use Docker."
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="pytest-chaos-redis-"))
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]  # fmt: skip
+    process = LocalProcess(
+        label=f"{label} (redis-server on 127.0.0.1:{port})",
+        argv=argv,
+        workdir=workdir,
+        ready=lambda: redis_ready("127.0.0.1", port),
+        log=workdir / "redis.log",
+    )
+    process.start()
+    try:
+        process.wait_ready(timeout)
+    except BaseException:
+        process.remove()
+        raise
+    return process, port
+
+
+def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
+    """initdb a cluster in a temporary directory and start ``postgres`` on a free port."""
+    bindir = find_postgres_bin()
+    if bindir is None:
+        raise ServiceError(
+            "PostgreSQL's initdb is neither on PATH nor under /usr/lib/postgresql/*/bin; "
+            "install it (Debian: apt-get install postgresql) or use Docker."
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="pytest-chaos-postgres-"))
+    datadir = workdir / "data"
+    prefix: list[str] = []
+    owner: tuple[int, int] | None = None
+    if os.geteuid() == 0:
+        user = _unprivileged_user()
+        if user is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise ServiceError(
+                "initdb refuses to run as root and there is no 'postgres' or 'nobody' user "
+                "to run it as; create one (useradd postgres) or run pytest as a normal user."
+            )
+        owner = (user.pw_uid, user.pw_gid)
+        os.chown(workdir, *owner)
+        prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+    pwfile = workdir / "pwfile"
+    pwfile.write_text(POSTGRES_PASSWORD + "\n")
+    if owner is not None:
+        os.chown(pwfile, *owner)
+    initdb = [*prefix, str(bindir / "initdb"), "--no-sync", "-D", str(datadir),
+              "-U", POSTGRES_USER, f"--pwfile={pwfile}", "--auth-local=trust",
+              "--auth-host=scram-sha-256"]  # fmt: skip
+    result = subprocess.run(initdb, capture_output=True, cwd=workdir, check=False)
+    pwfile.unlink(missing_ok=True)
+    if result.returncode != 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise ServiceError(
+            f"initdb failed (exit {result.returncode}): "
+            f"{result.stderr.decode(errors='replace').strip()[-800:]}"
+        )
+    port = free_port()
+    argv = [*prefix, str(bindir / "postgres"), "-D", str(datadir), "-p", str(port),
+            "-k", str(workdir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+            "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]  # fmt: skip
+    process = LocalProcess(
+        label=f"{label} (postgres on 127.0.0.1:{port})",
+        argv=argv,
+        workdir=workdir,
+        ready=lambda: postgres_ready("127.0.0.1", port, POSTGRES_USER, POSTGRES_DB),
+        log=workdir / "postgres.log",
+    )
+    process.start()
+    try:
+        process.wait_ready(timeout)
+    except BaseException:
+        process.remove()
+        raise
+    return process, port

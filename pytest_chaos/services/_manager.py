@@ -1,0 +1,307 @@
+"""`ChaosServices`: what the ``chaos_services`` fixture hands to tests.
+
+It picks a provider once (Docker when an engine answers and the settings allow it,
+else local binaries), starts each named service on first request and hands the same
+running service to later requests of the same name, and removes everything at close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from pytest_chaos.errors import ServiceError
+from pytest_chaos.services._local import (
+    POSTGRES_DB,
+    POSTGRES_PASSWORD,
+    POSTGRES_USER,
+    find_postgres_bin,
+    find_redis_server,
+    start_postgres,
+    start_redis,
+)
+from pytest_chaos.services._probe import postgres_ready, redis_ready
+from pytest_chaos.services._service import Service
+from pytest_chaos.services._settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from pytest_chaos.services._docker import DockerProvider
+
+__all__ = ["ChaosServices", "ServiceUnavailable"]
+
+
+class ServiceUnavailable(ServiceError):
+    """No provider can run the service here; the fixture turns it into a skip.
+
+    When the run demands Docker the fixture raises `ServiceError` instead.
+    """
+
+
+def _check_name(name: str) -> str:
+    if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name[0] in "-_.":
+        raise ValueError(
+            f"service name {name!r} is not valid; use letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit (it becomes a Docker network alias)."
+        )
+    return name
+
+
+class ChaosServices:
+    """Starts dependencies for chaos tests and removes them when closed.
+
+    ``redis()``, ``postgres()`` and ``container(image, port)`` return a running
+    `Service`. A service is started once per name and shared by later calls (the
+    fixture is session-scoped per xdist worker); faults injected into it are healed at
+    the end of each test, and a service found down at the next request is restarted.
+    """
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        run_id: str | None = None,
+        on_unavailable: Callable[[str], NoReturn] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._on_unavailable = on_unavailable
+        self._run_id = run_id
+        self._services: dict[str, Service] = {}
+        self._provider_name: str | None = None
+        self._docker: DockerProvider | None = None
+        self._docker_reason: str | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- provider choice ------------------------------------------------------------
+
+    @property
+    def provider(self) -> str:
+        """``docker`` or ``local``: decided on first use, then fixed for the session."""
+        if self._provider_name is None:
+            self._provider_name = self._choose_provider()
+        return self._provider_name
+
+    def _choose_provider(self) -> str:
+        if self.settings.docker_allowed:
+            try:
+                from pytest_chaos.services._docker import docker_unusable_reason
+            except ImportError as exc:
+                reason: str | None = (
+                    f"the docker/testcontainers packages are missing ({exc}); "
+                    "install pytest-chaos[containers]"
+                )
+            else:
+                reason = docker_unusable_reason()
+            if reason is None:
+                return "docker"
+            self._docker_reason = reason
+            if self.settings.docker_demanded:
+                raise ServiceError(
+                    f"Docker is demanded (--chaos-require-docker, chaos_require_docker, "
+                    f"PYTEST_CHAOS_REQUIRE_DOCKER=1 or --chaos-services=docker) but {reason}. "
+                    "Start the engine (dockerd) or stop demanding Docker."
+                )
+        return "local"
+
+    def _docker_provider(self) -> DockerProvider:
+        if self._docker is None:
+            from pytest_chaos.services._docker import DockerProvider
+
+            self._docker = DockerProvider(run_id=self._run_id)
+        return self._docker
+
+    @property
+    def docker(self) -> DockerProvider | None:
+        """The Docker provider once a container was started, else ``None``."""
+        return self._docker
+
+    # -- services -------------------------------------------------------------------
+
+    def _cached(self, name: str, kind: str) -> Service | None:
+        if self._closed:
+            raise ServiceError("chaos_services is closed: its scope (the session) has ended.")
+        service = self._services.get(name)
+        if service is None:
+            return None
+        if service.kind != kind:
+            raise ValueError(
+                f"service name {name!r} is already used by a {service.kind} service; "
+                f"give this {kind} another name (name=...)."
+            )
+        service.ensure_running(self.settings.startup_timeout)
+        return service
+
+    def redis(self, name: str = "redis") -> Service:
+        """A running Redis; ``url`` is ``redis://127.0.0.1:PORT/0``."""
+        _check_name(name)
+        with self._lock:
+            service = self._cached(name, "redis")
+            if service is not None:
+                return service
+            timeout = self.settings.startup_timeout
+            runtime: Any
+            if self.provider == "docker":
+                runtime, port = self._docker_provider().start(
+                    name=name,
+                    image=self.settings.redis_image,
+                    port=6379,
+                    setting="chaos_redis_image / PYTEST_CHAOS_REDIS_IMAGE",
+                    ready=redis_ready,
+                    timeout=timeout,
+                )
+            else:
+                if find_redis_server() is None:
+                    self._unavailable("redis", "redis-server (Debian: redis-server)")
+                runtime, port = start_redis(label=name, timeout=timeout)
+            service = Service(
+                name=name,
+                kind="redis",
+                host="127.0.0.1",
+                port=port,
+                url=f"redis://127.0.0.1:{port}/0",
+                runtime=runtime,
+                alias=name if self.provider == "docker" else None,
+                internal_port=6379 if self.provider == "docker" else port,
+            )
+            self._services[name] = service
+            return service
+
+    def postgres(self, name: str = "postgres") -> Service:
+        """A running PostgreSQL; ``url`` is ``postgresql://postgres:postgres@.../postgres``."""
+        _check_name(name)
+        with self._lock:
+            service = self._cached(name, "postgres")
+            if service is not None:
+                return service
+            timeout = self.settings.startup_timeout
+
+            def ready(host: str, port: int) -> bool:
+                return postgres_ready(host, port, POSTGRES_USER, POSTGRES_DB)
+
+            runtime: Any
+            if self.provider == "docker":
+                runtime, port = self._docker_provider().start(
+                    name=name,
+                    image=self.settings.postgres_image,
+                    port=5432,
+                    setting="chaos_postgres_image / PYTEST_CHAOS_POSTGRES_IMAGE",
+                    env={
+                        "POSTGRES_USER": POSTGRES_USER,
+                        "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
+                        "POSTGRES_DB": POSTGRES_DB,
+                    },
+                    ready=ready,
+                    timeout=timeout,
+                )
+            else:
+                if find_postgres_bin() is None:
+                    self._unavailable("postgres", "PostgreSQL (Debian: postgresql)")
+                runtime, port = start_postgres(label=name, timeout=timeout)
+            service = Service(
+                name=name,
+                kind="postgres",
+                host="127.0.0.1",
+                port=port,
+                url=(
+                    f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{port}/"
+                    f"{POSTGRES_DB}"
+                ),
+                runtime=runtime,
+                alias=name if self.provider == "docker" else None,
+                internal_port=5432 if self.provider == "docker" else port,
+            )
+            self._services[name] = service
+            return service
+
+    def container(
+        self,
+        image: str,
+        port: int,
+        *,
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+        command: str | list[str] | None = None,
+        scheme: str = "tcp",
+    ) -> Service:
+        """Any image with one TCP ``port`` published on 127.0.0.1 (Docker only).
+
+        Ready once something listens on ``port`` inside the container. ``url`` is
+        ``{scheme}://127.0.0.1:PORT``. Without Docker this skips (or fails when Docker
+        is demanded): there is no local fallback for an arbitrary image.
+        """
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"port {port!r} is not a TCP port; give the port inside the image.")
+        name = _check_name(name or image.rsplit("/", 1)[-1].split(":", 1)[0])
+        with self._lock:
+            service = self._cached(name, "container")
+            if service is not None:
+                return service
+            if self.provider != "docker":
+                self._skip(
+                    f"chaos_services.container({image!r}) needs Docker, but "
+                    f"{self._docker_reason or 'Docker is not allowed (--chaos-services=local)'}"
+                    ". Start a Docker engine; there is no local fallback for an image."
+                )
+            runtime, host_port = self._docker_provider().start(
+                name=name,
+                image=image,
+                port=port,
+                setting="the image argument",
+                env=env,
+                command=command,
+                timeout=self.settings.startup_timeout,
+            )
+            service = Service(
+                name=name,
+                kind="container",
+                host="127.0.0.1",
+                port=host_port,
+                url=f"{scheme}://127.0.0.1:{host_port}",
+                runtime=runtime,
+                alias=name,
+                internal_port=port,
+            )
+            self._services[name] = service
+            return service
+
+    def _unavailable(self, kind: str, package: str) -> NoReturn:
+        why = self._docker_reason or "Docker is not allowed (--chaos-services=local)"
+        self._skip(
+            f"cannot start {kind}: {why}, and {package} is not installed. "
+            f"Install {package} or start a Docker engine."
+        )
+
+    def _skip(self, message: str) -> NoReturn:
+        # The fixture passes pytest.skip: no provider here is a skip, not a failure
+        # (when Docker is demanded, _choose_provider has already raised ServiceError).
+        if self._on_unavailable is not None:
+            self._on_unavailable(message)
+        raise ServiceUnavailable(message)
+
+    @property
+    def services(self) -> list[Service]:
+        """The services started so far."""
+        return list(self._services.values())
+
+    def close(self) -> list[str]:
+        """Remove every service (and the Docker network); return problems met, if any."""
+        problems: list[str] = []
+        with self._lock:
+            self._closed = True
+            for service in reversed(list(self._services.values())):
+                try:
+                    service.remove()
+                except Exception as exc:
+                    problems.append(f"{service.name}: {type(exc).__name__}: {exc}")
+            self._services.clear()
+            if self._docker is not None:
+                with contextlib.suppress(Exception):
+                    problems.extend(self._docker.close())
+                self._docker = None
+        return problems
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"{s.name}@{s.address}" for s in self._services.values())
+        return f"<ChaosServices provider={self._provider_name or 'undecided'} [{names}]>"

@@ -1,0 +1,142 @@
+"""A running dependency (`Service`) and the runtime interface its providers implement.
+
+A `Service` is what tests hold: an address to connect to, a URL for client libraries, a
+name that blast radii refer to. What can be done to it (pause, stop, kill, restart,
+disconnect) depends on how it runs, so those operations go to a `Runtime`: one for
+containers (`_docker.py`), one for local processes (`_local.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pytest_chaos.errors import ServiceError
+
+__all__ = ["Runtime", "Service", "ServiceState"]
+
+ServiceState = Literal["running", "paused", "stopped", "removed"]
+
+
+class Runtime(Protocol):
+    """What a provider can do to one running service. Every call blocks until done."""
+
+    provider: str
+
+    def state(self) -> ServiceState:
+        """The state the provider observes now."""
+
+    def pause(self) -> None:
+        """Freeze every process of the service (they keep their sockets)."""
+
+    def unpause(self) -> None:
+        """Resume a paused service."""
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM, then SIGKILL after a grace period)."""
+
+    def kill(self) -> None:
+        """Immediate SIGKILL of every process of the service."""
+
+    def start(self) -> None:
+        """Start a stopped or killed service again, on the same address."""
+
+    def disconnect(self, network: str | None) -> str:
+        """Cut the service off ``network`` (default: its own); return the network's name."""
+
+    def reconnect(self, network: str) -> None:
+        """Undo `disconnect`."""
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the service answers; raise `ServiceError` when it does not."""
+
+    def remove(self) -> None:
+        """Stop the service and remove everything it owns. Idempotent."""
+
+    def describe(self) -> str:
+        """A short identification for messages (container id, pid)."""
+
+
+class Service:
+    """A running dependency of the system under test.
+
+    ``host``/``port``/``address`` are where the test process reaches it (always
+    loopback); ``url`` is the connection URL for client libraries (``redis://...``,
+    ``postgresql://...``, or ``tcp://...`` for a generic container); ``name`` is the
+    target name used by blast radii and container faults. ``alias`` is the name other
+    containers on the same Docker network reach it by (``None`` for local processes).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: str,
+        host: str,
+        port: int,
+        url: str,
+        runtime: Runtime,
+        alias: str | None = None,
+        internal_port: int | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.host = host
+        self.port = port
+        self.url = url
+        self.alias = alias
+        self.internal_port = internal_port if internal_port is not None else port
+        self._runtime = runtime
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as the test process reaches it."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def provider(self) -> str:
+        """``docker`` or ``local``."""
+        return self._runtime.provider
+
+    @property
+    def internal_address(self) -> str | None:
+        """``alias:port`` for other containers on the service's Docker network."""
+        if self.alias is None:
+            return None
+        return f"{self.alias}:{self.internal_port}"
+
+    @property
+    def state(self) -> ServiceState:
+        """What the provider observes now: running, paused, stopped or removed."""
+        return self._runtime.state()
+
+    @property
+    def runtime(self) -> Runtime:
+        """The provider-side handle; container faults use it."""
+        return self._runtime
+
+    def ensure_running(self, timeout: float) -> None:
+        """Bring the service back if something outside a fault left it down."""
+        state = self.state
+        if state == "removed":
+            raise ServiceError(
+                f"service {self.name!r} was removed; ask chaos_services for a new one."
+            )
+        if state == "paused":
+            self._runtime.unpause()
+        elif state == "stopped":
+            self._runtime.start()
+        self._runtime.wait_ready(timeout)
+
+    def remove(self) -> None:
+        """Stop the service and remove what it owns now, rather than at scope end."""
+        self._runtime.remove()
+
+    def __repr__(self) -> str:
+        try:
+            state: str = self.state
+        except Exception as exc:  # a repr must never raise, even with the engine gone
+            state = f"unknown ({type(exc).__name__})"
+        return (
+            f"<Service {self.name!r} {self.kind} {self.address} via {self.provider} "
+            f"({self._runtime.describe()}) {state}>"
+        )
