@@ -37,6 +37,8 @@ class ToxicState:
     stream: str
     toxicity: float
     toxic: Toxic
+    #: Bumped by every update, so that links re-roll toxicity for this toxic only.
+    version: int = 0
 
     def to_json(self) -> dict[str, object]:
         """The Toxiproxy toxic object."""
@@ -103,6 +105,26 @@ def _bind(listen: str) -> socket.socket:
     return sock
 
 
+def _canonical_listen(listen: str) -> str:
+    """``localhost:80`` and ``127.0.0.1:80`` compare equal; unparsable text stays as is."""
+    try:
+        host, port = split_hostport(listen)
+    except ValueError:
+        return listen
+    if host in ("", "::"):
+        return f"[::]:{port}"
+    try:
+        return _format_address(str(ipaddress.ip_address(host)), port)
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return listen
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return _format_address(str(infos[0][4][0]), port)
+
+
 def _os_text(exc: OSError) -> str:
     text = exc.strerror or str(exc)
     return text[:1].lower() + text[1:]
@@ -138,8 +160,9 @@ class Proxy:
         return self.manager.dial_timeout
 
     def toxics_for(self, stream: str) -> list[ToxicState]:
-        """The toxics of one stream in insertion order."""
-        return [t for t in self.toxics.values() if t.stream == stream]
+        """The toxics a link of ``stream`` runs, in insertion order (those that span both
+        links run in both streams)."""
+        return [t for t in self.toxics.values() if t.stream == stream or t.toxic.both_links]
 
     def connection_closed(self, conn: Connection) -> None:
         """A connection started closing; its sockets may still be flushing."""
@@ -166,6 +189,9 @@ class Proxy:
         host, port = sock.getsockname()[:2]
         self._server = await loop.create_server(self._accept, sock=sock, backlog=_BACKLOG)
         self.bound = _format_address(host, port)
+        # Like Toxiproxy, the bound address replaces the given one, so that disabling and
+        # re-enabling a proxy on port 0 keeps its port and clients can reconnect.
+        self.listen = self.bound
         self.enabled = True
 
     def _accept(self) -> asyncio.Protocol:
@@ -193,25 +219,37 @@ class Proxy:
         self.connections.clear()
         self._lingering.clear()
 
-    def apply_toxics(self, stream: str) -> None:
-        """Push the current chain of ``stream`` to every open connection."""
-        entries = self.toxics_for(stream)
-        for conn in list(self.connections):
-            link = conn.link(stream)
-            if link is not None:
-                link.set_toxics(entries)
+    def differs(self, listen: str, upstream: str) -> bool:
+        """Whether ``listen``/``upstream`` name another address than this proxy's, the way
+        Toxiproxy compares them (populate keeps a proxy that does not differ)."""
+        return _canonical_listen(listen) != _canonical_listen(self.listen) or (
+            upstream != self.upstream
+        )
+
+    def apply_toxics(self, changed: ToxicState | None = None) -> None:
+        """Push the current chains to every open connection: the links of ``changed``'s
+        stream (both for a toxic spanning both links), or every link."""
+        streams: tuple[str, ...] = _STREAMS
+        if changed is not None and not changed.toxic.both_links:
+            streams = (changed.stream,)
+        for stream in streams:
+            entries = self.toxics_for(stream)
+            for conn in list(self.connections):
+                link = conn.link(stream)
+                if link is not None:
+                    link.set_toxics(entries)
 
     # -- JSON --------------------------------------------------------------------------
 
     def toxics_json(self) -> list[dict[str, object]]:
         """Upstream toxics first, then downstream, each in insertion order."""
-        return [t.to_json() for s in _STREAMS for t in self.toxics_for(s)]
+        return [t.to_json() for s in _STREAMS for t in self.toxics.values() if t.stream == s]
 
     def to_json(self) -> dict[str, object]:
         """The Toxiproxy proxy object."""
         return {
             "name": self.name,
-            "listen": self.bound if self.enabled and self.bound else self.listen,
+            "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
             "toxics": self.toxics_json(),
@@ -290,13 +328,12 @@ class ProxyManager:
     ) -> Proxy:
         """Change listen, upstream or enabled; a changed address restarts the proxy."""
         proxy = self.get(name)
-        restart = False
-        if listen is not None and listen not in (proxy.listen, proxy.bound):
-            proxy.listen = listen
-            restart = True
-        if upstream is not None and upstream != proxy.upstream:
-            proxy.upstream = upstream
-            restart = True
+        new_listen = proxy.listen if listen is None else listen
+        new_upstream = proxy.upstream if upstream is None else upstream
+        restart = proxy.differs(new_listen, new_upstream)
+        if restart:
+            proxy.listen = new_listen
+            proxy.upstream = new_upstream
         want = proxy.enabled if enabled is None else enabled
         if restart or not want:
             await proxy.stop()
@@ -316,8 +353,7 @@ class ProxyManager:
         for proxy in list(self._proxies.values()):
             if proxy.toxics:
                 proxy.toxics.clear()
-                for stream in _STREAMS:
-                    proxy.apply_toxics(stream)
+                proxy.apply_toxics()
             if not proxy.enabled:
                 try:
                     await proxy.start()
@@ -356,7 +392,7 @@ class ProxyManager:
             raise BadRequest(str(exc)) from None
         state = ToxicState(toxic_name, type, stream_l, toxicity, toxic)
         p.toxics[toxic_name] = state
-        p.apply_toxics(stream_l)
+        p.apply_toxics(state)
         return state
 
     def get_toxic(self, proxy: str, toxic: str) -> ToxicState:
@@ -384,7 +420,8 @@ class ProxyManager:
             raise BadRequest(str(exc)) from None
         state.toxic = new_toxic
         state.toxicity = new_toxicity
-        p.apply_toxics(state.stream)
+        state.version += 1
+        p.apply_toxics(state)
         return state
 
     def remove_toxic(self, proxy: str, toxic: str) -> None:
@@ -392,7 +429,7 @@ class ProxyManager:
         p = self.get(proxy)
         state = self.get_toxic(proxy, toxic)
         del p.toxics[state.name]
-        p.apply_toxics(state.stream)
+        p.apply_toxics(state)
 
     def stats(self, proxy: str) -> dict[str, object]:
         """The stats extension object of a proxy."""

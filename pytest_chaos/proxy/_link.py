@@ -65,6 +65,9 @@ class ToxicEntry(Protocol):
     @property
     def toxic(self) -> Toxic: ...
 
+    @property
+    def version(self) -> int: ...
+
 
 class Owner(Protocol):
     """The proxy a connection belongs to."""
@@ -168,6 +171,9 @@ class Link:
         self.loop = conn.loop
         self.chain: Chain | None = None
         self.stages: dict[str, Stage] = {}
+        # toxic name -> (version rolled for, hit): toxicity is rolled when a toxic joins
+        # the link or is updated, and kept while other toxics come and go.
+        self.rolls: dict[str, tuple[int, bool]] = {}
         self.context = LinkContext(direction, conn.context, conn.owner.rng)  # type: ignore[arg-type]
         self.ended = False  # the End left the chain (or the source ended with no chain)
         self._timer: asyncio.TimerHandle | None = None
@@ -267,15 +273,28 @@ class Link:
         if self.conn.closed:
             return
         now = self.loop.time()
-        held = self.chain.drain() if self.chain is not None else []
+        entries = list(entries)
+        names = {entry.name for entry in entries}
+        held: list[Item] = []
+        for name, stage in reversed(self.stages.items()):  # later stages hold older data
+            held.extend(stage.drain())
+            if name not in names:
+                held.extend(stage.on_remove())
         stages: dict[str, Stage] = {}
-        rng = self.conn.owner.rng
+        rolls: dict[str, tuple[int, bool]] = {}
         for entry in entries:
-            if rng.random() < entry.toxicity:
-                stages[entry.name] = entry.toxic.start(
-                    self.context, now, self.stages.get(entry.name)
-                )
+            # Toxics spanning both links roll once per connection, the others per link.
+            table = self.conn.rolls if entry.toxic.both_links else self.rolls
+            roll = table.get(entry.name)
+            if roll is None or roll[0] != entry.version:
+                roll = (entry.version, self.conn.owner.rng.random() < entry.toxicity)
+                table[entry.name] = roll
+            rolls[entry.name] = roll
+            if roll[1]:
+                previous = self.stages.get(entry.name)
+                stages[entry.name] = entry.toxic.start(self.context, now, previous)
         self.stages = stages
+        self.rolls = rolls
         self.chain = Chain(list(stages.values())) if stages else None
         self.cancel_timer()
         if self.chain is None:
@@ -315,6 +334,7 @@ class Connection:
         self.up: Link | None = None
         self.down: Link | None = None
         self.closed = False
+        self.rolls: dict[str, tuple[int, bool]] = {}
         self._dial: asyncio.Task[None] | None = None
         self.context = ConnectionContext(
             conn_id, owner.name, count=owner.stats.add, note=owner.note

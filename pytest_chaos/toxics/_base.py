@@ -222,10 +222,16 @@ class Stage:
         return self._out[0][0] if self._out else None
 
     def drain(self) -> list[Item]:
-        """Hand back everything held, unchanged, because the toxic goes away."""
+        """Hand back everything held, unchanged, because the chain changes (this toxic
+        is updated or removed, or another toxic joined or left the link)."""
         items = [item for _, item in self._out]
         self.cancel_pending()
         return items
+
+    def on_remove(self) -> list[Item]:
+        """Items to send after :meth:`drain` when the toxic leaves the link for good
+        (a timeout toxic that dropped data closes the connection, as Toxiproxy does)."""
+        return []
 
 
 class Toxic:
@@ -238,6 +244,10 @@ class Toxic:
 
     type_name: ClassVar[str] = ""
     attributes: ClassVar[tuple[Attribute, ...]] = ()
+    #: True for toxics that need both directions (HTTP toxics): the proxy starts a stage
+    #: in both links of every connection, whichever stream the toxic was added on, and
+    #: rolls its toxicity once per connection rather than once per link.
+    both_links: ClassVar[bool] = False
 
     def __init__(self, values: Mapping[str, object]) -> None:
         self.values: dict[str, object] = dict(values)

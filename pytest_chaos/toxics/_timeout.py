@@ -9,11 +9,16 @@ __all__ = ["TimeoutToxic"]
 
 
 class TimeoutStage(Stage):
-    """Swallows pieces; each one re-arms the close, as Toxiproxy's loop does."""
+    """Swallows pieces; each one re-arms the close, as Toxiproxy's loop does.
 
-    def __init__(self, timeout_s: float, now: float) -> None:
+    Removing the toxic closes the connection if data was dropped: the byte stream has a
+    hole, so resuming it would hand the peer garbage (Toxiproxy closes unconditionally).
+    """
+
+    def __init__(self, timeout_s: float, now: float, dropped: bool) -> None:
         super().__init__()
         self.timeout_s = timeout_s
+        self.dropped = dropped
         self._arm(now)
 
     def _arm(self, now: float) -> None:
@@ -26,13 +31,20 @@ class TimeoutStage(Stage):
             self.cancel_pending()
             self.emit(item, now)
         else:
+            self.dropped = True
             self._arm(now)
 
     def drain(self) -> list[Item]:
-        # The data is gone for good; only a real end of stream survives removal.
-        items: list[Item] = [item for _, item in self._out if isinstance(item, End) and self.ended]
+        # The dropped data is gone for good; only a real end of stream is handed on.
+        items: list[Item] = [item for _, item in self._out if self.ended]
         self.cancel_pending()
         return items
+
+    def on_remove(self) -> list[Item]:
+        if self.dropped and not self.ended:
+            self.ended = True
+            return [End("close")]
+        return []
 
 
 @register_toxic
@@ -45,4 +57,5 @@ class TimeoutToxic(Toxic):
     )
 
     def start(self, link: LinkContext, now: float, previous: Stage | None) -> Stage:
-        return TimeoutStage(self.int("timeout") / 1000, now)
+        dropped = previous.dropped if isinstance(previous, TimeoutStage) else False
+        return TimeoutStage(self.int("timeout") / 1000, now, dropped)
