@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "ChaosProxy": "pytest_chaos.controller",
     "Fault": "pytest_chaos.controller",
     "ToxiproxyClient": "pytest_chaos.client",
+    "EmbeddedServer": "pytest_chaos.proxy",
     "Event": "pytest_chaos._timeline",
     "Timeline": "pytest_chaos._timeline",
     "ChaosError": "pytest_chaos.errors",
@@ -45,6 +46,7 @@ __all__ = [
     "ChaosProxy",
     "CheckError",
     "ConfigurationError",
+    "EmbeddedServer",
     "Event",
     "Fault",
     "HypothesisViolated",
@@ -79,6 +81,7 @@ if TYPE_CHECKING:
         UnsupportedByBackend,
     )
     from pytest_chaos.marker import BlastRadius
+    from pytest_chaos.proxy import EmbeddedServer
 
 
 def __getattr__(name: str) -> Any:
