@@ -21,6 +21,9 @@ _BUILTIN_MODULES = (
     "pytest_chaos.toxics._slicer",
     "pytest_chaos.toxics._limit_data",
     "pytest_chaos.toxics._noop",
+    "pytest_chaos.toxics._http_error",
+    "pytest_chaos.toxics._http_delay",
+    "pytest_chaos.toxics._http_duplicate",
 )
 
 _registry: dict[str, type[Toxic]] = {}

@@ -1,0 +1,273 @@
+"""The common half of the HTTP toxics: request matching and the per-link stages.
+
+An HTTP toxic acts on whole requests, so it needs both directions of a connection: the
+upstream stage reads requests (and may answer them itself), the downstream stage reads
+responses (and consumes the extra answers to a duplicated request). Every HTTP stage of
+a connection, in both links, shares one :class:`~._http_session.HttpSession`, kept in
+the connection's ``shared`` dict, so several HTTP toxics on one proxy compose (one
+parse, one queue of requests in flight). A toxic type therefore sets
+``both_links = True``: the proxy starts its stage in both links of every connection,
+whichever stream it was added on, and rolls its toxicity once per connection.
+
+Traffic that is not HTTP passes through untouched; the session notes it once per
+connection (``http_passthrough``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from typing import ClassVar
+
+from pytest_chaos.toxics._base import (
+    Attribute,
+    End,
+    Item,
+    LinkContext,
+    Piece,
+    Reply,
+    Stage,
+    Toxic,
+    ToxicConfigError,
+)
+from pytest_chaos.toxics._http_parse import RequestInfo
+from pytest_chaos.toxics._http_session import HttpSession, Output, Plan
+
+__all__ = ["HttpStage", "HttpToxic"]
+
+#: Attributes every HTTP toxic has.
+MATCH_ATTRIBUTES = (
+    Attribute(
+        "method", kind=str, default="", minimum=None, doc="only requests with this method "
+        "(comma-separated list allowed, case-insensitive); empty: every method"
+    ),
+    Attribute(
+        "path_prefix", kind=str, default="", minimum=None,
+        doc="only requests whose path starts with this; empty: every path",
+    ),
+    Attribute(
+        "rate", kind=float, default=1.0, minimum=0,
+        doc="share of matching requests affected, drawn from the proxy's seeded RNG",
+    ),
+)  # fmt: skip
+
+
+class _Conversation:
+    """The HTTP state of one connection, shared by every HTTP stage in both links.
+
+    All HTTP toxics of a proxy act through one :class:`HttpSession` per connection, so
+    that they compose: the first live HTTP stage of each link does the parsing, with
+    the toxics of the upstream link's HTTP stages as its rules (in chain order); later
+    HTTP stages in the same link pass items on. A stage stops being live when its chain
+    is rebuilt (``drain``).
+
+    ``replay`` holds, per direction, the bytes the parsing stage still held when its
+    chain was rebuilt, with their due times: the chain refeeds drained items to the new
+    stages, and since the session has parsed them already, the new parsing stage
+    re-emits them as they were instead of parsing them twice.
+    """
+
+    __slots__ = ("members", "replay", "session")
+
+    def __init__(self, session: HttpSession) -> None:
+        self.session = session
+        self.members: dict[bool, list[HttpStage]] = {True: [], False: []}
+        self.replay: dict[bool, deque[list[float]]] = {True: deque(), False: deque()}
+
+    def refresh_rules(self) -> None:
+        self.session.rules = [stage.toxic for stage in self.members[True]]
+
+
+_SHARED_KEY = "http"
+
+
+class HttpToxic(Toxic):
+    """Base of ``http_error``, ``http_delay`` and ``http_duplicate``.
+
+    Subclasses add their attributes after :data:`MATCH_ATTRIBUTES` and implement
+    :meth:`apply`.
+    """
+
+    #: The proxy starts this toxic's stage in both links (see the module docstring).
+    both_links: ClassVar[bool] = True
+
+    def check(self) -> None:
+        rate = self.values["rate"]
+        assert isinstance(rate, float)
+        if rate > 1.0:
+            raise ToxicConfigError(
+                f"attribute 'rate' of toxic type {self.type_name!r} is a share of requests "
+                f"and must be between 0 and 1, got {rate!r}; use e.g. 0.25 for a quarter"
+            )
+        path = self.text("path_prefix")
+        if path and not path.startswith("/"):
+            raise ToxicConfigError(
+                f"attribute 'path_prefix' of toxic type {self.type_name!r} must start with "
+                f"'/', got {path!r}; use e.g. '/api' (or '' for every path)"
+            )
+        for method in self.methods():
+            if not method.isascii() or not method.replace("-", "").isalnum():
+                raise ToxicConfigError(
+                    f"attribute 'method' of toxic type {self.type_name!r} must be HTTP "
+                    f"methods like 'POST' or 'GET,PUT', got {self.values['method']!r}"
+                )
+
+    def text(self, name: str) -> str:
+        """A string attribute."""
+        value = self.values[name]
+        assert isinstance(value, str)
+        return value
+
+    def number(self, name: str) -> float:
+        """A float attribute."""
+        value = self.values[name]
+        assert isinstance(value, float | int)
+        return float(value)
+
+    def methods(self) -> list[str]:
+        """The methods this toxic matches, upper case; empty means every method."""
+        return [m.strip().upper() for m in self.text("method").split(",") if m.strip()]
+
+    def matches(self, request: RequestInfo) -> bool:
+        """Whether ``request`` is one this toxic acts on (rate not applied)."""
+        methods = self.methods()
+        if methods and request.method.upper() not in methods:
+            return False
+        return request.path.startswith(self.text("path_prefix"))
+
+    def plan(self, request: RequestInfo, plan: Plan, rng: random.Random) -> None:
+        """Amend ``plan`` if ``request`` matches and the rate draw says so."""
+        if not self.matches(request):
+            return
+        rate = self.number("rate")
+        # Rate 1 and 0 draw nothing, so that other toxics' draws stay reproducible.
+        if rate <= 0.0 or (rate < 1.0 and rng.random() >= rate):
+            return
+        self.apply(request, plan)
+
+    def apply(self, request: RequestInfo, plan: Plan) -> None:
+        """Change ``plan`` for a request this toxic acts on."""
+        raise NotImplementedError
+
+    def start(self, link: LinkContext, now: float, previous: Stage | None) -> Stage:
+        shared = link.connection.shared
+        conversation = shared.get(_SHARED_KEY)
+        if not isinstance(conversation, _Conversation):
+            conversation = _Conversation(_new_session(link))
+            shared[_SHARED_KEY] = conversation
+        stage = HttpStage(conversation, link.direction == "upstream", self)
+        conversation.members[stage.upstream].append(stage)
+        conversation.refresh_rules()
+        return stage
+
+
+def _new_session(link: LinkContext) -> HttpSession:
+    connection = link.connection
+
+    def on_request(request: RequestInfo, plan: Plan) -> None:
+        connection.count("http_requests", 1)
+
+    def on_response() -> None:
+        connection.count("http_responses", 1)
+
+    def on_passthrough(side: str, reason: str) -> None:
+        connection.note(
+            "http_passthrough",
+            {"proxy": connection.proxy, "connection": connection.id, "side": side,
+             "reason": reason},
+        )  # fmt: skip
+
+    return HttpSession(
+        rules=[],
+        rng=link.rng,
+        on_request=on_request,
+        on_response=on_response,
+        on_passthrough=on_passthrough,
+    )
+
+
+class HttpStage(Stage):
+    """One link's view of an :class:`HttpSession`."""
+
+    def __init__(self, conversation: _Conversation, upstream: bool, toxic: HttpToxic) -> None:
+        super().__init__()
+        self.conversation = conversation
+        self.session = conversation.session
+        self.upstream = upstream
+        self.toxic = toxic
+        self._replay = conversation.replay[upstream]
+
+    @property
+    def parsing(self) -> bool:
+        """Whether this stage is the one of its link that runs the session."""
+        members = self.conversation.members[self.upstream]
+        return bool(members) and members[0] is self
+
+    def feed(self, item: Item, now: float) -> None:
+        if isinstance(item, Reply) or not self.parsing:
+            self.emit(item, now)
+            return
+        if isinstance(item, End):
+            if item.kind == "eof":
+                session = self.session
+                out = session.client_eof(now) if self.upstream else session.server_eof(now)
+                self._emit_output(out, now, stamp=now)
+            self.emit(item, now)
+            return
+        data = self._replayed(item, now)
+        if not data:
+            return
+        if self.upstream:
+            out = self.session.client_data(data, now)
+        else:
+            out = self.session.server_data(data, now)
+        self._emit_output(out, now, stamp=item.stamp)
+
+    def _replayed(self, item: Piece, now: float) -> bytes:
+        """Re-emit the part of ``item`` that the session already handled; return the rest."""
+        data = item.data
+        parts = self._replay
+        while data and parts:
+            due, left = parts[0]
+            n = min(int(left), len(data))
+            self.emit(Piece(data[:n], item.stamp), max(due, now) if math.isfinite(due) else now)
+            data = data[n:]
+            if n == left:
+                parts.popleft()
+            else:
+                parts[0][1] = left - n
+        return data
+
+    def _emit_output(self, out: Output, now: float, *, stamp: float) -> None:
+        for due, data in out.to_server:
+            self.emit(Piece(data, stamp), due)
+        if out.to_client:
+            if self.upstream:
+                self.emit(Reply(out.to_client), now)
+            else:
+                self.emit(Piece(out.to_client, stamp), now)
+        if out.close:
+            self.ended = True
+            self.emit(End("close"), now)
+
+    def drain(self) -> list[Item]:
+        # The chain is being rebuilt: this stage is done, whatever comes next.
+        members = self.conversation.members[self.upstream]
+        if self in members:
+            members.remove(self)
+            self.conversation.refresh_rules()
+        pending = list(self._out)
+        items = super().drain()
+        for due, item in pending:
+            if isinstance(item, Piece):
+                self._replay.append([due, len(item.data)])
+        return items
+
+    def __repr__(self) -> str:
+        side = "upstream" if self.upstream else "downstream"
+        role = "parsing" if self.parsing else "passing"
+        return (
+            f"<HttpStage {self.toxic.type_name} {side} {role} {self.session!r} "
+            f"buffered={self.buffered}>"
+        )
