@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_chaos.errors import HypothesisViolated
+
 __all__ = ["CheckResult"]
 
 
@@ -24,6 +26,17 @@ class CheckResult:
     message: str = ""
     duration: float = 0.0
     target: str = ""
+    #: the check's own HypothesisViolated subclass, raised when ``passed`` is false
+    violation: type[HypothesisViolated] = field(default=HypothesisViolated, compare=False)
+
+    def exception(self) -> HypothesisViolated:
+        """The exception that reports this result as a failure (whatever ``passed`` says)."""
+        return self.violation(self.message, measured=self.measured, allowed=self.allowed)
+
+    def raise_if_failed(self) -> None:
+        """Raise :meth:`exception` when the hypothesis did not hold."""
+        if not self.passed:
+            raise self.exception()
 
     def event_data(self) -> dict[str, Any]:
         """The ``data`` of the timeline ``check`` event for this result."""

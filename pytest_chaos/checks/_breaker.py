@@ -1,0 +1,244 @@
+"""circuit_breaker: black-box verification of a breaker through the proxy's counters.
+
+Run it while a fault makes the dependency fail *slowly or visibly at the proxy*
+(``timeout()``, ``latency()``, ``reset_peer()``): the proxy then counts every attempt
+that reaches it. (With ``down()`` no attempt is ever counted, so "stopped reaching the
+dependency" cannot be told apart from "could not connect".)
+
+1. Opening: calls are made one by one. A call *looks open* when it did not reach the
+   dependency (no watched counter grew) and returned or failed within ``fail_fast``
+   seconds. From call ``opens_within_calls + 1`` on, ``open_calls`` calls in a row
+   must look open.
+2. Closing (when ``heal=`` or ``fault=`` is given, with ``reset_timeout``): the fault
+   is healed, then calls are made every ``interval`` seconds. The first call that
+   reaches the dependency is the half-open trial; ``close_calls`` successful calls in
+   a row that reach it mean closed. This must happen within ``closes_within`` seconds
+   of the heal (default ``2 * reset_timeout + 1``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pytest_chaos.checks._adapters import watch_breaker
+from pytest_chaos.checks._common import Finish, fmt_s, standalone_finish
+from pytest_chaos.checks._errors import CircuitBreakerViolated
+from pytest_chaos.checks._probe import Call, Probe, check_count, check_positive
+from pytest_chaos.checks._result import CheckResult
+from pytest_chaos.checks._stats import Counters
+from pytest_chaos.errors import CheckError
+
+if TYPE_CHECKING:
+    from pytest_chaos._timeline import Timeline
+
+__all__ = ["DEFAULT_COUNTERS", "circuit_breaker"]
+
+_CHECK = "circuit_breaker"
+DEFAULT_COUNTERS = ("connections_accepted", "bytes_upstream", "http_requests")
+
+
+class _Trial:
+    """One call and whether it reached the dependency."""
+
+    def __init__(self, call: Call, grew: dict[str, int]) -> None:
+        self.call = call
+        self.grew = {k: v for k, v in grew.items() if v}
+        self.reached = bool(self.grew)
+
+    def describe(self) -> str:
+        growth = ", ".join(f"{k} +{v}" for k, v in self.grew.items()) or "no counter grew"
+        verdict = "succeeded" if self.call.ok else f"failed ({self.call.error})"
+        return f"{verdict} after {fmt_s(self.call.latency)}, {growth}"
+
+
+def _trial(probe: Probe, stats: Counters) -> _Trial:
+    before = stats.read()
+    call = probe()
+    return _Trial(call, Counters.delta(before, stats.read()))
+
+
+def circuit_breaker(
+    call: Callable[[], object],
+    *,
+    proxy: object,
+    opens_within_calls: int,
+    fail_fast: float = 0.1,
+    reset_timeout: float | None = None,
+    heal: Callable[[], object] | None = None,
+    fault: object | None = None,
+    open_calls: int = 5,
+    close_calls: int = 3,
+    closes_within: float | None = None,
+    interval: float = 0.05,
+    counters: Sequence[str] = DEFAULT_COUNTERS,
+    breaker: object | None = None,
+    failures: object = (Exception,),
+    target: str = "",
+    label: str | None = None,
+    timeline: Timeline | None = None,
+    finish: Finish | None = None,
+) -> CheckResult:
+    """Verify that a circuit breaker opens, fails fast, and closes again after heal.
+
+    ``call`` is one call of the system under test that uses the dependency behind
+    ``proxy``. See the module docstring for the two phases. ``breaker`` (a pybreaker,
+    circuitbreaker or purgatory object) is watched during the check: its transitions
+    go on the timeline and into ``measured["transitions"]``. Raises
+    :class:`CircuitBreakerViolated` naming the phase that failed and the numbers.
+    """
+    check_count(_CHECK, "opens_within_calls", opens_within_calls)
+    check_positive(_CHECK, "fail_fast", fail_fast)
+    check_count(_CHECK, "open_calls", open_calls)
+    check_count(_CHECK, "close_calls", close_calls)
+    check_positive(_CHECK, "interval", interval, allow_zero=True)
+    if heal is not None and fault is not None:
+        raise CheckError(f"{_CHECK}: pass heal= or fault=, not both")
+    if fault is not None:
+        fault_heal = getattr(fault, "heal", None)
+        if not callable(fault_heal):
+            raise CheckError(f"{_CHECK}: fault={fault!r} has no heal(); pass a Fault")
+        heal = fault_heal
+    if heal is not None and not callable(heal):
+        raise CheckError(f"{_CHECK}: heal={heal!r} is not callable; pass a function")
+    if heal is not None and reset_timeout is None:
+        raise CheckError(
+            f"{_CHECK}: to check that the breaker closes after heal, pass "
+            f"reset_timeout=SECONDS (the breaker's open period)"
+        )
+    if reset_timeout is not None:
+        check_positive(_CHECK, "reset_timeout", reset_timeout)
+        if heal is None:
+            raise CheckError(
+                f"{_CHECK}: reset_timeout={reset_timeout!r} needs heal= or fault= so the "
+                f"check can heal the dependency and watch the breaker close"
+            )
+        if closes_within is None:
+            closes_within = 2 * reset_timeout + 1.0
+        check_positive(_CHECK, "closes_within", closes_within)
+    stats = Counters(proxy, counters, check=_CHECK)
+    target = target or stats.name
+    where = f"{target!r}" if target else "the dependency"
+    runner = Probe(call, check=_CHECK, failures=failures, timeline=timeline, label=label)
+    started = time.perf_counter()
+    measured: dict[str, Any] = {}
+    allowed: dict[str, Any] = {
+        "opens_within_calls": opens_within_calls,
+        "fail_fast": fail_fast,
+        "open_calls": open_calls,
+    }
+
+    watch = watch_breaker(breaker, timeline=timeline) if breaker is not None else None
+
+    def done(passed: bool, message: str) -> CheckResult:
+        if watch is not None:
+            watch.close()
+            measured["transitions"] = watch.states()
+        result = CheckResult(
+            name=_CHECK,
+            passed=passed,
+            measured=measured,
+            allowed=allowed,
+            message=message if passed else f"{_CHECK} violated: {message}",
+            duration=time.perf_counter() - started,
+            target=target,
+            violation=CircuitBreakerViolated,
+        )
+        (finish or standalone_finish(timeline))(result)
+        return result
+
+    try:
+        # Phase 1: opening.
+        trials: list[_Trial] = []
+        streak = 0
+        while True:
+            trial = _trial(runner, stats)
+            trials.append(trial)
+            looks_open = not trial.reached and trial.call.latency <= fail_fast
+            streak = streak + 1 if looks_open else 0
+            if streak >= open_calls:
+                break
+            if streak == 0 and len(trials) > opens_within_calls:
+                reached = sum(1 for t in trials if t.reached)
+                measured.update(
+                    calls=len(trials),
+                    reached=reached,
+                    slowest=round(max(t.call.latency for t in trials), 6),
+                )
+                return done(
+                    False,
+                    f"did not open within {opens_within_calls} calls: call {len(trials)} "
+                    f"{trial.describe()}; {reached} of {len(trials)} calls reached {where} "
+                    f"(allowed: after {opens_within_calls} calls, fail within "
+                    f"{fmt_s(fail_fast)} without reaching it)",
+                )
+        opened_after = len(trials) - open_calls
+        open_trials = trials[opened_after:]
+        measured.update(
+            opened_after_calls=opened_after,
+            reached_while_closed=sum(1 for t in trials[:opened_after] if t.reached),
+            fail_fast_max=round(max(t.call.latency for t in open_trials), 6),
+        )
+        opened = (
+            f"opened after {opened_after} calls, then {open_calls} calls failed fast (max "
+            f"{fmt_s(measured['fail_fast_max'])}) without reaching {where}"
+        )
+        if heal is None or closes_within is None:
+            return done(True, f"{opened}; closing not checked (pass fault= or heal=)")
+
+        # Phase 2: heal, half-open trial, closed.
+        allowed.update(
+            reset_timeout=reset_timeout, closes_within=closes_within, close_calls=close_calls
+        )
+        heal()
+        healed_at = time.monotonic()
+        half_open: float | None = None
+        ok_streak = 0
+        after_heal: list[_Trial] = []
+        while True:
+            trial = _trial(runner, stats)
+            after_heal.append(trial)
+            since = time.monotonic() - healed_at
+            if trial.reached and half_open is None:
+                half_open = since - trial.call.latency
+            if trial.reached and trial.call.ok:
+                ok_streak += 1
+                if ok_streak >= close_calls:
+                    measured.update(
+                        half_open_after=round(max(half_open or 0.0, 0.0), 6),
+                        closed_after=round(since, 6),
+                        calls_after_heal=len(after_heal),
+                    )
+                    return done(
+                        True,
+                        f"{opened}; after heal a trial call went through at "
+                        f"{fmt_s(measured['half_open_after'])} and it closed at "
+                        f"{fmt_s(since)} (allowed {fmt_s(closes_within)})",
+                    )
+            else:
+                ok_streak = 0
+            if since >= closes_within:
+                break
+            time.sleep(interval)
+
+        reached = sum(1 for t in after_heal if t.reached)
+        measured.update(calls_after_heal=len(after_heal), reached_after_heal=reached)
+        if half_open is None:
+            return done(
+                False,
+                f"{opened}, but never let a trial call through after heal: {len(after_heal)} "
+                f"calls in {fmt_s(time.monotonic() - healed_at)}, none reached {where}, last "
+                f"{after_heal[-1].describe()} (allowed: closed within {fmt_s(closes_within)}, "
+                f"reset_timeout {fmt_s(reset_timeout)})",
+            )
+        return done(
+            False,
+            f"{opened}; a trial call went through {fmt_s(half_open)} after heal but it did "
+            f"not close: never {close_calls} successful calls in a row within "
+            f"{fmt_s(closes_within)} ({reached} of {len(after_heal)} calls reached {where}, "
+            f"last {after_heal[-1].describe()})",
+        )
+    finally:
+        if watch is not None:
+            watch.close()

@@ -1,0 +1,194 @@
+"""ChecksMixin: the checks as methods of the ``chaos`` fixture (``Chaos`` inherits it).
+
+Each method is the function of the same name in :mod:`pytest_chaos.checks` with the
+test's timeline filled in, its verdict handed to ``Chaos._check_done`` (which records
+the ``check`` event, calls the ``pytest_chaos_after_check`` hook and raises), and, for
+the guard, ``Chaos.abort`` as the breach action. The mixin uses only the controller
+surface of docs/internals.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from pytest_chaos.checks._adapters import BreakerWatch, watch_breaker
+from pytest_chaos.checks._breaker import DEFAULT_COUNTERS, circuit_breaker
+from pytest_chaos.checks._guard import Guard, guard
+from pytest_chaos.checks._history import History
+from pytest_chaos.checks._idempotent import idempotent
+from pytest_chaos.checks._recovers import recovers
+from pytest_chaos.checks._result import CheckResult
+from pytest_chaos.checks._retries import retries
+from pytest_chaos.checks._steady import Observation, observe, steady_state
+from pytest_chaos.errors import CheckError
+
+if TYPE_CHECKING:
+    from pytest_chaos._timeline import Timeline
+
+__all__ = ["ChecksMixin"]
+
+
+class _Host(Protocol):
+    """The part of ``Chaos`` the checks use (docs/internals.md, controller surface)."""
+
+    timeline: Timeline
+
+    @property
+    def active_faults(self) -> Sequence[Any]: ...
+
+    def heal_all(self, by: str = ...) -> Sequence[Any]: ...
+
+    def abort(self, reason: str) -> Sequence[Any]: ...
+
+    def _check_done(self, result: CheckResult, exc: BaseException | None = None) -> None: ...
+
+
+class ChecksMixin:
+    """Resilience checks as ``chaos.<check>(...)``; see :mod:`pytest_chaos.checks`."""
+
+    def _host(self) -> _Host:
+        return cast(_Host, self)
+
+    def _finish_check(self, result: CheckResult) -> None:
+        host = self._host()
+        host._check_done(result, None if result.passed else result.exception())
+        # a controller that records without raising must not turn a failure into a pass
+        result.raise_if_failed()
+
+    def _require_healed(self, check: str) -> None:
+        active = list(self._host().active_faults)
+        if active:
+            names = ", ".join(repr(f) for f in active)
+            raise CheckError(
+                f"{check} judges the system after heal, but faults are still active: "
+                f"{names}; heal them first (leave their with blocks or call .heal())"
+            )
+
+    def steady_state(self, probe: Callable[[], object], **kwargs: Any) -> CheckResult:
+        """:func:`pytest_chaos.checks.steady_state` on this test's timeline.
+
+        Before any fault is injected, a violation raises ``SteadyStateNotMet`` (an error).
+        """
+        return steady_state(
+            probe, timeline=self._host().timeline, finish=self._finish_check, **kwargs
+        )
+
+    def observe(self, probe: Callable[[], object], **kwargs: Any) -> Observation:
+        """:func:`pytest_chaos.checks.observe`: the steady state *during* a ``with`` block."""
+        return observe(probe, timeline=self._host().timeline, finish=self._finish_check, **kwargs)
+
+    def guard(
+        self, probe: Callable[[], object], *, only_while_faults: bool = True, **kwargs: Any
+    ) -> Guard:
+        """:func:`pytest_chaos.checks.guard` whose breach calls ``chaos.abort(reason)``.
+
+        With ``only_while_faults`` (default) the probe runs only while a fault is
+        active. The abort heals every fault at once and marks the test aborted; the
+        ``with`` block then raises ``GuardTripped``.
+        """
+        host = self._host()
+        active = (lambda: bool(host.active_faults)) if only_while_faults else None
+        return guard(
+            probe,
+            on_breach=host.abort,
+            record_abort=False,
+            active=active,
+            timeline=host.timeline,
+            finish=self._finish_check,
+            **kwargs,
+        )
+
+    def circuit_breaker(
+        self,
+        call: Callable[[], object],
+        *,
+        proxy: object,
+        opens_within_calls: int,
+        reset_timeout: float | None = None,
+        heal: Callable[[], object] | None = None,
+        fault: object | None = None,
+        counters: Sequence[str] = DEFAULT_COUNTERS,
+        **kwargs: Any,
+    ) -> CheckResult:
+        """:func:`pytest_chaos.checks.circuit_breaker`.
+
+        With ``reset_timeout`` and neither ``heal=`` nor ``fault=``, the check heals
+        every active fault of the test (``chaos.heal_all()``) to watch the breaker close.
+        """
+        host = self._host()
+        if reset_timeout is not None and heal is None and fault is None:
+            heal = lambda: host.heal_all("test")  # noqa: E731
+        return circuit_breaker(
+            call,
+            proxy=proxy,
+            opens_within_calls=opens_within_calls,
+            reset_timeout=reset_timeout,
+            heal=heal,
+            fault=fault,
+            counters=counters,
+            timeline=host.timeline,
+            finish=self._finish_check,
+            **kwargs,
+        )
+
+    def retries(
+        self,
+        call: Callable[[], object],
+        *,
+        proxy: object,
+        max_attempts_per_call: float,
+        **kwargs: Any,
+    ) -> CheckResult:
+        """:func:`pytest_chaos.checks.retries` on this test's timeline."""
+        return retries(
+            call,
+            proxy=proxy,
+            max_attempts_per_call=max_attempts_per_call,
+            timeline=self._host().timeline,
+            finish=self._finish_check,
+            **kwargs,
+        )
+
+    def idempotent(
+        self, action: Callable[[], object], *, state: Callable[[], object], **kwargs: Any
+    ) -> CheckResult:
+        """:func:`pytest_chaos.checks.idempotent` on this test's timeline."""
+        return idempotent(
+            action, state=state, timeline=self._host().timeline, finish=self._finish_check, **kwargs
+        )
+
+    def recovers(self, probe: Callable[[], object], *, within: float, **kwargs: Any) -> CheckResult:
+        """:func:`pytest_chaos.checks.recovers`, timed from the last heal on the timeline.
+
+        Every fault must be healed first (a CheckError otherwise).
+        """
+        self._require_healed("recovers")
+        return recovers(
+            probe,
+            within=within,
+            timeline=self._host().timeline,
+            finish=self._finish_check,
+            **kwargs,
+        )
+
+    def history(self, **kwargs: Any) -> History:
+        """A :class:`pytest_chaos.checks.History` on this test's timeline.
+
+        Its ``check()`` must run after every fault is healed (a CheckError otherwise).
+        """
+        mixin = self
+
+        class _TestHistory(History):
+            def check(self, read: Any, *, target: str = "") -> CheckResult:
+                mixin._require_healed("history.check")
+                return super().check(read, target=target)
+
+        return _TestHistory(timeline=self._host().timeline, finish=self._finish_check, **kwargs)
+
+    def watch_breaker(self, breaker: object, *, name: str | None = None) -> BreakerWatch:
+        """Record a pybreaker / circuitbreaker / purgatory breaker's transitions.
+
+        Use it as a context manager (or call ``close()``) so its listener is removed.
+        """
+        return watch_breaker(breaker, name=name, timeline=self._host().timeline)

@@ -1,0 +1,109 @@
+"""retries: attempts that reach a dependency per logical call, during a fault window.
+
+The attempts are counted at the proxy (a difference of its stats counters), so the
+check sees what the dependency sees, whatever retry library the system uses. A ratio
+above ``max_attempts_per_call`` is a retry storm: no cap, no backoff, or retries
+multiplied across layers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pytest_chaos.checks._common import Finish, fmt_s, standalone_finish
+from pytest_chaos.checks._errors import RetriesViolated
+from pytest_chaos.checks._probe import Probe, check_count, check_positive
+from pytest_chaos.checks._result import CheckResult
+from pytest_chaos.checks._stats import Counters
+
+if TYPE_CHECKING:
+    from pytest_chaos._timeline import Timeline
+
+__all__ = ["retries"]
+
+_CHECK = "retries"
+
+
+def retries(
+    call: Callable[[], object],
+    *,
+    proxy: object,
+    max_attempts_per_call: float,
+    calls: int = 5,
+    counter: str | Sequence[str] = "connections_accepted",
+    interval: float = 0.0,
+    settle: float = 0.1,
+    failures: object = (Exception,),
+    target: str = "",
+    label: str | None = None,
+    timeline: Timeline | None = None,
+    finish: Finish | None = None,
+) -> CheckResult:
+    """Make ``calls`` logical calls and bound the attempts the dependency saw per call.
+
+    Attempts are the growth of ``counter`` on ``proxy`` (``connections_accepted`` for a
+    client that reconnects per attempt, ``http_requests`` for HTTP keep-alive clients,
+    which needs an HTTP toxic on the proxy). Calls may fail: that is expected during a
+    fault. ``settle`` seconds are waited after the last call so that attempts still in
+    flight are counted. Raises :class:`RetriesViolated` when attempts per call exceed
+    ``max_attempts_per_call``.
+    """
+    check_positive(_CHECK, "max_attempts_per_call", max_attempts_per_call)
+    check_count(_CHECK, "calls", calls)
+    check_positive(_CHECK, "interval", interval, allow_zero=True)
+    check_positive(_CHECK, "settle", settle, allow_zero=True)
+    stats = Counters(proxy, (counter,) if isinstance(counter, str) else counter, check=_CHECK)
+    target = target or stats.name
+    runner = Probe(call, check=_CHECK, failures=failures, timeline=timeline, label=label)
+
+    started = time.perf_counter()
+    before = stats.read()
+    failed = 0
+    for i in range(calls):
+        if not runner().ok:
+            failed += 1
+        if interval and i < calls - 1:
+            time.sleep(interval)
+    elapsed = time.perf_counter() - started
+    time.sleep(settle)
+    delta = Counters.delta(before, stats.read())
+    attempts = sum(delta.values())
+    ratio = attempts / calls
+    rate = attempts / elapsed if elapsed > 0 else 0.0
+    measured: dict[str, Any] = {
+        "attempts": attempts,
+        "calls": calls,
+        "failed_calls": failed,
+        "attempts_per_call": round(ratio, 4),
+        "attempts_per_second": round(rate, 2),
+        "seconds": round(elapsed, 6),
+        "counters": delta,
+    }
+    allowed = {"max_attempts_per_call": max_attempts_per_call}
+    where = f"{target!r}" if target else "the dependency"
+    counted = "+".join(stats.counters)
+    if ratio > max_attempts_per_call:
+        message = (
+            f"{_CHECK} violated: {attempts} attempts reached {where} for {calls} calls = "
+            f"{ratio:.1f} per call > allowed {max_attempts_per_call:g} ({counted}; "
+            f"{rate:.0f} attempts/s over {fmt_s(elapsed)}, {failed} calls failed)"
+        )
+    else:
+        message = (
+            f"{attempts} attempts reached {where} for {calls} calls = {ratio:.1f} per call "
+            f"<= allowed {max_attempts_per_call:g} ({counted}, {failed} calls failed)"
+        )
+    result = CheckResult(
+        name=_CHECK,
+        passed=ratio <= max_attempts_per_call,
+        measured=measured,
+        allowed=allowed,
+        message=message,
+        duration=elapsed,
+        target=target,
+        violation=RetriesViolated,
+    )
+    (finish or standalone_finish(timeline))(result)
+    return result

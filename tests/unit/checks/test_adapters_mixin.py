@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import pytest
+
+from pytest_chaos._timeline import Timeline
+from pytest_chaos.checks import (
+    CheckResult,
+    ChecksMixin,
+    GuardTripped,
+    SteadyStateViolated,
+    watch_breaker,
+)
+from pytest_chaos.errors import CheckError, HypothesisViolated, SteadyStateNotMet
+
+
+def _fail(breaker_call: Any) -> None:
+    with contextlib.suppress(Exception):
+        breaker_call()
+
+
+def _boom() -> None:
+    raise OSError("down")
+
+
+def test_pybreaker_transitions_are_recorded() -> None:
+    pybreaker = pytest.importorskip("pybreaker")
+    tl = Timeline()
+    cb = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=0.05, name="pay")
+    with watch_breaker(cb, timeline=tl) as watch:
+        for _ in range(3):
+            _fail(lambda: cb.call(_boom))
+        time.sleep(0.1)
+        cb.call(lambda: None)
+    assert watch.states() == ["open", "half-open", "closed"]
+    notes = [e for e in tl.of_kind("note") if e.name == "breaker"]
+    assert [n.data["to_state"] for n in notes] == ["open", "half-open", "closed"]
+    assert notes[0].data["library"] == "pybreaker" and notes[0].data["circuit"] == "pay"
+    assert not cb.listeners
+
+
+def test_circuitbreaker_is_polled() -> None:
+    circuitbreaker = pytest.importorskip("circuitbreaker")
+    cb = circuitbreaker.CircuitBreaker(failure_threshold=2, recovery_timeout=0.1, name="pay")
+    guarded = cb(_boom)
+    with watch_breaker(cb, poll_interval=0.005) as watch:
+        for _ in range(3):
+            _fail(guarded)
+        time.sleep(0.05)
+        assert "open" in watch.states()
+        time.sleep(0.2)
+    assert watch.states()[:2] == ["open", "half-open"]
+
+
+def test_purgatory_events_are_recorded() -> None:
+    purgatory = pytest.importorskip("purgatory")
+    factory = purgatory.SyncCircuitBreakerFactory(default_threshold=2, default_ttl=0.05)
+    with watch_breaker(factory, timeline=Timeline()) as watch:
+        for _ in range(3):
+            try:
+                with factory.get_breaker("pay"):
+                    raise OSError("down")
+            except Exception:
+                pass
+        time.sleep(0.1)
+        with factory.get_breaker("pay"):
+            pass
+    assert watch.states() == ["open", "half-open", "closed"]
+    assert not factory.listeners
+
+
+def test_unknown_breaker_is_a_check_error() -> None:
+    with pytest.raises(CheckError, match=r"supported: pybreaker\.CircuitBreaker"):
+        watch_breaker(object())
+
+
+class FakeChaos(ChecksMixin):
+    """The controller surface of docs/internals.md, in memory."""
+
+    def __init__(self) -> None:
+        self.timeline = Timeline()
+        self.faults: list[str] = []
+        self.aborted: str | None = None
+        self.done: list[CheckResult] = []
+
+    @property
+    def active_faults(self) -> list[str]:
+        return list(self.faults)
+
+    def heal_all(self, by: str = "test") -> list[str]:
+        healed, self.faults = self.faults, []
+        for f in healed:
+            self.timeline.record("heal", "latency", fault_id=f, by=by, duration=0.0)
+        return healed
+
+    def abort(self, reason: str) -> list[str]:
+        healed = self.heal_all("guard")
+        self.aborted = reason
+        self.timeline.record("abort", "guard", reason=reason, healed=healed)
+        return healed
+
+    def _check_done(self, result: CheckResult, exc: BaseException | None = None) -> None:
+        self.done.append(result)
+        self.timeline.record("check", result.name, **result.event_data())
+        if not result.passed:
+            raise exc if exc is not None else HypothesisViolated(result.message)
+
+    def inject(self) -> None:
+        self.faults.append(f"f{len(self.faults) + 1}")
+        self.timeline.record("inject", "latency", fault_id=self.faults[-1])
+
+
+def test_mixin_routes_results_through_check_done_with_the_checks_exception() -> None:
+    chaos = FakeChaos()
+    with pytest.raises(SteadyStateNotMet):
+        chaos.steady_state(lambda: False, calls=2)
+    chaos.inject()
+    with pytest.raises(SteadyStateViolated):
+        chaos.steady_state(lambda: False, calls=2)
+    assert [r.passed for r in chaos.done] == [False, False]
+
+
+def test_mixin_guard_aborts_through_the_controller() -> None:
+    chaos = FakeChaos()
+    chaos.inject()
+    with pytest.raises(GuardTripped), chaos.guard(lambda: False, interval=0.01) as g:
+        deadline = time.monotonic() + 5
+        while not g.breached and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert chaos.aborted and not chaos.active_faults
+    assert len(chaos.timeline.of_kind("abort")) == 1  # the controller's, not a second one
+    assert g.healed == ["f1"]
+
+
+def test_mixin_recovers_and_history_need_healed_faults() -> None:
+    chaos = FakeChaos()
+    chaos.inject()
+    with pytest.raises(CheckError, match="faults are still active"):
+        chaos.recovers(lambda: True, within=1)
+    h = chaos.history()
+    h.write("k", 1, lambda: None)
+    with pytest.raises(CheckError, match="faults are still active"):
+        h.check({"k": [1]})
+    chaos.heal_all()
+    assert chaos.recovers(lambda: True, within=1).passed
+    assert h.check({"k": [1]}).passed
+
+
+def test_mixin_circuit_breaker_heals_all_when_given_reset_timeout() -> None:
+    chaos = FakeChaos()
+    chaos.inject()
+    counter = {"n": 0}
+
+    def call() -> None:
+        if chaos.active_faults:
+            raise RuntimeError("open")  # fast, never reaches
+        counter["n"] += 1
+
+    stats = lambda: {"connections_accepted": counter["n"], "bytes_upstream": 0, "http_requests": 0}  # noqa: E731
+    result = chaos.circuit_breaker(call, proxy=stats, opens_within_calls=1, reset_timeout=0.05)
+    assert result.passed and not chaos.active_faults
