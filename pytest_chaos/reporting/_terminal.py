@@ -30,16 +30,29 @@ _OUTCOME_MARKUP: dict[str, dict[str, bool]] = {
 
 
 def format_number(value: Any) -> str:
-    """A number short enough for one line: 3 significant digits, no float noise."""
+    """A number short enough for one line: at most 3 significant digits, no exponent."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if isinstance(value, int):
         return str(value)
     if value == 0:
         return "0"
-    if abs(value) >= 1000:
+    if abs(value) >= 100:
         return f"{value:.0f}"
-    return f"{value:.3g}"
+    if abs(value) >= 1:
+        return f"{value:.3g}"
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return text if text not in ("0", "-0") else ("<0.0001" if value > 0 else ">-0.0001")
+
+
+def _shown(value: Any) -> bool:
+    # the summary line shows numbers and flags; reasons and lists live in the journal
+    return isinstance(value, int | float) or (isinstance(value, str) and len(value) <= 24)
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    first = text.splitlines()[0] if text else ""
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def _attributes(attrs: Mapping[str, Any]) -> str:
@@ -49,13 +62,15 @@ def _attributes(attrs: Mapping[str, Any]) -> str:
 def _numbers(check: CheckVerdict) -> str:
     parts = []
     for key, value in check.measured.items():
+        if not _shown(value):
+            continue
         if key in check.allowed:
             parts.append(
                 f"{key}={format_number(value)} (allowed {format_number(check.allowed[key])})"
             )
         else:
             parts.append(f"{key}={format_number(value)}")
-    extra = {k: v for k, v in check.allowed.items() if k not in check.measured}
+    extra = {k: v for k, v in check.allowed.items() if k not in check.measured and _shown(v)}
     if extra:
         parts.append("allowed " + _attributes(extra))
     return " ".join(parts)
@@ -88,7 +103,7 @@ def _check_lines(check: CheckVerdict) -> list[SummaryLine]:
     text += f"  in {check.duration:.2f}s"
     lines: list[SummaryLine] = [(text, {} if check.passed else {"red": True})]
     if not check.passed and check.message:
-        lines.append((f"         {check.message.splitlines()[0]}", {"red": True}))
+        lines.append((f"         {_clip(check.message)}", {"red": True}))
     return lines
 
 
@@ -117,12 +132,9 @@ def summary_lines(results: Sequence[ChaosTestResult], *, verbose: bool = True) -
                 lines.extend(_check_lines(check))
             for abort in result.aborts:
                 healed = f"  healed {', '.join(abort.healed)}" if abort.healed else ""
-                lines.append(
-                    (
-                        f"  abort  by {abort.source} at {abort.t:.2f}s: {abort.reason}{healed}",
-                        {"yellow": True},
-                    )
-                )
+                where = f"by {abort.source} at {abort.t:.2f}s"
+                text = f"  abort  {where}: {_clip(abort.reason)}{healed}"
+                lines.append((text, {"yellow": True}))
             for leftover in result.record.get("leftovers") or ():
                 lines.append((f"  leftover  {leftover}", {"red": True}))
             failure = result.failure
@@ -132,8 +144,8 @@ def summary_lines(results: Sequence[ChaosTestResult], *, verbose: bool = True) -
                 and not any(not c.passed for c in result.checks)
             ):
                 kind = failure.get("type", "error")
-                message = str(failure.get("message", "")).splitlines()[:1]
-                detail = f": {message[0]}" if message else ""
+                message = _clip(str(failure.get("message", "")))
+                detail = f": {message}" if message else ""
                 lines.append((f"  {failure['phase']} raised {kind}{detail}", {"red": True}))
     lines.append(totals_line(results))
     return lines
