@@ -32,6 +32,8 @@ from pytest_chaos.services._service import Service
 if TYPE_CHECKING:
     import random
 
+    from pytest_chaos._fault import Fault
+
 __all__ = ["ContainerFaultsMixin"]
 
 #: seconds a healed service may take to answer again before the heal is an error
@@ -53,7 +55,7 @@ class _Controller(Protocol):
         attributes: dict[str, Any] | None = None,
         stream: str | None = None,
         toxicity: float | None = None,
-    ) -> Any: ...
+    ) -> Fault: ...
 
 
 def _service(value: object, method: str) -> Service:
@@ -79,7 +81,7 @@ class ContainerFaultsMixin:
         apply: Callable[[], object],
         undo: Callable[[], object],
         **extra: object,
-    ) -> Any:
+    ) -> Fault:
         chaos = cast(_Controller, self)
         attributes: dict[str, Any] = {
             "service": service.name,
@@ -89,7 +91,7 @@ class ContainerFaultsMixin:
         }
         return chaos.inject(service.name, kind, apply=apply, undo=undo, attributes=attributes)
 
-    def pause(self, service: Service) -> Any:
+    def pause(self, service: Service) -> Fault:
         """Freeze every process of ``service``: connections stay open, nothing answers.
 
         Clients see timeouts (not refusals). Healed by unpausing.
@@ -98,7 +100,7 @@ class ContainerFaultsMixin:
         runtime = svc.runtime
         return self._container_fault(svc, "pause", runtime.pause, runtime.unpause)
 
-    def stop(self, service: Service) -> Any:
+    def stop(self, service: Service) -> Fault:
         """Stop ``service`` gracefully (SIGTERM, SIGKILL after 10 s).
 
         Clients see refused connections. Healed by starting it again on the same
@@ -107,7 +109,7 @@ class ContainerFaultsMixin:
         svc = _service(service, "stop")
         return self._container_fault(svc, "stop", svc.runtime.stop, _restarter(svc))
 
-    def kill(self, service: Service) -> Any:
+    def kill(self, service: Service) -> Fault:
         """SIGKILL every process of ``service`` (a crash: no shutdown, no flush).
 
         Clients see reset or refused connections. Healed by restarting it on the same
@@ -116,7 +118,7 @@ class ContainerFaultsMixin:
         svc = _service(service, "kill")
         return self._container_fault(svc, "kill", svc.runtime.kill, _restarter(svc))
 
-    def disconnect(self, service: Service, network: str | None = None) -> Any:
+    def disconnect(self, service: Service, network: str | None = None) -> Fault:
         """Cut ``service`` off a Docker network: a real partition (Docker provider only).
 
         ``network`` defaults to the run's network the service joined, which also
@@ -145,7 +147,7 @@ class ContainerFaultsMixin:
 
         return self._container_fault(svc, "disconnect", apply, undo, network=network)
 
-    def kill_random(self, services: Sequence[Service], k: int = 1) -> list[Any]:
+    def kill_random(self, services: Sequence[Service], k: int = 1) -> list[Fault]:
         """Kill ``k`` of ``services`` chosen by the test's seeded RNG (Chaos Monkey).
 
         The choice is reproducible: the same seed and test pick the same services.

@@ -1,0 +1,89 @@
+"""Fixtures of the container tests: the services layer under each provider.
+
+``services`` is parametrized over the Docker and the local-binary provider, so every
+service test runs against both. When Docker is not usable the Docker half is skipped,
+unless the run demands Docker (PYTEST_CHAOS_REQUIRE_DOCKER=1, as CI sets): then it
+fails. Images come from the settings' environment variables (offline CI points them at
+local images), never from the tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from typing import NoReturn
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from pytest_chaos.services import ChaosServices, ServiceSettings
+
+REQUIRE_DOCKER = os.environ.get("PYTEST_CHAOS_REQUIRE_DOCKER", "").lower() in ("1", "true", "yes")
+
+
+def _not_available(message: str) -> NoReturn:
+    # In CI every provider is installed on purpose: a missing one is a broken install.
+    if REQUIRE_DOCKER:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_docker() -> None:
+    """Skip, or fail when Docker is demanded, if no Docker engine answers."""
+    try:
+        from pytest_chaos.services._docker import docker_unusable_reason
+    except ImportError as exc:  # pragma: no cover - the dev extra installs docker
+        _not_available(f"docker/testcontainers are not installed: {exc}")
+    reason = docker_unusable_reason()
+    if reason is not None:
+        _not_available(f"Docker is not usable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def docker_services() -> Iterator[ChaosServices]:
+    """Services on Docker, for this xdist worker."""
+    require_docker()
+    settings = dataclasses.replace(ServiceSettings.from_environment(), provider="docker")
+    manager = ChaosServices(settings, on_unavailable=_not_available)
+    yield manager
+    assert manager.close() == []
+
+
+@pytest.fixture(scope="session")
+def local_services() -> Iterator[ChaosServices]:
+    """Services as local processes, for this xdist worker."""
+    settings = ServiceSettings(provider="local")
+    manager = ChaosServices(settings, on_unavailable=_not_available)
+    yield manager
+    assert manager.close() == []
+
+
+@pytest.fixture(params=["docker", "local"])
+def services(request: pytest.FixtureRequest) -> ChaosServices:
+    """The services layer under one provider (the test runs once per provider)."""
+    manager: ChaosServices = request.getfixturevalue(f"{request.param}_services")
+    return manager
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Callable[..., redis.Redis]]:
+    """Make redis-py clients that fail at once (no retries) and close them at teardown."""
+    clients: list[redis.Redis] = []
+
+    def make(host: str, port: int, timeout: float = 10.0) -> redis.Redis:
+        client = redis.Redis(
+            host=host,
+            port=port,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
