@@ -37,7 +37,7 @@ class Resilience:
     breaker_min_calls: int = 5
     breaker_failure_rate: float = 0.2
     breaker_reset: float = 3.0
-    idempotency_keys: bool = True
+    idempotency_keys: bool = True  # on orders, on charges, and paying a paid order
     db_attempts: int = 2
 
     @classmethod

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -25,6 +26,7 @@ from example_suite.shop.db import migrate
 __all__ = [
     "PRODUCTS",
     "REPO_ROOT",
+    "Load",
     "ServiceProcess",
     "ShopClient",
     "ShopRequestFailed",
@@ -232,3 +234,53 @@ def stock_in(url: str) -> dict[str, int]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         rows = conn.execute("SELECT sku, stock FROM products").fetchall()
     return {row["sku"]: row["stock"] for row in rows}
+
+
+class Load:
+    """Background traffic: ``workers`` threads call ``fn`` until the ``with`` block ends.
+
+    Outcomes are counted (``ok``, ``failed``, ``errors``); the threads are joined at the
+    exit, so ``fn`` must carry its own timeout.
+    """
+
+    def __init__(self, fn: Any, workers: int = 4, pause: float = 0.0) -> None:
+        self._fn = fn
+        self._workers = workers
+        self._pause = pause
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.ok = 0
+        self.failed = 0
+        self.errors: list[str] = []
+        self.results: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<Load workers={self._workers} ok={self.ok} failed={self.failed}>"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                result = self._fn()
+            except ShopRequestFailed as exc:
+                with self._lock:
+                    self.failed += 1
+                    self.errors.append(str(exc))
+            else:
+                with self._lock:
+                    self.ok += 1
+                    self.results.append(result)
+            if self._pause:
+                self._stop.wait(self._pause)
+
+    def __enter__(self) -> Load:
+        for i in range(self._workers):
+            thread = threading.Thread(target=self._run, name=f"shop-load-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()

@@ -86,6 +86,7 @@ class PaymentsClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=32, max_retries=0)
         self._session.mount("http://", adapter)
         self._lock = threading.Lock()
+        self._trial = threading.Lock()  # the one call allowed through a half-open breaker
         self.attempts = 0
         self.breaker: pybreaker.CircuitBreaker | None = None
         if resilience.breaker:
@@ -140,22 +141,36 @@ class PaymentsClient:
         breaker = self.breaker
         if breaker is None:
             return self._post(order_id, amount_cents, key)
+        trial = self._admit(breaker)
+        try:
+            try:
+                outcome: dict[str, Any] | BaseException = self._post(order_id, amount_cents, key)
+            except (PaymentUnavailable, PaymentDeclined) as exc:
+                outcome = exc
+            try:
+                return breaker.call(_replay, outcome)
+            except pybreaker.CircuitBreakerError as exc:
+                # The breaker tripped on this very attempt (or is open): the attempt failed.
+                if isinstance(outcome, BaseException):
+                    raise outcome from exc
+                raise BreakerOpen(str(exc)) from exc
+        finally:
+            if trial:
+                self._trial.release()
+
+    def _admit(self, breaker: pybreaker.CircuitBreaker) -> bool:
+        """Let a call through a closed breaker; once open, only one trial at a time after
+        the reset timeout. True when this call is that trial (it holds the permit)."""
+        if breaker.current_state == pybreaker.STATE_CLOSED:
+            return False
         if self._still_open(breaker):
             raise BreakerOpen(
                 f"payments circuit open since {breaker._state_storage.opened_at:%H:%M:%S}; "
                 f"retry after {breaker.reset_timeout}s"
             )
-        try:
-            outcome: dict[str, Any] | BaseException = self._post(order_id, amount_cents, key)
-        except (PaymentUnavailable, PaymentDeclined) as exc:
-            outcome = exc
-        try:
-            return breaker.call(_replay, outcome)
-        except pybreaker.CircuitBreakerError as exc:
-            # The breaker tripped on this very attempt (or is open): the attempt failed.
-            if isinstance(outcome, BaseException):
-                raise outcome from exc
-            raise BreakerOpen(str(exc)) from exc
+        if not self._trial.acquire(blocking=False):
+            raise BreakerOpen("payments circuit half-open and its trial call is in flight")
+        return True
 
     @staticmethod
     def _still_open(breaker: pybreaker.CircuitBreaker) -> bool:

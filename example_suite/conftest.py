@@ -1,0 +1,213 @@
+"""Fixtures of the example chaos suite: the shop, wired through pytest-chaos proxies.
+
+``shop`` starts the order API in its own process with every dependency reached through
+a fault proxy of the test's ``chaos`` controller:
+
+    order API --> chaos.proxy("postgres") --> PostgreSQL
+              --> chaos.proxy("redis")    --> Redis
+              --> chaos.proxy("payments") --> payment provider (its own process)
+
+Redis and PostgreSQL come from pytest-chaos's ``chaos_services`` when it can provide
+them (containers with Docker, local binaries otherwise), else from the suite's own local
+servers. ``SHOP_FRAGILE=1`` starts the fragile build of the order API (no timeouts, no
+breaker, no idempotency keys, retries without backoff); the suite is expected to fail
+against it, and tests/example checks that it fails for the right reasons.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from example_suite.shop.harness import (
+    ServiceProcess,
+    ShopClient,
+    create_database,
+    orders_in,
+    stock_in,
+)
+
+FRAGILE = os.environ.get("SHOP_FRAGILE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    build = "FRAGILE (SHOP_FRAGILE=1: no timeouts, breaker or idempotency keys)"
+    return f"example shop: {build if FRAGILE else 'resilient'} build"
+
+
+@dataclass
+class Backing:
+    """The shop's data stores for this worker: where they listen, and how to stop them."""
+
+    postgres_admin_url: str
+    postgres_address: str
+    redis_address: str
+    source: str
+    stop: Callable[[], None]
+
+
+@pytest.fixture(scope="session")
+def backing() -> Iterator[Backing]:
+    """Redis and PostgreSQL for the whole session (one pair per xdist worker)."""
+    from example_suite.shop.localdeps import LocalPostgres, LocalRedis
+
+    postgres = LocalPostgres()
+    try:
+        redis = LocalRedis()
+    except BaseException:
+        postgres.stop()
+        raise
+
+    def stop() -> None:
+        try:
+            redis.stop()
+        finally:
+            postgres.stop()
+
+    found = Backing(postgres.url, postgres.address, redis.address, "local binaries", stop)
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+class Payments:
+    """The payment provider process and its ledger."""
+
+    def __init__(self, process: ServiceProcess) -> None:
+        self.process = process
+        self.client = ShopClient(process.url, timeout=5.0)
+
+    def __repr__(self) -> str:
+        return f"<Payments {self.process!r}>"
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the provider itself (tests put a proxy in front of it)."""
+        return self.process.address
+
+    def charges(self, order_id: int | None = None) -> list[dict[str, Any]]:
+        """The charges the provider made (for one order), read directly."""
+        query = "" if order_id is None else f"?order_id={order_id}"
+        return list(self.client.get(f"/charges{query}")["charges"])
+
+    def requests_seen(self) -> int:
+        """How many charge requests reached the provider."""
+        return int(self.client.get("/health")["requests"])
+
+
+@pytest.fixture
+def payments(tmp_path: Path) -> Iterator[Payments]:
+    """A fresh payment provider process for one test; always stopped."""
+    process = ServiceProcess("payments", tmp_path)
+    provider = Payments(process)
+    try:
+        yield provider
+    finally:
+        provider.client.close()
+        process.stop()
+
+
+@dataclass
+class Shop:
+    """The order API under test and everything around it.
+
+    ``app`` is a client of the order API; ``db``, ``cache`` and ``pay`` are the chaos
+    proxies the API reaches PostgreSQL, Redis and the payment provider through;
+    ``database_url`` reads the ground truth directly, bypassing every proxy.
+    """
+
+    app: ShopClient
+    process: ServiceProcess
+    db: Any
+    cache: Any
+    pay: Any
+    payments: Payments
+    database_url: str
+    fragile: bool
+
+    def place_order(
+        self, key: str | None = None, *, qty: int = 1, sku: str = "mug", customer: str = "chaos"
+    ) -> Any:
+        """Submit an order (with an idempotency key, a new one unless given)."""
+        return self.app.post(
+            "/orders",
+            json={"customer": customer, "sku": sku, "qty": qty},
+            headers={"Idempotency-Key": key or uuid.uuid4().hex},
+        )
+
+    def pay_order(self, order_id: int) -> Any:
+        """Pay an order through the order API."""
+        return self.app.post(f"/orders/{order_id}/pay")
+
+    def stored_orders(self) -> list[dict[str, Any]]:
+        """Every order in PostgreSQL, read directly."""
+        return orders_in(self.database_url)
+
+    def stored_customers(self, prefix: str) -> list[str]:
+        """Customer names starting with ``prefix`` of every stored order (repeats kept)."""
+        return [o["customer"] for o in self.stored_orders() if o["customer"].startswith(prefix)]
+
+    def stock(self) -> dict[str, int]:
+        """Stock per SKU in PostgreSQL, read directly."""
+        return stock_in(self.database_url)
+
+    def health(self) -> Any:
+        """The order API's liveness answer (breaker and cache state)."""
+        return self.app.get("/health")
+
+
+@pytest.fixture
+def start_shop(
+    chaos: Any, backing: Backing, payments: Payments, tmp_path: Path
+) -> Iterator[Callable[..., Shop]]:
+    """A factory: start the order API behind fresh proxies; stopped at teardown."""
+    started: list[Shop] = []
+
+    def start(*, breaker_reset: float | None = None, client_timeout: float = 2.0) -> Shop:
+        name = f"shop_{uuid.uuid4().hex[:10]}"
+        database_url = create_database(backing.postgres_admin_url, name)
+        db = chaos.proxy("postgres", upstream=backing.postgres_address)
+        cache = chaos.proxy("redis", upstream=backing.redis_address)
+        pay = chaos.proxy("payments", upstream=payments.address)
+        env = {
+            "SHOP_DATABASE_URL": f"postgresql://postgres@{db.address}/{name}",
+            "SHOP_REDIS_URL": f"redis://{cache.address}/0",
+            "SHOP_REDIS_PREFIX": name,
+            "SHOP_PAYMENTS_URL": f"http://{pay.address}",
+            "SHOP_FRAGILE": "1" if FRAGILE else "0",
+        }
+        if breaker_reset is not None:
+            env["SHOP_BREAKER_RESET"] = str(breaker_reset)
+        process = ServiceProcess("orders", tmp_path, env)
+        shop = Shop(
+            app=ShopClient(process.url, timeout=client_timeout),
+            process=process,
+            db=db,
+            cache=cache,
+            pay=pay,
+            payments=payments,
+            database_url=database_url,
+            fragile=FRAGILE,
+        )
+        started.append(shop)
+        return shop
+
+    try:
+        yield start
+    finally:
+        for shop in started:
+            shop.app.close()
+            shop.process.stop()
+
+
+@pytest.fixture
+def shop(start_shop: Callable[..., Shop]) -> Shop:
+    """The order API with default settings, behind proxies for all three dependencies."""
+    return start_shop()

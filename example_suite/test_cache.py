@@ -1,0 +1,29 @@
+"""Chaos experiments on the order API's cache: Redis refusing connections or black-holed."""
+
+from __future__ import annotations
+
+import pytest
+
+from example_suite.conftest import Shop
+
+
+def _browse_and_buy(shop: Shop) -> None:
+    """What a customer does: look at a product, order it, look at the order."""
+    shop.app.get("/products/mug")
+    order = shop.place_order()
+    shop.app.get(f"/orders/{order['id']}")
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_shop_keeps_selling_when_redis_is_down(chaos, shop: Shop) -> None:
+    """Hypothesis: with Redis gone, whether it refuses connections or swallows them, the
+    shop serves from PostgreSQL: no error, p99 under 1 s, and the cache comes back."""
+    chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=0.5)
+    with shop.cache.down():
+        chaos.steady_state(lambda: _browse_and_buy(shop), calls=15, p99=1.0, max_error_rate=0.0)
+    # A black hole is the harder case: connections open, but nothing ever answers.
+    with shop.cache.timeout():
+        chaos.steady_state(
+            lambda: _browse_and_buy(shop), calls=15, duration=8.0, p99=1.0, max_error_rate=0.0
+        )
+    chaos.recovers(lambda: shop.app.get("/products/tee")["source"] == "cache", within=3.0)

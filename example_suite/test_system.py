@@ -1,0 +1,100 @@
+"""System-wide chaos experiments: cascades, recovery, degradation ladder, duplicates."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+
+import pytest
+
+from example_suite.conftest import Shop
+from example_suite.shop.harness import Load, ShopClient
+
+
+def _browse_and_buy(shop: Shop) -> None:
+    shop.app.get("/products/sticker")
+    order = shop.place_order(sku="sticker")
+    shop.app.get(f"/orders/{order['id']}")
+
+
+@pytest.mark.chaos(blast_radius=["payments"])
+def test_hanging_payment_provider_does_not_take_the_shop_down(chaos, shop: Shop) -> None:
+    """Hypothesis: while the payment provider accepts connections and never answers,
+    and customers keep pressing "pay", browsing and ordering (which need only the
+    database and the cache) still work: no error, p99 under 1 s."""
+    chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=0.5)
+    payer = ShopClient(shop.app.base_url, timeout=1.5)
+    pending = itertools.cycle([shop.place_order()["id"] for _ in range(40)])
+
+    def pay_something() -> None:
+        payer.post(f"/orders/{next(pending)}/pay")
+
+    try:
+        with shop.pay.timeout(), Load(pay_something, workers=4, pause=0.05):
+            time.sleep(2.5)  # let stuck payments pile up (or the breaker open) first
+            chaos.steady_state(
+                lambda: _browse_and_buy(shop), duration=4.0, p99=1.0, max_error_rate=0.02
+            )
+    finally:
+        payer.close()
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_shop_recovers_quickly_after_the_database_comes_back(chaos, shop: Shop) -> None:
+    """Hypothesis: after the database black-holes for 2 s under load, the shop takes
+    orders again within 3 s of the heal (stale connections are dropped, not reused)."""
+    impatient = ShopClient(shop.app.base_url, timeout=0.5)
+    try:
+        with (
+            Load(
+                lambda: impatient.post(
+                    "/orders",
+                    json={"customer": "load", "sku": "mug", "qty": 1},
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
+                ),
+                workers=6,
+            ),
+            shop.db.timeout(),
+        ):
+            time.sleep(2.0)
+    finally:
+        impatient.close()
+    chaos.recovers(shop.place_order, within=3.0, consecutive=5)
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_degradation_ladder_holds_the_latency_objective_at_every_step(chaos, shop: Shop) -> None:
+    """Hypothesis: as database latency climbs 0 -> 25 -> 50 -> 100 ms, checkout keeps
+    its objective (p99 under 1 s, no error) at every step. A guard watches liveness and
+    aborts the experiment (healing everything) if the API stops answering."""
+    with chaos.guard(shop.health, max_latency=2.0, consecutive=3):
+        chaos.steady_state(shop.place_order, calls=8, p99=1.0)
+        for ms in (25, 50, 100):
+            with shop.db.latency(ms, jitter=ms // 5):
+                chaos.steady_state(shop.place_order, calls=8, p99=1.0, max_error_rate=0.0)
+    chaos.recovers(shop.place_order, within=2.0)
+
+
+@pytest.mark.chaos(blast_radius=["orders-api"])
+def test_a_resubmitted_order_is_created_once(chaos, shop: Shop) -> None:
+    """Hypothesis: when a load balancer replays the customer's POST /orders and the
+    customer then retries it too, all with the same Idempotency-Key, one order exists."""
+    front = chaos.proxy("orders-api", upstream=shop.process.address)
+    client = ShopClient(f"http://{front.address}")
+    key = uuid.uuid4().hex
+    customer = f"c-{key[:8]}"
+    try:
+        chaos.idempotent(
+            lambda: client.post(
+                "/orders",
+                json={"customer": customer, "sku": "tee", "qty": 1},
+                headers={"Idempotency-Key": key},
+            ),
+            state=lambda: shop.stored_customers(customer),
+            via=front.http_duplicate(copies=2, method="POST"),
+            times=3,
+        )
+    finally:
+        client.close()
+    assert len(shop.stored_customers(customer)) == 1
