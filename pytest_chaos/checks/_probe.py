@@ -114,7 +114,9 @@ class Probe:
         self.check = check
         self.failures = check_failures(failures, check)
         self.timeline = timeline
-        self.label = label or f"{check}:{probe_name(fn)}"
+        name = getattr(fn, "__name__", "")
+        # a lambda's name says nothing; a named probe's name says what was probed
+        self.label = label or (f"{check}:{name}" if name and name != "<lambda>" else check)
 
     def now(self) -> float:
         """Timeline seconds (or the monotonic clock when there is no timeline)."""
