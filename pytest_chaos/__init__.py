@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "Chaos": "pytest_chaos.controller",
     "ChaosProxy": "pytest_chaos.controller",
     "Fault": "pytest_chaos.controller",
+    "Duplicator": "pytest_chaos._messages",
     "ToxiproxyClient": "pytest_chaos.client",
     "EmbeddedServer": "pytest_chaos.proxy",
     "Event": "pytest_chaos._timeline",
@@ -46,6 +47,7 @@ __all__ = [
     "ChaosProxy",
     "CheckError",
     "ConfigurationError",
+    "Duplicator",
     "EmbeddedServer",
     "Event",
     "Fault",
@@ -63,6 +65,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from pytest_chaos._messages import Duplicator
     from pytest_chaos._timeline import Event, Timeline
     from pytest_chaos.client import ToxiproxyClient
     from pytest_chaos.controller import Chaos, ChaosProxy, Fault
