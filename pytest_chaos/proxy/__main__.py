@@ -70,17 +70,29 @@ def _port(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGINT or SIGTERM; returns the process exit status."""
-    from pytest_chaos.errors import ConfigurationError
     from pytest_chaos.proxy._api import TOXIPROXY_API_VERSION
-    from pytest_chaos.proxy._server import is_loopback, load_config, non_loopback_message
 
     args = _parser().parse_args(argv)
     if args.version:
         print(TOXIPROXY_API_VERSION)
         return 0
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    # A handler of our own (not basicConfig) so that calling main() in a process
+    # that already configured logging neither loses these lines nor changes the root.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    level, log.level = log.level, logging.INFO
+    try:
+        return _run(args)
+    finally:
+        log.removeHandler(handler)
+        log.level = level
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pytest_chaos.errors import ConfigurationError
+    from pytest_chaos.proxy._server import is_loopback, load_config, non_loopback_message
+
     if not is_loopback(args.host):
         log.warning("%s", non_loopback_message(args.host))
     config: list[dict[str, Any]] | None = None
