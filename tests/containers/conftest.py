@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 import redis
@@ -40,6 +40,17 @@ def require_docker() -> None:
     reason = docker_unusable_reason()
     if reason is not None:
         _not_available(f"Docker is not usable: {reason}")
+
+
+@pytest.fixture
+def docker_client() -> Iterator[Any]:
+    """A docker SDK client (the test is skipped, or fails in CI, without Docker)."""
+    require_docker()
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")
