@@ -43,5 +43,6 @@ class HttpDuplicateToxic(HttpToxic):
     def apply(self, request: RequestInfo, plan: Plan) -> None:
         if plan.response is not None:
             return
-        plan.copies = max(plan.copies, 1) * self.int("copies")
+        # Two duplicate toxics (e.g. stream="both") mean "duplicated", not copies squared.
+        plan.copies = max(plan.copies, self.int("copies"))
         plan.applied.append(self.type_name)

@@ -22,7 +22,8 @@ unchanged and in order.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -164,6 +165,8 @@ class _Splitter:
 
     def feed(self, data: bytes) -> list[Piece]:
         """Parse ``data``; return the pieces it completes, in stream order."""
+        if not data:
+            return []  # h11 reads an empty receive_data() as the peer's close
         if self.passthrough:
             return [Piece("raw", data)] if data else []
         pieces: list[Piece] = []
@@ -307,22 +310,22 @@ class RequestSplitter(_Splitter):
 class ResponseSplitter(_Splitter):
     """Splits a server's byte stream into responses.
 
-    ``next_request`` is asked, before each response is parsed, for the request that
-    response answers (its method decides whether a body follows). When it returns None
-    the bytes are unsolicited (the server speaks first, or answers a request the proxy
-    did not parse) and the splitter passes everything through from then on.
+    ``expected`` holds the requests the coming responses answer, in order (the owner
+    appends one entry per response it expects); the splitter takes one as each
+    response starts (its method decides whether a body follows). Bytes that arrive
+    while it is empty are unsolicited (the server speaks first, or answers a request
+    the proxy did not parse): the splitter passes everything through from then on.
     """
 
     _role = h11.CLIENT
     _line_prefix = _STATUS_LINE_PREFIX
 
-    def __init__(self, next_request: Callable[[], RequestInfo | None]) -> None:
+    def __init__(self, expected: deque[RequestInfo]) -> None:
         super().__init__()
-        self._next_request = next_request
+        self.expected = expected
 
     def _new_connection(self) -> h11.Connection:
-        request = self._next_request()
-        assert request is not None  # _expecting() said so
+        request = self.expected.popleft()  # _expecting() said there is one
         conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
         headers = [("Host", "proxy")]
         if request.header("upgrade") is not None:
@@ -334,7 +337,7 @@ class ResponseSplitter(_Splitter):
         return conn
 
     def _expecting(self) -> bool:
-        return self._next_request() is not None
+        return bool(self.expected)
 
     def _event_piece(self, event: object, raw: bytes) -> Piece | None:
         if isinstance(event, h11.InformationalResponse):

@@ -131,7 +131,8 @@ class HttpSession:
         self._on_response = on_response
         self._on_passthrough = on_passthrough
         self._requests = RequestSplitter()
-        self._responses = ResponseSplitter(self._expected)
+        self._expect: deque[RequestInfo] = deque()  # one entry per response to come
+        self._responses = ResponseSplitter(self._expect)
         self._slots: deque[_Slot] = deque()
         self._current: _Slot | None = None  # the request being read from the client
         self._floor = -math.inf  # due times to the server never go backwards
@@ -150,12 +151,6 @@ class HttpSession:
     def in_flight(self) -> int:
         """Requests whose response has not been fully delivered yet."""
         return len(self._slots)
-
-    def _expected(self) -> RequestInfo | None:
-        for slot in self._slots:
-            if slot.kind == "forward":
-                return slot.request
-        return None
 
     def _report(self, side: str, splitter: RequestSplitter | ResponseSplitter) -> None:
         if not self._reported and splitter.passthrough_reason is not None:
@@ -208,6 +203,7 @@ class HttpSession:
         else:
             slot = _Slot(request, "forward", copies=max(plan.copies, 1))
             slot.due = now + max(plan.delay, 0.0)
+            self._expect.extend([request] * slot.copies)
             if slot.copies > 1:
                 slot.copy = bytearray()
         self._slots.append(slot)

@@ -1,0 +1,290 @@
+"""The HTTP toxics' sans-IO half: both links of one connection, driven by hand.
+
+Each test builds the upstream and downstream chains of one connection from the real
+toxic classes (as the proxy does), feeds client and server bytes and looks at what
+each side would receive.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import pytest
+
+from pytest_chaos.toxics import (
+    Chain,
+    ConnectionContext,
+    End,
+    LinkContext,
+    Piece,
+    Reply,
+    Toxic,
+    ToxicConfigError,
+    get_toxic_class,
+)
+
+
+def toxic(type_name: str, **attributes: object) -> Toxic:
+    cls = get_toxic_class(type_name)
+    assert cls is not None
+    return cls.from_attributes(attributes)
+
+
+class Wire:
+    """One proxied connection with the given toxics in both links."""
+
+    def __init__(self, *toxics: Toxic, seed: int = 1) -> None:
+        self.counts: dict[str, int] = {}
+        self.notes: list[tuple[str, Mapping[str, object]]] = []
+        self.context = ConnectionContext(
+            1, "web", count=self._count, note=lambda label, data: self.notes.append((label, data))
+        )
+        rng = random.Random(seed)
+        self.now = 0.0
+        up = LinkContext("upstream", self.context, rng)
+        down = LinkContext("downstream", self.context, rng)
+        self.up = Chain([t.start(up, 0.0, None) for t in toxics])
+        self.down = Chain([t.start(down, 0.0, None) for t in toxics])
+        self.to_server = bytearray()
+        self.to_client = bytearray()
+        self.closed = False
+
+    def _count(self, name: str, n: int) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def _collect(self, items: list[object], forward: bytearray) -> None:
+        for item in items:
+            if isinstance(item, Piece):
+                forward += item.data
+            elif isinstance(item, Reply):
+                self.to_client += item.data
+            elif isinstance(item, End) and item.kind == "close":
+                self.closed = True
+
+    def pump(self) -> None:
+        self._collect(self.up.poll(self.now), self.to_server)
+        self._collect(self.down.poll(self.now), self.to_client)
+
+    def client(self, data: bytes) -> None:
+        self.up.feed(Piece(data, self.now), self.now)
+        self.pump()
+
+    def server(self, data: bytes) -> None:
+        self.down.feed(Piece(data, self.now), self.now)
+        self.pump()
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.pump()
+
+    def take(self) -> tuple[bytes, bytes]:
+        out = bytes(self.to_server), bytes(self.to_client)
+        self.to_server.clear()
+        self.to_client.clear()
+        return out
+
+
+def req(method: str, path: str, body: bytes = b"", *extra: str) -> bytes:
+    headers = "".join(f"{h}\r\n" for h in extra)
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def resp(body: bytes, status: int = 200) -> bytes:
+    return b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+
+
+def test_error_answers_without_reaching_the_server_and_keeps_the_connection() -> None:
+    wire = Wire(toxic("http_error", status=503, body="busy", headers={"Retry-After": "1"}))
+    wire.client(req("POST", "/pay", b"x" * 10))
+    to_server, to_client = wire.take()
+    assert to_server == b""
+    assert to_client.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"retry-after: 1\r\n" in to_client.lower() and to_client.endswith(b"\r\n\r\nbusy")
+    assert not wire.closed
+    wire.client(req("GET", "/next"))  # the same connection goes on
+    assert wire.take()[1].endswith(b"busy")
+    assert wire.counts == {"http_requests": 2, "http_responses": 2}
+
+
+def test_matching_by_method_and_path_prefix() -> None:
+    wire = Wire(toxic("http_error", status=500, method="post,PUT", path_prefix="/api"))
+    for method, path, hit in [
+        ("POST", "/api/x", True), ("PUT", "/api", True), ("GET", "/api/x", False),
+        ("POST", "/other", False), ("POST", "/ap", False), ("POST", "/api?x=1", True),
+    ]:  # fmt: skip
+        wire.client(req(method, path))
+        to_server, to_client = wire.take()
+        if hit:
+            assert (to_server, to_client[:12]) == (b"", b"HTTP/1.1 500"), (method, path)
+        else:
+            assert to_server == req(method, path) and to_client == b"", (method, path)
+            wire.server(resp(b"ok"))
+            assert wire.take()[1] == resp(b"ok")
+
+
+def test_pipelined_error_waits_for_earlier_responses() -> None:
+    wire = Wire(toxic("http_error", status=418, path_prefix="/b"))
+    wire.client(req("GET", "/a") + req("GET", "/b") + req("GET", "/c"))
+    to_server, to_client = wire.take()
+    assert to_server == req("GET", "/a") + req("GET", "/c")
+    assert to_client == b""  # /a is not answered yet: the 418 must wait
+    wire.server(resp(b"A"))
+    to_client = wire.take()[1]
+    assert to_client.startswith(resp(b"A") + b"HTTP/1.1 418 ")
+    wire.server(resp(b"C"))
+    assert wire.take()[1] == resp(b"C")
+
+
+def test_duplicate_sends_copies_and_swallows_the_extra_responses() -> None:
+    wire = Wire(toxic("http_duplicate", copies=3))
+    chunked = (
+        b"POST /pay HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    wire.client(chunked[:40])
+    wire.client(chunked[40:])
+    to_server, _ = wire.take()
+    assert to_server == chunked * 3
+    wire.server(resp(b"first") + resp(b"second"))
+    assert wire.take()[1] == resp(b"first")
+    wire.server(resp(b"third"))
+    assert wire.take()[1] == b""
+    wire.client(req("GET", "/n"))
+    assert wire.take()[0] == req("GET", "/n") * 3
+    wire.server(resp(b"n1") + resp(b"n2") + resp(b"n3"))
+    assert wire.take()[1] == resp(b"n1")
+    assert wire.counts == {"http_requests": 2, "http_responses": 2}
+    assert not wire.notes  # all of it was HTTP
+
+
+def test_duplicate_with_100_continue_passes_one_interim_response() -> None:
+    wire = Wire(toxic("http_duplicate"))
+    wire.client(req("PUT", "/f", b"data", "Expect: 100-continue"))
+    assert wire.take()[0] == req("PUT", "/f", b"data", "Expect: 100-continue") * 2
+    cont = b"HTTP/1.1 100 Continue\r\n\r\n"
+    wire.server(cont + resp(b"1") + cont + resp(b"2"))
+    assert wire.take()[1] == cont + resp(b"1")
+
+
+def test_error_on_expect_continue_sends_100_then_the_error() -> None:
+    wire = Wire(toxic("http_error", status=500))
+    head = b"PUT /f HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"
+    wire.client(head)
+    assert wire.take()[1] == b"HTTP/1.1 100 Continue\r\n\r\n"
+    wire.client(b"data")
+    to_server, to_client = wire.take()
+    assert to_server == b"" and to_client.startswith(b"HTTP/1.1 500")
+
+
+def test_error_on_a_closing_request_closes_after_the_answer() -> None:
+    wire = Wire(toxic("http_error", status=502))
+    wire.client(req("GET", "/", b"", "Connection: close"))
+    to_client = wire.take()[1]
+    assert b"connection: close" in to_client.lower()
+    assert wire.closed
+
+
+def test_head_request_gets_an_error_without_body() -> None:
+    wire = Wire(toxic("http_error", status=503, body="nope"))
+    wire.client(req("HEAD", "/"))
+    to_client = wire.take()[1]
+    assert to_client.endswith(b"\r\n\r\n") and b"content-length: 4" in to_client.lower()
+
+
+def test_delay_holds_matching_requests_and_keeps_order() -> None:
+    wire = Wire(toxic("http_delay", delay=200, path_prefix="/slow"))
+    wire.client(req("GET", "/fast"))
+    assert wire.take()[0] == req("GET", "/fast")
+    wire.client(req("GET", "/slow") + req("GET", "/fast2"))
+    assert wire.take()[0] == b""  # /fast2 queues behind /slow
+    wire.advance(0.15)
+    assert wire.take()[0] == b""
+    wire.advance(0.06)
+    assert wire.take()[0] == req("GET", "/slow") + req("GET", "/fast2")
+
+
+def test_error_rate_is_a_seeded_share() -> None:
+    def errors(seed: int) -> list[bool]:
+        wire = Wire(toxic("http_error", rate=0.25), seed=seed)
+        out = []
+        for _ in range(400):
+            wire.client(req("GET", "/"))
+            to_server, to_client = wire.take()
+            out.append(bool(to_client))
+            if to_server:
+                wire.server(resp(b""))
+                wire.take()
+        return out
+
+    first = errors(5)
+    assert first == errors(5)
+    # Binomial(400, 0.25): mean 100, sd ~8.7; +-5 sd.
+    assert 57 <= sum(first) <= 143
+
+
+def test_two_http_toxics_compose_in_one_session() -> None:
+    wire = Wire(
+        toxic("http_duplicate", path_prefix="/dup"),
+        toxic("http_error", status=500, path_prefix="/err"),
+    )
+    wire.client(req("POST", "/dup") + req("GET", "/err") + req("GET", "/ok"))
+    to_server, to_client = wire.take()
+    assert to_server == req("POST", "/dup") * 2 + req("GET", "/ok")
+    wire.server(resp(b"d1") + resp(b"d2") + resp(b"ok"))
+    to_client = wire.take()[1]
+    assert to_client.startswith(resp(b"d1") + b"HTTP/1.1 500")
+    assert to_client.endswith(resp(b"ok"))
+    assert b"d2" not in to_client
+
+
+def test_non_http_traffic_passes_through_and_is_noted_once() -> None:
+    wire = Wire(toxic("http_error"), toxic("http_duplicate"))
+    wire.client(b"*1\r\n$4\r\nPING\r\n")
+    wire.server(b"+PONG\r\n")
+    wire.client(b"*1\r\n$4\r\nPING\r\n")
+    assert wire.take() == (b"*1\r\n$4\r\nPING\r\n" * 2, b"+PONG\r\n")
+    assert [label for label, _ in wire.notes] == ["http_passthrough"]
+    assert "not HTTP" in str(wire.notes[0][1]["reason"])
+    assert wire.counts == {}
+
+
+def test_server_speaking_first_passes_through() -> None:
+    wire = Wire(toxic("http_delay", delay=100))
+    wire.server(b"220 smtp ready\r\n")
+    wire.client(b"EHLO x\r\n")
+    wire.advance(0.0)
+    assert wire.take() == (b"EHLO x\r\n", b"220 smtp ready\r\n")
+
+
+@pytest.mark.parametrize(
+    ("type_name", "attributes", "word"),
+    [
+        ("http_error", {"status": 99}, "status"),
+        ("http_error", {"status": 600}, "status"),
+        ("http_error", {"rate": 1.5}, "rate"),
+        ("http_error", {"path_prefix": "api"}, "path_prefix"),
+        ("http_error", {"method": "GET /"}, "method"),
+        ("http_error", {"headers": {"Bad Name": "x"}}, "headers"),
+        ("http_error", {"headers": ["x"]}, "headers"),
+        ("http_duplicate", {"copies": 1}, "copies"),
+        ("http_duplicate", {"copies": 1000}, "copies"),
+        ("http_delay", {"delay": -1}, "delay"),
+        ("http_delay", {"delay": 1.5}, "delay"),
+    ],
+)
+def test_bad_attributes_name_the_attribute(
+    type_name: str, attributes: dict[str, object], word: str
+) -> None:
+    with pytest.raises(ToxicConfigError, match=word):
+        toxic(type_name, **attributes)
+
+
+def test_attributes_json_lists_every_attribute() -> None:
+    assert toxic("http_error").to_json() == {
+        "method": "", "path_prefix": "", "rate": 1.0, "status": 500, "body": "", "headers": {},
+    }  # fmt: skip
+    assert toxic("http_delay", delay=5).to_json()["delay"] == 5
+    assert toxic("http_duplicate").to_json()["copies"] == 2
