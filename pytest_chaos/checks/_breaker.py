@@ -184,6 +184,9 @@ def circuit_breaker(
             f"opened after {opened_after} calls, then {open_calls} calls failed fast (max "
             f"{fmt_s(measured['fail_fast_max'])}) without reaching {where}"
         )
+        if opened_after == 0:
+            # never seen closed: already open, or a fault the proxy cannot count (down())
+            opened += " (open from the first call: no call reached it)"
         if heal is None or closes_within is None:
             return done(True, f"{opened}; closing not checked (pass fault= or heal=)")
 

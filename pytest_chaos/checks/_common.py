@@ -59,5 +59,6 @@ def last_heal_t(timeline: Timeline | None) -> float | None:
 
 
 def fmt_s(seconds: Any) -> str:
-    """Seconds for a message: ``1.84 s``."""
-    return f"{float(seconds):.2f} s"
+    """Seconds for a message: ``1.84 s``, ``0.004 s`` (short times keep a digit more)."""
+    value = float(seconds)
+    return f"{value:.3f} s" if abs(value) < 0.1 else f"{value:.2f} s"

@@ -61,7 +61,7 @@ def test_a_guard_that_holds_passes_and_only_probes_while_active() -> None:
 
 def test_guard_max_latency_counts_slow_calls_as_bad() -> None:
     with (
-        pytest.raises(GuardTripped, match=r"max_latency 0\.01 s"),
+        pytest.raises(GuardTripped, match=r"max_latency 0\.010 s"),
         guard(lambda: time.sleep(0.03), max_latency=0.01, interval=0.0, on_breach=lambda r: None),
     ):
         time.sleep(0.2)

@@ -56,7 +56,9 @@ def test_latency_percentile_over_bound_fails_and_says_which() -> None:
     def slow() -> None:
         time.sleep(0.03)
 
-    with pytest.raises(SteadyStateViolated, match=r"p50 0\.0\d s > allowed 0\.01 s over 5 calls"):
+    with pytest.raises(
+        SteadyStateViolated, match=r"p50 0\.0\d\d s > allowed 0\.010 s over 5 calls"
+    ):
         steady_state(slow, calls=5, p50=0.01, timeline=_injected())
 
 

@@ -1,0 +1,134 @@
+"""circuit_breaker and retries, counted at the embedded proxy in front of a real Redis.
+
+The service opens a fresh Redis connection per attempt, so the proxy's
+``connections_accepted`` counts attempts. Under a ``timeout`` toxic every attempt that
+reaches Redis hangs until the service's 0.5 s socket timeout; under ``reset_peer``
+every attempt is reset at once.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_chaos.checks import CircuitBreakerViolated, RetriesViolated
+
+pytestmark = pytest.mark.chaos(blast_radius=["redis"])
+
+BREAKER = ("--timeout", "0.5", "--breaker-threshold", "3", "--breaker-reset", "0.5")
+
+
+def _call(svc):
+    return lambda: svc.ok("/item?key=k", timeout=3.0)
+
+
+def test_a_good_breaker_opens_fails_fast_and_closes(chaos, service, redis_address) -> None:
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--breaker", "good", *BREAKER)
+    with redis.timeout() as fault:
+        result = chaos.circuit_breaker(
+            _call(svc),
+            proxy=redis,
+            opens_within_calls=3,
+            fail_fast=0.25,
+            reset_timeout=0.5,
+            fault=fault,
+        )
+    m = result.measured
+    assert m["opened_after_calls"] == 3 and m["reached_while_closed"] == 3
+    assert m["fail_fast_max"] < 0.25
+    assert m["half_open_after"] >= 0.1  # the breaker waited for its reset period
+    assert m["closed_after"] <= 2.0
+    assert not fault.active
+
+
+def test_no_breaker_is_caught(chaos, service, redis_address) -> None:
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--breaker", "none", *BREAKER)
+    with redis.timeout(), pytest.raises(CircuitBreakerViolated) as info:
+        chaos.circuit_breaker(_call(svc), proxy=redis, opens_within_calls=3, fail_fast=0.25)
+    message = str(info.value)
+    assert "did not open within 3 calls: call 4 failed (returned False) after 0.5" in message
+    assert "connections_accepted +1" in message
+    assert "4 of 4 calls reached" in message
+    assert info.value.measured["slowest"] >= 0.45
+
+
+def test_a_breaker_that_never_half_opens_is_caught(chaos, service, redis_address) -> None:
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--breaker", "stuck", *BREAKER)
+    with redis.timeout() as fault, pytest.raises(CircuitBreakerViolated) as info:
+        chaos.circuit_breaker(
+            _call(svc),
+            proxy=redis,
+            opens_within_calls=3,
+            fail_fast=0.25,
+            reset_timeout=0.5,
+            closes_within=1.5,
+            fault=fault,
+        )
+    message = str(info.value)
+    assert "opened after 3 calls" in message
+    assert "never let a trial call through after heal" in message
+    assert info.value.measured["reached_after_heal"] == 0
+    assert info.value.measured["calls_after_heal"] >= 5
+    # the dependency itself is fine again: only the service's breaker is stuck
+    assert not chaos.active_faults
+
+
+def test_pybreaker_in_process_transitions_on_the_timeline(chaos, redis_address) -> None:
+    pybreaker = pytest.importorskip("pybreaker")
+    import redis as redis_py
+
+    proxy = chaos.proxy("redis", upstream=redis_address)
+    host, port = proxy.address.rsplit(":", 1)
+    breaker = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=0.4, name="redis")
+
+    def call() -> object:
+        # a fresh connection per call, so each attempt shows at the proxy
+        client = redis_py.Redis(host=host, port=int(port), socket_timeout=0.3)
+        try:
+            return breaker.call(client.get, "k")
+        finally:
+            client.close()
+
+    with proxy.timeout() as fault:
+        result = chaos.circuit_breaker(
+            call,
+            proxy=proxy,
+            opens_within_calls=2,
+            fail_fast=0.2,
+            reset_timeout=0.4,
+            fault=fault,
+            breaker=breaker,
+        )
+    assert result.measured["transitions"] == ["open", "half-open", "closed"]
+    notes = [e.data["to_state"] for e in chaos.timeline.of_kind("note") if e.name == "breaker"]
+    assert notes == ["open", "half-open", "closed"]
+    assert not breaker.listeners
+
+
+def test_bounded_retries_with_backoff_pass(chaos, service, redis_address) -> None:
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--retry", "backoff", "--timeout", "0.5")
+    with redis.reset_peer():
+        result = chaos.retries(_call(svc), proxy=redis, calls=3, max_attempts_per_call=3)
+    assert result.measured["attempts"] == 9
+    assert result.measured["failed_calls"] == 3
+
+
+def test_a_retry_storm_is_caught(chaos, service, redis_address) -> None:
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--retry", "storm", "--timeout", "0.5")
+    with redis.reset_peer(), pytest.raises(RetriesViolated) as info:
+        chaos.retries(_call(svc), proxy=redis, calls=2, max_attempts_per_call=3)
+    m = info.value.measured
+    assert m["attempts_per_call"] > 10
+    assert f"{m['attempts']} attempts reached 'redis' for 2 calls" in str(info.value)
+    assert "> allowed 3 (connections_accepted;" in str(info.value)
+
+
+def test_retries_without_a_fault_is_one_attempt_per_call(chaos, service, redis_address) -> None:
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--retry", "storm")
+    result = chaos.retries(_call(svc), proxy=redis, calls=4, max_attempts_per_call=1)
+    assert result.measured["attempts"] == 4 and result.measured["failed_calls"] == 0
