@@ -36,6 +36,12 @@ from example_suite.shop.harness import (
 FRAGILE = os.environ.get("SHOP_FRAGILE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # pyproject.toml sets pytester_example_dir for tests/, whose conftest loads pytester;
+    # declared here too so that `pytest example_suite` passes --strict-config.
+    parser.addini("pytester_example_dir", "directory of pytester examples (tests/ only)")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     build = "FRAGILE (SHOP_FRAGILE=1: no timeouts, breaker or idempotency keys)"
     return f"example shop: {build if FRAGILE else 'resilient'} build"

@@ -18,7 +18,7 @@ def test_orders_meet_their_latency_bound_on_a_slow_database(chaos, shop: Shop) -
     still takes under 1.5 s at p99 and nothing fails; afterwards it is fast again."""
     chaos.steady_state(shop.place_order, calls=10, p99=0.5)
     with shop.db.latency(80, jitter=20):
-        chaos.steady_state(shop.place_order, calls=12, p99=1.5, max_error_rate=0.0)
+        chaos.steady_state(shop.place_order, calls=8, p99=1.5, max_error_rate=0.0)
     chaos.recovers(shop.place_order, within=2.0)
 
 
