@@ -7,7 +7,6 @@ proxies under the same run id.
 
 from __future__ import annotations
 
-import os
 import random
 import urllib.parse
 from dataclasses import dataclass, field
@@ -128,7 +127,8 @@ class ChaosSession:
             self.seed = int(workerinput.get("chaos_seed", settings.seed))
             self.run_id = str(workerinput.get("chaos_run_id") or new_run_id())
         else:
-            self.worker = os.environ.get("PYTEST_XDIST_WORKER", "master")
+            # not os.environ: a run started from inside an xdist worker inherits its id
+            self.worker = "master"
             self.seed = settings.seed
             self.run_id = new_run_id()
         self.backstop = Backstop()

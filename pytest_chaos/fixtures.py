@@ -123,6 +123,6 @@ def pytest_runtest_makereport(
     if report.when == "teardown":
         controller = item.stash.get(CHAOS_KEY, None)
         if controller is not None and controller.notes:
-            report.sections.append(("chaos rollback", "\n".join(controller.notes)))
+            report.sections.append(("chaos rollback (teardown)", "\n".join(controller.notes)))
         report.chaos_record = build_record(item)  # type: ignore[attr-defined]
     return report
