@@ -1,0 +1,219 @@
+"""HTTP toxics through the embedded proxy, against a real HTTP/1.1 server process.
+
+The upstream (tests/http/_upstream.py) logs every request it receives, so each test
+can count exactly what reached it, while the client sees what a user would see.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import time
+
+import redis
+from _httpfixtures import Admin, Upstream
+
+
+def connect(listen: str) -> http.client.HTTPConnection:
+    host, port = listen.rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
+def call(
+    conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None
+) -> tuple[int, bytes]:
+    conn.request(method, path, body=body)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def test_error_share_is_within_statistical_bounds(admin: Admin, upstream: Upstream) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", status=503, rate=0.3, body="injected")
+    conn = connect(listen)
+    statuses = []
+    try:
+        for i in range(300):
+            status, body = call(conn, "GET", f"/item/{i}")
+            statuses.append(status)
+            if status == 503:
+                assert body == b"injected"
+    finally:
+        conn.close()
+    errors = statuses.count(503)
+    # Binomial(300, 0.3): mean 90, sd ~7.9; +-5 sd holds for any seed of a correct draw.
+    assert 50 <= errors <= 130, errors
+    assert set(statuses) == {200, 503}
+    # Exactly the requests that were not answered by the proxy reached the upstream.
+    assert len(upstream.log()) == statuses.count(200)
+    stats = admin.stats(name)
+    assert stats["http_requests"] == 300 and stats["http_responses"] == 300
+    assert stats["connections_accepted"] == 1  # one keep-alive connection throughout
+
+
+def test_duplicate_reaches_upstream_copies_times_client_sees_one(
+    admin: Admin, upstream: Upstream
+) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_duplicate", copies=3, method="POST")
+    conn = connect(listen)
+    try:
+        status, body = call(conn, "POST", "/charge", b"order=1")
+        assert (status, body) == (200, b"POST /charge #1 7")
+        sock = conn.sock
+        # The two extra answers were consumed: the next answer is the next request's.
+        status, body = call(conn, "GET", "/after")
+        assert (status, body) == (200, b"GET /after #4 0")
+        assert conn.sock is sock  # the same keep-alive connection
+    finally:
+        conn.close()
+    log = upstream.log()
+    assert [(e["method"], e["path"], e["body"]) for e in log] == [
+        ("POST", "/charge", "order=1")
+    ] * 3 + [("GET", "/after", "")]
+    assert len({e["port"] for e in log}) == 1  # copies travel on the client's connection
+
+
+def test_chunked_request_bodies_are_duplicated_intact(admin: Admin, upstream: Upstream) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_duplicate", copies=2)
+    payload = [bytes(range(256)) * 40, b"\r\n0\r\n\r\n", b"x" * 70_000, b"end"]
+    conn = connect(listen)
+    try:
+        conn.request(
+            "PUT", "/blob", body=iter(payload), encode_chunked=True,
+            headers={"Transfer-Encoding": "chunked"},
+        )  # fmt: skip
+        response = conn.getresponse()
+        assert response.status == 200
+        response.read()
+    finally:
+        conn.close()
+    log = upstream.log()
+    expected = b"".join(payload).decode("latin-1")
+    assert [e["body"] == expected for e in log] == [True, True]
+
+
+def test_keep_alive_survives_errors_and_duplicates_in_turn(
+    admin: Admin, upstream: Upstream
+) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", status=500, path_prefix="/fail")
+    admin.toxic(name, "http_duplicate", path_prefix="/twice")
+    conn = connect(listen)
+    try:
+        results = [call(conn, "GET", p) for p in ["/fail", "/ok", "/twice", "/fail", "/ok"]]
+        sock = conn.sock
+        assert sock is not None
+    finally:
+        conn.close()
+    assert [s for s, _ in results] == [500, 200, 200, 500, 200]
+    assert [e["path"] for e in upstream.log()] == ["/ok", "/twice", "/twice", "/ok"]
+    assert admin.stats(name)["connections_accepted"] == 1
+
+
+def test_path_and_method_matching(admin: Admin, upstream: Upstream) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", status=418, method="DELETE,PUT", path_prefix="/api/v1")
+    conn = connect(listen)
+    cases = [
+        ("DELETE", "/api/v1/x", 418), ("PUT", "/api/v1?q=1", 418), ("GET", "/api/v1/x", 200),
+        ("DELETE", "/api/v2", 200), ("DELETE", "/other/api/v1", 200),
+    ]  # fmt: skip
+    try:
+        got = [(m, p, call(conn, m, p)[0]) for m, p, _ in cases]
+    finally:
+        conn.close()
+    assert got == cases
+    assert len(upstream.log()) == 3
+
+
+def test_pipelined_requests_keep_their_order(admin: Admin, upstream: Upstream) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", status=503, path_prefix="/b")
+    host, port = listen.rsplit(":", 1)
+    wire = b"".join(
+        f"GET /{p} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for p in ["a", "b", "c", "b", "d"]
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(wire)
+        received = b""
+        while b"GET /d #3 0" not in received:  # the last answer
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", received)]
+    assert statuses == [200, 503, 200, 503, 200]
+    assert [e["path"] for e in upstream.log()] == ["/a", "/c", "/d"]
+
+
+def test_delay_holds_only_matching_requests(admin: Admin, upstream: Upstream) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_delay", delay=400, path_prefix="/slow")
+    conn = connect(listen)
+    try:
+        call(conn, "GET", "/warm")
+        t0 = time.perf_counter()
+        call(conn, "GET", "/slow")
+        slow = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        call(conn, "GET", "/fast")
+        fast = time.perf_counter() - t0
+    finally:
+        conn.close()
+    # A delay can only be longer, never shorter, than asked; the bound below is loose.
+    assert slow >= 0.39
+    assert fast < slow
+
+
+def test_removing_the_toxic_mid_connection_restores_plain_forwarding(
+    admin: Admin, upstream: Upstream
+) -> None:
+    name, listen = admin.proxy(upstream.address)
+    toxic = admin.toxic(name, "http_duplicate")
+    conn = connect(listen)
+    try:
+        assert call(conn, "POST", "/one", b"1")[0] == 200
+        admin.remove_toxic(name, toxic)
+        assert call(conn, "POST", "/two", b"2")[0] == 200
+    finally:
+        conn.close()
+    assert [e["path"] for e in upstream.log()] == ["/one", "/one", "/two"]
+
+
+def test_toxic_added_on_the_downstream_stream_acts_on_requests_too(
+    admin: Admin, upstream: Upstream
+) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", stream="downstream", status=502)
+    conn = connect(listen)
+    try:
+        assert call(conn, "GET", "/x")[0] == 502
+    finally:
+        conn.close()
+    assert upstream.log() == []
+
+
+def test_redis_through_http_toxics_passes_through_intact(admin: Admin, redis_address: str) -> None:
+    name, listen = admin.proxy(redis_address)
+    admin.toxic(name, "http_duplicate", copies=3)
+    admin.toxic(name, "http_error", status=500)
+    host, port = listen.rsplit(":", 1)
+    client = redis.Redis(host=host, port=int(port), socket_timeout=10)
+    try:
+        key = f"h6:{name}"
+        big = bytes(range(256)) * 4096  # 1 MiB, binary
+        assert client.set(key, big)
+        assert client.get(key) == big
+        assert client.incr(f"{key}:n") == 1  # not duplicated
+        assert client.incr(f"{key}:n") == 2
+        assert client.delete(key, f"{key}:n") == 2
+    finally:
+        client.close()
+    stats = admin.stats(name)
+    assert stats["http_requests"] == 0
+    notes = admin.notes(name)
+    assert [label for label, _ in notes] == ["http_passthrough"]
+    assert "not HTTP" in str(notes[0][1]["reason"])
