@@ -10,7 +10,7 @@ closes the result after the test's teardown report, where this module adds to it
   event's real start and stop times and its numbers as step parameters; a failed check
   is a failed step, an abort a broken one;
 - attachments: the timeline chart (SVG), the check results (HTML table), the record
-  (JSON);
+  (JSON, the test's journal document);
 - labels: feature ``chaos``, a tag per fault type (``fault:latency``) and per target
   (``target:redis``), plus ``chaos_target`` labels;
 - a status message prefix that ``categories.json`` sorts on: ``Hypothesis violated:``
@@ -43,6 +43,7 @@ from allure_commons.model2 import (
 from allure_commons.types import AttachmentType
 
 from pytest_chaos.reporting._chart import timeline_svg
+from pytest_chaos.reporting._journal import journal_document
 from pytest_chaos.reporting._model import ChaosTestResult
 from pytest_chaos.reporting._tables import checks_html
 from pytest_chaos.reporting._terminal import format_number
@@ -220,10 +221,11 @@ def decorate_result(
     _adjust_status(test, result)
     logger = listener.allure_logger
     uuid = listener._cache.get(item.nodeid) if item is not None else None
+    JSON = AttachmentType.JSON
     for body, name, attachment_type in (
         (timeline_svg(result), "chaos timeline", AttachmentType.SVG),
         (checks_html(result), "chaos checks", AttachmentType.HTML),
-        (json.dumps(result.record, indent=2, default=str), "chaos record", AttachmentType.JSON),
+        (json.dumps(journal_document(result), indent=2, default=str), "chaos journal", JSON),
     ):
         logger.attach_data(
             str(uuid_module.uuid4()),

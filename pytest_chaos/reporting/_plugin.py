@@ -81,7 +81,8 @@ class ChaosReporting:
         self._phases: dict[str, dict[str, PhaseInfo]] = {}
         self._items: dict[str, pytest.Item] = {}
         self._is_worker = hasattr(config, "workerinput")
-        if not self._is_worker:
+        # --collect-only runs no test: it must not replace the last run's journal
+        if not self._is_worker and not config.option.collectonly:
             directory = _journal_dir(config)
             if directory is not None:
                 from pytest_chaos.reporting._journal import JournalWriter

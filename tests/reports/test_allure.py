@@ -9,7 +9,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+
+from pytest_chaos.reporting._journal import journal_schema
 
 from ._support import run_pytest, write_suite
 from .conftest import SuiteRun
@@ -113,7 +116,7 @@ def test_attachments_chart_table_and_record(suite_run: SuiteRun) -> None:
     assert {a: attachments[a]["type"] for a in attachments} == {
         "chaos timeline": "image/svg+xml",
         "chaos checks": "text/html",
-        "chaos record": "application/json",
+        "chaos journal": "application/json",
     }
 
     svg = ET.parse(suite_run.alluredir / attachments["chaos timeline"]["source"]).getroot()
@@ -138,9 +141,14 @@ def test_attachments_chart_table_and_record(suite_run: SuiteRun) -> None:
     _, fault_row = parser.tables["chaos-faults"]
     assert fault_row[1:4] == ["latency", "echo", "latency=300, jitter=0"]
 
-    record = json.loads((suite_run.alluredir / attachments["chaos record"]["source"]).read_text())
-    assert record["schema"] == "pytest-chaos/record/1"
-    assert record["nodeid"] == "test_suite.py::test_too_slow"
+    # the same document the journal holds, valid against the journal schema
+    document = json.loads(
+        (suite_run.alluredir / attachments["chaos journal"]["source"]).read_text()
+    )
+    jsonschema.Draft202012Validator(journal_schema()).validate(document)
+    assert document["nodeid"] == "test_suite.py::test_too_slow"
+    assert document["outcome"] == "failed"
+    assert document["checks"][0]["passed"] is False
 
 
 def test_categories_and_environment(suite_run: SuiteRun) -> None:
