@@ -191,3 +191,15 @@ def test_values_that_hang_or_crash_toxiproxy_are_400_here(
     message = resp.json()["error"]
     assert next(iter(attributes)) in message
     assert api.call("GET", f"/proxies/{proxy}/toxics").json() == []
+
+
+def test_toxic_keys_and_attribute_names_match_case_insensitively(api: Api, proxy: str) -> None:
+    resp = api.call(
+        "POST",
+        f"/proxies/{proxy}/toxics",
+        {"Type": "latency", "NAME": "ci", "Attributes": {"LATENCY": 12, "Jitter": 3}},
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["attributes"] == {"latency": 12, "jitter": 3}
+    resp = api.call("PATCH", f"/proxies/{proxy}/toxics/ci", {"ATTRIBUTES": {"latency": 20}})
+    assert resp.json()["attributes"] == {"latency": 20, "jitter": 3}
