@@ -1,0 +1,151 @@
+"""HTTP and message faults as a user meets them: through the ``chaos`` fixture, in a
+pytester run, against the real counting HTTP upstream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+_UPSTREAM = Path(__file__).with_name("_upstream.py")
+
+CONFTEST = f"""
+import http.client, json, os, subprocess, sys, time
+import pytest
+
+
+class Payments:
+    def __init__(self, tmp):
+        portfile = os.path.join(tmp, "port")
+        self.proc = subprocess.Popen([sys.executable, {str(_UPSTREAM)!r}, portfile])
+        deadline = time.monotonic() + 20
+        while not os.path.exists(portfile):
+            assert time.monotonic() < deadline and self.proc.poll() is None
+            time.sleep(0.02)
+        with open(portfile) as f:
+            self.address = "127.0.0.1:" + f.read()
+
+    def charges(self):
+        host, port = self.address.split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("GET", "/_log")
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def post(address, path, body=b"order=1"):
+    host, port = address.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", path, body=body)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def payments(tmp_path):
+    service = Payments(str(tmp_path))
+    yield service
+    service.close()
+"""
+
+
+@pytest.fixture
+def http_pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    return pytester
+
+
+def test_duplicated_charge_is_caught_by_the_idempotency_check(
+    http_pytester: pytest.Pytester,
+) -> None:
+    http_pytester.makepyfile(
+        """
+        import pytest
+        from conftest import post
+
+        @pytest.mark.chaos(blast_radius=["payments"])
+        def test_charge_once(chaos, payments):
+            pay = chaos.proxy("payments", upstream=payments.address)
+            chaos.idempotent(
+                lambda: post(pay.address, "/charge"),
+                state=lambda: len(payments.charges()),
+                via=pay.http_duplicate(),
+            )
+
+        @pytest.mark.chaos(blast_radius=["payments"])
+        def test_distinct_orders_are_idempotent(chaos, payments):
+            pay = chaos.proxy("payments", upstream=payments.address)
+            chaos.idempotent(
+                lambda: post(pay.address, "/charge/7"),
+                state=lambda: sorted({c["path"] for c in payments.charges()}),
+                via=pay.http_duplicate(copies=3),
+            )
+            assert len(payments.charges()) == 3 + 1  # three deliveries, then one replay
+            assert [e.name for e in chaos.timeline.of_kind("inject")] == ["http_duplicate"]
+        """
+    )
+    result = http_pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*idempotent violated*"])
+
+
+def test_http_error_through_chaos_proxy_is_healed_at_the_end_of_the_block(
+    http_pytester: pytest.Pytester,
+) -> None:
+    http_pytester.makepyfile(
+        """
+        import pytest
+        from conftest import post
+
+        @pytest.mark.chaos(blast_radius=["payments"])
+        def test_it(chaos, payments):
+            pay = chaos.proxy("payments", upstream=payments.address)
+            with pay.http_error(503, path_prefix="/charge", body="try later"):
+                assert post(pay.address, "/charge") == (503, b"try later")
+                assert post(pay.address, "/refund")[0] == 200
+            assert post(pay.address, "/charge")[0] == 200
+            assert [c["path"] for c in payments.charges()] == ["/refund", "/charge"]
+            stats = pay.stats()
+            assert stats["http_requests"] == 2
+        """
+    )
+    http_pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_message_faults_through_the_fixture(http_pytester: pytest.Pytester) -> None:
+    http_pytester.makepyfile(
+        """
+        import pytest
+
+        class Ledger:
+            def __init__(self):
+                self.rows = {}
+            def apply(self, event):
+                key, value = event
+                self.rows.setdefault(key, []).append(value)
+
+        @pytest.mark.chaos(blast_radius=["events"])
+        def test_it(chaos):
+            ledger = Ledger()
+            history = chaos.history()
+            events = [("acct", i) for i in range(20)]
+            consume = chaos.duplicate(ledger.apply, rate=0.5, target="events")
+            for event in chaos.reorder(events, window=2, target="events"):
+                history.write(event[0], event[1], lambda e=event: consume(e))
+            consume.heal()
+            assert consume.duplicated > 0
+            history.check(lambda key: ledger.rows.get(key, []))
+        """
+    )
+    result = http_pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*duplicated*"])
