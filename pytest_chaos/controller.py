@@ -21,7 +21,6 @@ from pytest_chaos._chaos_proxy import ChaosProxy, parse_address
 from pytest_chaos._fault import Fault
 from pytest_chaos._timeline import Timeline
 from pytest_chaos.errors import (
-    ChaosError,
     ConfigurationError,
     HypothesisViolated,
     InjectionError,
@@ -193,7 +192,9 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
                     entry.run()
                 except Exception as undo_exc:
                     exc.add_note(f"undoing the failed injection also failed: {undo_exc}")
-                if isinstance(exc, ChaosError) or not isinstance(exc, Exception):
+                if isinstance(exc, InjectionError | ConfigurationError) or not isinstance(
+                    exc, Exception
+                ):
                     raise
                 raise InjectionError(f"could not inject {kind!r} into {target!r}: {exc}") from exc
             fault.started = self.timeline.record(
@@ -285,14 +286,15 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         self.timeline.record("check", result.name, target=result.target, **result.event_data())
         if self._hook is not None:
             self._hook.pytest_chaos_after_check(chaos=self, result=result)
-        if not result.passed:
-            raise (
-                exc
-                if exc is not None
-                else HypothesisViolated(
-                    result.message, measured=result.measured, allowed=result.allowed
-                )
-            )
+        if result.passed:
+            return
+        if exc is not None:
+            raise exc
+        # the check's own subclass when the result knows it (CheckResult.exception)
+        make = getattr(result, "exception", None)
+        if callable(make):
+            raise make()
+        raise HypothesisViolated(result.message, measured=result.measured, allowed=result.allowed)
 
     # -- proxies ----------------------------------------------------------------------
 
