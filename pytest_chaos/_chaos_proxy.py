@@ -180,12 +180,18 @@ class ChaosProxy:
         method: str | None = None,
         path_prefix: str | None = None,
         body: str | None = None,
+        headers: dict[str, str] | None = None,
         stream: StreamArg = "upstream",
         toxicity: float = 1.0,
     ) -> Fault:
         """Answer a share ``rate`` of matching HTTP requests with ``status`` (embedded only)."""
         attrs = _drop_none(
-            status=status, rate=rate, method=method, path_prefix=path_prefix, body=body
+            status=status,
+            rate=rate,
+            method=method,
+            path_prefix=path_prefix,
+            body=body,
+            headers=headers,
         )
         return self.toxic("http_error", stream=stream, toxicity=toxicity, **attrs)
 
@@ -193,6 +199,7 @@ class ChaosProxy:
         self,
         ms: float,
         *,
+        rate: float = 1.0,
         method: str | None = None,
         path_prefix: str | None = None,
         stream: StreamArg = "upstream",
@@ -200,13 +207,14 @@ class ChaosProxy:
     ) -> Fault:
         """Delay matching HTTP requests by ``ms`` milliseconds (embedded only)."""
         delay = _number(ms, "ms", "http_delay", "milliseconds")
-        attrs = _drop_none(delay=delay, method=method, path_prefix=path_prefix)
+        attrs = _drop_none(delay=delay, rate=rate, method=method, path_prefix=path_prefix)
         return self.toxic("http_delay", stream=stream, toxicity=toxicity, **attrs)
 
     def http_duplicate(
         self,
         copies: int = 2,
         *,
+        rate: float = 1.0,
         method: str | None = None,
         path_prefix: str | None = None,
         stream: StreamArg = "upstream",
@@ -214,7 +222,7 @@ class ChaosProxy:
     ) -> Fault:
         """Deliver each matching HTTP request ``copies`` times upstream (embedded only)."""
         count = _number(copies, "copies", "http_duplicate", "copies")
-        attrs = _drop_none(copies=count, method=method, path_prefix=path_prefix)
+        attrs = _drop_none(copies=count, rate=rate, method=method, path_prefix=path_prefix)
         return self.toxic("http_duplicate", stream=stream, toxicity=toxicity, **attrs)
 
     def toxic(
