@@ -34,6 +34,10 @@ __all__ = ["HttpRule", "HttpSession", "Output", "Plan", "build_response"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+#: A request to duplicate is held in memory until it is complete; past this size it is
+#: delivered once instead (and ``on_oversized`` is told).
+MAX_COPY_BYTES = 32 * 1024 * 1024
+
 
 @dataclass
 class Plan:
@@ -124,12 +128,14 @@ class HttpSession:
         on_request: Callable[[RequestInfo, Plan], None] | None = None,
         on_response: Callable[[], None] | None = None,
         on_passthrough: Callable[[str, str], None] | None = None,
+        on_oversized: Callable[[RequestInfo], None] | None = None,
     ) -> None:
         self.rules: list[HttpRule] = list(rules)
         self._rng = rng
         self._on_request = on_request
         self._on_response = on_response
         self._on_passthrough = on_passthrough
+        self._on_oversized = on_oversized
         self._requests = RequestSplitter()
         self._expect: deque[RequestInfo] = deque()  # one entry per response to come
         self._responses = ResponseSplitter(self._expect)
@@ -219,7 +225,9 @@ class HttpSession:
             self._send(out, raw, max(now, slot.due))
             if slot.copy is not None:
                 slot.copy += raw
-                if end:
+                if len(slot.copy) > MAX_COPY_BYTES:
+                    self._give_up_copies(slot)
+                elif end:
                     for _ in range(slot.copies - 1):
                         self._send(out, bytes(slot.copy), max(now, slot.due))
                     slot.copy = None
@@ -230,6 +238,16 @@ class HttpSession:
             slot.complete = True
         if end:
             self._current = None
+
+    def _give_up_copies(self, slot: _Slot) -> None:
+        # Too big to hold: deliver this request once. Its copies' answers were expected
+        # last (no later request is parsed before this one ends), so drop them there.
+        for _ in range(slot.copies - 1):
+            self._expect.pop()
+        slot.copies = 1
+        slot.copy = None
+        if self._on_oversized is not None:
+            self._on_oversized(slot.request)
 
     def _send(self, out: Output, data: bytes, due: float) -> None:
         if not data:

@@ -167,11 +167,26 @@ def _new_session(link: LinkContext) -> HttpSession:
 
     def on_request(request: RequestInfo, plan: Plan) -> None:
         connection.count("http_requests", 1)
+        # Counters the proxy may not keep yet (unknown names are ignored by it).
+        if plan.response is not None:
+            connection.count("http_errors_injected", 1)
+        elif plan.copies > 1:
+            connection.count("http_duplicates_sent", plan.copies - 1)
+        if plan.delay > 0 and plan.response is None:
+            connection.count("http_requests_delayed", 1)
 
     def on_response() -> None:
         connection.count("http_responses", 1)
 
+    def on_oversized(request: RequestInfo) -> None:
+        connection.note(
+            "http_duplicate_skipped",
+            {"proxy": connection.proxy, "connection": connection.id, "path": request.path,
+             "reason": "request larger than 32 MiB, delivered once"},
+        )  # fmt: skip
+
     def on_passthrough(side: str, reason: str) -> None:
+        connection.count("http_passthrough_connections", 1)
         connection.note(
             "http_passthrough",
             {"proxy": connection.proxy, "connection": connection.id, "side": side,
@@ -184,6 +199,7 @@ def _new_session(link: LinkContext) -> HttpSession:
         on_request=on_request,
         on_response=on_response,
         on_passthrough=on_passthrough,
+        on_oversized=on_oversized,
     )
 
 

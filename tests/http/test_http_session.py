@@ -106,7 +106,7 @@ def test_error_answers_without_reaching_the_server_and_keeps_the_connection() ->
     assert not wire.closed
     wire.client(req("GET", "/next"))  # the same connection goes on
     assert wire.take()[1].endswith(b"busy")
-    assert wire.counts == {"http_requests": 2, "http_responses": 2}
+    assert wire.counts == {"http_requests": 2, "http_responses": 2, "http_errors_injected": 2}
 
 
 def test_matching_by_method_and_path_prefix() -> None:
@@ -156,7 +156,7 @@ def test_duplicate_sends_copies_and_swallows_the_extra_responses() -> None:
     assert wire.take()[0] == req("GET", "/n") * 3
     wire.server(resp(b"n1") + resp(b"n2") + resp(b"n3"))
     assert wire.take()[1] == resp(b"n1")
-    assert wire.counts == {"http_requests": 2, "http_responses": 2}
+    assert wire.counts == {"http_requests": 2, "http_responses": 2, "http_duplicates_sent": 4}
     assert not wire.notes  # all of it was HTTP
 
 
@@ -248,7 +248,7 @@ def test_non_http_traffic_passes_through_and_is_noted_once() -> None:
     assert wire.take() == (b"*1\r\n$4\r\nPING\r\n" * 2, b"+PONG\r\n")
     assert [label for label, _ in wire.notes] == ["http_passthrough"]
     assert "not HTTP" in str(wire.notes[0][1]["reason"])
-    assert wire.counts == {}
+    assert wire.counts == {"http_passthrough_connections": 1}
 
 
 def test_server_speaking_first_passes_through() -> None:
@@ -288,3 +288,17 @@ def test_attributes_json_lists_every_attribute() -> None:
     }  # fmt: skip
     assert toxic("http_delay", delay=5).to_json()["delay"] == 5
     assert toxic("http_duplicate").to_json()["copies"] == 2
+
+
+def test_a_request_too_big_to_hold_is_delivered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_chaos.toxics import _http_session
+
+    monkeypatch.setattr(_http_session, "MAX_COPY_BYTES", 1000)
+    wire = Wire(toxic("http_duplicate"))
+    big = req("POST", "/big", b"b" * 5000)
+    wire.client(big[:3000])
+    wire.client(big[3000:] + req("POST", "/small", b"s"))
+    assert wire.take()[0] == big + req("POST", "/small", b"s") * 2
+    wire.server(resp(b"big") + resp(b"s1") + resp(b"s2"))
+    assert wire.take()[1] == resp(b"big") + resp(b"s1")
+    assert [label for label, _ in wire.notes] == ["http_duplicate_skipped"]
