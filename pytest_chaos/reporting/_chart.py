@@ -37,9 +37,13 @@ def _step(span: float, ticks: int = 8) -> float:
     return _TICK_STEPS[-1] * math.ceil(span / (_TICK_STEPS[-1] * ticks))
 
 
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def _seconds(value: float) -> str:
     if value < 1:
-        return f"{value * 1000:.0f} ms"
+        return f"{format_number(value * 1000)} ms"
     return f"{value:.2f} s"
 
 
@@ -103,7 +107,7 @@ def timeline_svg(result: ChaosTestResult) -> str:
             f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1.5):.1f}" height="{_LANE - 6}" '
             f'fill="{colors[fault.kind]}" rx="3"/>'
             f'<text x="{x0 + 4:.1f}" y="{y + 15}" fill="#fff" font-size="11">'
-            f"{escape(attrs[:60])}</text></g>"
+            f"{escape(_short(attrs, 60))}</text></g>"
         )
 
     # probe plot
@@ -169,8 +173,14 @@ def timeline_svg(result: ChaosTestResult) -> str:
             f"{escape(abort.reason)}</title>"
             f'<line x1="{ax:.1f}" y1="{fault_top}" x2="{ax:.1f}" y2="{axis_y}" '
             'stroke="#ff7f0e" stroke-width="2" stroke-dasharray="6,4"/>'
-            f'<text x="{ax + 4:.1f}" y="{plot_top + 12}" fill="#ff7f0e" font-weight="bold">'
-            f"abort: {escape(abort.reason[:50])}</text></g>"
+            # the label goes on the side of the line with room for it
+            + (
+                f'<text x="{ax + 4:.1f}" text-anchor="start"'
+                if ax < _LEFT + plot_w * 0.6
+                else f'<text x="{ax - 4:.1f}" text-anchor="end"'
+            )
+            + f' y="{plot_top + 12}" fill="#ff7f0e" font-weight="bold">'
+            f"abort: {escape(_short(abort.reason, 50))}</text></g>"
         )
 
     # time axis
