@@ -54,6 +54,18 @@ class Op:
     error: str = ""
 
 
+def _by_key(pairs: list[tuple[Any, Any]], *, raw: bool = False) -> str:
+    """``key 'k': 1, 2, 3 and 4 more`` for a message, one group per key."""
+    groups: dict[Any, list[str]] = {}
+    for key, value in pairs:
+        groups.setdefault(key, []).append(str(value) if raw else repr(value))
+    parts = []
+    for key, values in groups.items():
+        more = f" and {len(values) - _LIST} more" if len(values) > _LIST else ""
+        parts.append(f"key {key!r}: {', '.join(values[:_LIST])}{more}")
+    return "; ".join(parts)
+
+
 class History:
     """A thread-safe recorder of client writes and their outcomes.
 
@@ -167,11 +179,11 @@ class History:
                     f"{_CHECK}: reading key {key!r} back raised {type(exc).__name__}: {exc}; "
                     f"check() runs after heal, when the system should answer"
                 ) from exc
-        lost = sorted((kv for kv in acked if present[kv] == 0), key=repr)
-        duplicated = sorted(
-            ((kv, present[kv], performed[kv]) for kv in present if present[kv] > performed[kv]),
-            key=repr,
-        )
+        # in the order they were written, which is the order a reader thinks in
+        lost = [kv for kv in acked if present[kv] == 0]
+        duplicated = [
+            (kv, present[kv], performed[kv]) for kv in present if present[kv] > performed[kv]
+        ]
         unknown_present = sum(
             1 for op in ops if op.outcome == "unknown" and present[(op.key, op.value)]
         )
@@ -202,17 +214,12 @@ class History:
         )
         problems = []
         if lost:
-            shown = ", ".join(f"{k!r}={v!r}" for k, v in lost[:_LIST])
-            more = f" and {len(lost) - _LIST} more" if len(lost) > _LIST else ""
             problems.append(
-                f"{len(lost)} of {sum(1 for _ in acked)} acknowledged writes lost ({shown}{more})"
+                f"{len(lost)} of {len(acked)} acknowledged writes lost ({_by_key(lost)})"
             )
         if duplicated:
-            shown = ", ".join(
-                f"{k!r}={v!r} present {n}x, written {p}x" for (k, v), n, p in duplicated[:_LIST]
-            )
-            more = f" and {len(duplicated) - _LIST} more" if len(duplicated) > _LIST else ""
-            problems.append(f"{len(duplicated)} values duplicated ({shown}{more})")
+            shown = [((k, f"{v!r} present {n}x, written {p}x")) for (k, v), n, p in duplicated]
+            problems.append(f"{len(duplicated)} values duplicated ({_by_key(shown, raw=True)})")
         if problems:
             message = f"{_CHECK} violated: {'; '.join(problems)}; {summary}"
         else:

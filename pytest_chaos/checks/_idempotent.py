@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.checks._common import Finish, standalone_finish
 from pytest_chaos.checks._errors import IdempotencyViolated
-from pytest_chaos.checks._probe import check_count, check_failures, probe_name
+from pytest_chaos.checks._probe import check_count, check_failures, check_positive, probe_name
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.errors import CheckError
 
@@ -86,10 +86,25 @@ def _snapshot(state: Callable[[], object], when: str) -> object:
         ) from exc
 
 
+def _settled(state: Callable[[], object], when: str, settle: float) -> object:
+    """A snapshot that stayed the same for ``settle`` seconds (duplicates delivered by a
+    proxy may still be in flight when the client already has its answer)."""
+    snap = _snapshot(state, when)
+    for _ in range(20):
+        if settle <= 0:
+            break
+        time.sleep(settle)
+        again = _snapshot(state, when)
+        if again == snap:
+            break
+        snap = again
+    return snap
+
+
 def _enter_via(via: object) -> tuple[Callable[[], None], str]:
     """Activate ``via`` and return how to undo it, and its description."""
     if via is None:
-        return (lambda: None), "replayed"
+        return (lambda: None), ""
     if callable(via) and not hasattr(via, "heal") and not hasattr(via, "__enter__"):
         via = via()
     heal = getattr(via, "heal", None)
@@ -113,6 +128,7 @@ def idempotent(
     times: int = 2,
     failures: object = (),
     require_effect: bool = True,
+    settle: float | None = None,
     target: str = "",
     timeline: Timeline | None = None,
     finish: Finish | None = None,
@@ -121,7 +137,9 @@ def idempotent(
 
     See the module docstring for the exact sequence. ``failures`` lists exceptions
     that an action may raise without breaking the check (a duplicate rejected with an
-    error is fine, as long as the state does not change). Raises
+    error is fine, as long as the state does not change). Each snapshot after an action
+    is taken once the state stayed the same for ``settle`` seconds (default 0.2 with
+    ``via``, whose extra copies may still be in flight, else 0). Raises
     :class:`IdempotencyViolated` showing the difference between the snapshots.
     """
     if not callable(action) or not callable(state):
@@ -159,7 +177,10 @@ def idempotent(
         perform("first delivery")
     finally:
         undo()
-    s1 = _snapshot(state, "after the first delivery")
+    if settle is None:
+        settle = 0.2 if via is not None else 0.0
+    check_positive(_CHECK, "settle", settle, allow_zero=True)
+    s1 = _settled(state, "after the first delivery", settle)
     effect = diff(s0, s1)
     if require_effect and not effect:
         raise CheckError(
@@ -169,9 +190,11 @@ def idempotent(
         )
     for _ in range(times - 1):
         perform("replay")
-    s2 = _snapshot(state, "after the replays")
+    s2 = _settled(state, "after the replays", settle)
     change = diff(s1, s2)
-    deliveries = f"first delivery {how} and {times - 1} replay(s)"
+    replays = f"{times - 1} replay(s) of the action" + (
+        f" after a first delivery {how}" if how else ""
+    )
     measured: dict[str, Any] = {
         "deliveries": times,
         "effect": effect,
@@ -180,11 +203,11 @@ def idempotent(
     }
     if change:
         message = (
-            f"{_CHECK} violated: the state changed again after the {deliveries}: {change} "
+            f"{_CHECK} violated: {replays} changed the state again: {change} "
             f"(the first delivery changed: {effect or 'nothing'})"
         )
     else:
-        message = f"{deliveries} left the state as the first delivery did ({effect or 'no change'})"
+        message = f"{replays} left the state as the first delivery did ({effect or 'no change'})"
     result = CheckResult(
         name=_CHECK,
         passed=not change,

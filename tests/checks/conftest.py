@@ -141,3 +141,16 @@ def service() -> Iterator[Callable[..., Service]]:
     yield start
     for proc in started:
         _stop(proc)
+
+
+@pytest.fixture
+def redis_direct(redis_address: str) -> Iterator[object]:
+    """A redis-py client straight to Redis (not through a proxy), for state snapshots."""
+    import redis
+
+    host, port = redis_address.rsplit(":", 1)
+    client = redis.Redis(host=host, port=int(port), decode_responses=True)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -78,6 +78,8 @@ def test_a_breaker_that_never_half_opens_is_caught(chaos, service, redis_address
 def test_pybreaker_in_process_transitions_on_the_timeline(chaos, redis_address) -> None:
     pybreaker = pytest.importorskip("pybreaker")
     import redis as redis_py
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     proxy = chaos.proxy("redis", upstream=redis_address)
     host, port = proxy.address.rsplit(":", 1)
@@ -85,7 +87,9 @@ def test_pybreaker_in_process_transitions_on_the_timeline(chaos, redis_address) 
 
     def call() -> object:
         # a fresh connection per call, so each attempt shows at the proxy
-        client = redis_py.Redis(host=host, port=int(port), socket_timeout=0.3)
+        client = redis_py.Redis(
+            host=host, port=int(port), socket_timeout=0.3, retry=Retry(NoBackoff(), 0)
+        )
         try:
             return breaker.call(client.get, "k")
         finally:

@@ -31,7 +31,8 @@ def test_a_new_record_per_duplicate_is_caught_with_the_difference() -> None:
     rows: list[str] = []
     tl = Timeline()
     with pytest.raises(
-        IdempotencyViolated, match=r"changed again after .*: \+ 'charge' x2"
+        IdempotencyViolated,
+        match=r"2 replay\(s\) of the action changed the state again: \+ 'charge' x2",
     ) as info:
         idempotent(lambda: rows.append("charge"), state=lambda: list(rows), times=3, timeline=tl)
     assert info.value.measured["effect"] == "+ 'charge'"
@@ -104,8 +105,8 @@ def test_history_finds_lost_and_duplicated_writes() -> None:
     with pytest.raises(HistoryViolated) as info:
         h.check(lambda key: store[key])
     msg = str(info.value)
-    assert "1 of 6 acknowledged writes lost ('k'=5)" in msg
-    assert "1 values duplicated ('k'=2 present 2x, written 1x)" in msg
+    assert "1 of 6 acknowledged writes lost (key 'k': 5)" in msg
+    assert "1 values duplicated (key 'k': 2 present 2x, written 1x)" in msg
     assert "8 writes: 6 ack, 1 fail, 1 unknown (1 of those present)" in msg
 
 
