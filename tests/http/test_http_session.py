@@ -8,9 +8,12 @@ each side would receive.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Mapping
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_chaos.toxics import (
     Chain,
@@ -23,6 +26,7 @@ from pytest_chaos.toxics import (
     ToxicConfigError,
     get_toxic_class,
 )
+from pytest_chaos.toxics._http_parse import RequestInfo, RequestSplitter, ResponseSplitter
 
 
 def toxic(type_name: str, **attributes: object) -> Toxic:
@@ -302,3 +306,74 @@ def test_a_request_too_big_to_hold_is_delivered_once(monkeypatch: pytest.MonkeyP
     wire.server(resp(b"big") + resp(b"s1") + resp(b"s2"))
     assert wire.take()[1] == resp(b"big") + resp(b"s1")
     assert [label for label, _ in wire.notes] == ["http_duplicate_skipped"]
+
+
+def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    paths=st.lists(
+        st.sampled_from(["/err/a", "/dup/b", "/ok/c", "/slow/d"]), min_size=1, max_size=8
+    ),
+    methods=st.lists(st.sampled_from(["GET", "POST", "HEAD"]), min_size=8, max_size=8),
+    client_cuts=st.lists(st.integers(0, 10_000), max_size=6),
+    server_cuts=st.lists(st.integers(0, 10_000), max_size=6),
+)
+def test_every_request_gets_one_answer_in_order_at_any_split(
+    paths: list[str], methods: list[str], client_cuts: list[int], server_cuts: list[int]
+) -> None:
+    """Pipelined requests through error, duplicate and delay toxics at once: the server
+    gets each forwarded request the right number of times, the client exactly one
+    answer per request, in request order, whatever the packet boundaries."""
+    wire = Wire(
+        toxic("http_error", status=503, path_prefix="/err"),
+        toxic("http_duplicate", copies=3, path_prefix="/dup"),
+        toxic("http_delay", delay=50, path_prefix="/slow"),
+    )
+    sent = [(m, p) for m, p in zip(methods, paths, strict=False)]
+    stream = b"".join(req(m, p, b"body" if m == "POST" else b"") for m, p in sent)
+    for chunk in _cut(stream, client_cuts):
+        wire.client(chunk)
+    wire.advance(0.1)  # past every delay
+    to_server, early = wire.take()
+    # What the server received, parsed independently.
+    splitter = RequestSplitter()
+    received = [(p.request.method, p.request.path) for p in splitter.feed(to_server) if p.request]
+    expected_server = []
+    for m, p in sent:
+        expected_server += (
+            [] if p.startswith("/err") else [(m, p)] * (3 if p.startswith("/dup") else 1)
+        )
+    assert received == expected_server
+    # The server answers each request it got, naming it; in arbitrary packets.
+    answers = b"".join(
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), b"" if m == "HEAD" else body)
+        for i, (m, p) in enumerate(received)
+        for body in [f"{p}#{i}".encode()]
+    )
+    for chunk in _cut(answers, server_cuts):
+        wire.server(chunk)
+    got = early + wire.take()[1]
+    # The client parses one answer per request it sent.
+    queue = deque(RequestInfo(m, p, "1.1", ()) for m, p in sent)
+    pieces = ResponseSplitter(queue).feed(got)
+    heads = [p for p in pieces if p.kind == "head"]
+    assert len(heads) == len(sent)
+    bodies: list[bytes] = []
+    for p in pieces:
+        if p.kind == "head":
+            bodies.append(b"")
+        elif p.kind == "body":
+            bodies[-1] += p.raw
+    for (m, p), head, body in zip(sent, heads, bodies, strict=True):
+        if p.startswith("/err"):
+            assert head.status == 503
+        else:
+            assert head.status == 200
+            if m != "HEAD":
+                assert body.startswith(p.encode() + b"#")
+    assert wire.counts["http_responses"] == len(sent)
