@@ -7,11 +7,11 @@ a fault proxy of the test's ``chaos`` controller:
               --> chaos.proxy("redis")    --> Redis
               --> chaos.proxy("payments") --> payment provider (its own process)
 
-Redis and PostgreSQL come from pytest-chaos's ``chaos_services`` when it can provide
-them (containers with Docker, local binaries otherwise), else from the suite's own local
-servers. ``SHOP_FRAGILE=1`` starts the fragile build of the order API (no timeouts, no
-breaker, no idempotency keys, retries without backoff); the suite is expected to fail
-against it, and tests/example checks that it fails for the right reasons.
+Redis and PostgreSQL come from pytest-chaos's ``chaos_services`` (containers when a
+Docker engine answers, local binaries otherwise). ``SHOP_FRAGILE=1`` starts the fragile
+build of the order API (no timeouts, no breaker, no idempotency keys, retries without
+backoff); the suite is expected to fail against it, and tests/example checks that it
+fails for the right reasons.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -47,40 +48,29 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"example shop: {build if FRAGILE else 'resilient'} build"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Backing:
-    """The shop's data stores for this worker: where they listen, and how to stop them."""
+    """The shop's data stores for this worker, as pytest-chaos's ``chaos_services``
+    started them (containers when Docker answers, local binaries otherwise)."""
 
     postgres_admin_url: str
     postgres_address: str
     redis_address: str
-    source: str
-    stop: Callable[[], None]
+    provider: str
+
+    def database_url(self, address: str, name: str) -> str:
+        """The URL of database ``name`` reached at ``address`` (a proxy), same credentials."""
+        parts = urlsplit(self.postgres_admin_url)
+        credentials = parts.netloc.rpartition("@")[0]
+        return urlunsplit((parts.scheme, f"{credentials}@{address}", f"/{name}", "", ""))
 
 
 @pytest.fixture(scope="session")
-def backing() -> Iterator[Backing]:
+def backing(chaos_services: Any) -> Backing:
     """Redis and PostgreSQL for the whole session (one pair per xdist worker)."""
-    from example_suite.shop.localdeps import LocalPostgres, LocalRedis
-
-    postgres = LocalPostgres()
-    try:
-        redis = LocalRedis()
-    except BaseException:
-        postgres.stop()
-        raise
-
-    def stop() -> None:
-        try:
-            redis.stop()
-        finally:
-            postgres.stop()
-
-    found = Backing(postgres.url, postgres.address, redis.address, "local binaries", stop)
-    try:
-        yield found
-    finally:
-        found.stop()
+    postgres = chaos_services.postgres()
+    redis = chaos_services.redis()
+    return Backing(postgres.url, postgres.address, redis.address, postgres.provider)
 
 
 class Payments:
@@ -183,7 +173,7 @@ def start_shop(
         cache = chaos.proxy("redis", upstream=backing.redis_address)
         pay = chaos.proxy("payments", upstream=payments.address)
         env = {
-            "SHOP_DATABASE_URL": f"postgresql://postgres@{db.address}/{name}",
+            "SHOP_DATABASE_URL": backing.database_url(db.address, name),
             "SHOP_REDIS_URL": f"redis://{cache.address}/0",
             "SHOP_REDIS_PREFIX": name,
             "SHOP_PAYMENTS_URL": f"http://{pay.address}",

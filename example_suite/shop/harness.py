@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import requests
@@ -216,8 +217,14 @@ class ShopClient:
 def create_database(admin_url: str, name: str) -> str:
     """Create database ``name`` with the shop's schema and products; its URL."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+        # Explicit UTF-8: a cluster initialised without a locale defaults to SQL_ASCII,
+        # whose text columns psycopg hands back as bytes.
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            "LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+    parts = urlsplit(admin_url)
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
     with psycopg.connect(url) as conn:
         migrate(conn, PRODUCTS)
     return url
