@@ -1,0 +1,163 @@
+"""Plain forwarding, half-close, stats and lifecycle through real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from .conftest import Helper, Upstream, assert_closed, recv_all, recv_exactly
+
+
+def test_bytes_go_both_ways_and_are_counted(helper: Helper, upstream: type[Upstream]) -> None:
+    up = upstream()
+    proxy = helper.proxy(up.address)
+    sock = helper.connect(proxy)
+    payload = bytes(range(256)) * 1000
+    sock.sendall(payload)
+    assert recv_exactly(sock, len(payload)) == payload
+    stats = helper.stats(proxy)
+    assert stats["connections_accepted"] == 1
+    assert stats["connections_open"] == 1
+    assert stats["bytes_upstream"] == len(payload)
+    assert stats["bytes_downstream"] == len(payload)
+    assert stats["connections_failed"] == 0
+
+
+def test_half_close_is_propagated(helper: Helper, upstream: type[Upstream]) -> None:
+    async def reply_after_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.read()  # until the client's EOF
+        writer.write(b"got " + request)
+        await writer.drain()
+
+    proxy = helper.proxy(upstream(reply_after_eof).address)
+    sock = helper.connect(proxy)
+    sock.sendall(b"question")
+    sock.shutdown(socket.SHUT_WR)
+    assert recv_all(sock) == b"got question"
+
+
+def test_connection_closes_when_both_sides_are_done(
+    helper: Helper, upstream: type[Upstream]
+) -> None:
+    proxy = helper.proxy(upstream().address)
+    sock = helper.connect(proxy)
+    sock.sendall(b"x")
+    sock.shutdown(socket.SHUT_WR)
+    assert recv_all(sock) == b"x"
+    deadline = time.monotonic() + 10
+    while helper.stats(proxy)["connections_open"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert helper.stats(proxy)["connections_open"] == 0
+
+
+def test_refused_upstream_counts_a_failure_and_closes_the_client(helper: Helper) -> None:
+    spare = socket.socket()
+    spare.bind(("127.0.0.1", 0))
+    port = spare.getsockname()[1]
+    spare.close()  # nothing listens there now
+    proxy = helper.proxy(f"127.0.0.1:{port}")
+    sock = helper.connect(proxy)
+    assert_closed(sock)
+    assert helper.stats(proxy)["connections_failed"] == 1
+    assert helper.stats(proxy)["connections_open"] == 0
+
+
+def test_disable_closes_open_connections_and_refuses_new_ones(
+    helper: Helper, upstream: type[Upstream]
+) -> None:
+    proxy = helper.proxy(upstream().address)
+    sock = helper.connect(proxy)
+    sock.sendall(b"hi")
+    assert recv_exactly(sock, 2) == b"hi"
+    listen = proxy.listen
+    helper.lt.run(helper.manager.update(proxy.name, enabled=False))
+    assert_closed(sock)
+    host, port = listen.rsplit(":", 1)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=5).close()
+    assert proxy.to_json()["enabled"] is False
+    assert proxy.to_json()["listen"] == listen  # the bound port is kept, like Toxiproxy
+    # re-enabling binds the same port again, so clients can reconnect
+    helper.lt.run(helper.manager.update(proxy.name, enabled=True))
+    assert proxy.listen == listen
+    again = helper.connect(proxy)
+    again.sendall(b"back")
+    assert recv_exactly(again, 4) == b"back"
+
+
+def test_delete_closes_open_connections(helper: Helper, upstream: type[Upstream]) -> None:
+    proxy = helper.proxy(upstream().address)
+    sock = helper.connect(proxy)
+    sock.sendall(b"hi")
+    assert recv_exactly(sock, 2) == b"hi"
+    helper.lt.run(helper.manager.delete(proxy.name))
+    assert_closed(sock)
+
+
+def test_changing_upstream_restarts_and_drops_connections(
+    helper: Helper, upstream: type[Upstream]
+) -> None:
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"second")
+        await writer.drain()
+        await reader.read()
+
+    first, second = upstream(), upstream(greet)
+    proxy = helper.proxy(first.address)
+    sock = helper.connect(proxy)
+    sock.sendall(b"a")
+    assert recv_exactly(sock, 1) == b"a"
+    helper.lt.run(helper.manager.update(proxy.name, upstream=second.address))
+    assert_closed(sock)
+    assert recv_exactly(helper.connect(proxy), 6) == b"second"
+
+
+def test_black_holed_upstream_does_not_stall_new_connections(
+    helper: Helper, upstream: type[Upstream]
+) -> None:
+    # A listener that never accepts, with a backlog of 0: after one or two queued
+    # handshakes, the kernel drops further SYNs and connects hang.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    try:
+        proxy = helper.proxy(f"127.0.0.1:{hole.getsockname()[1]}")
+        good = helper.proxy(upstream().address)
+        stuck = [helper.connect(proxy) for _ in range(6)]
+        for sock in stuck:
+            sock.sendall(b"anyone?")
+        start = time.monotonic()
+        fine = helper.connect(good)
+        fine.sendall(b"ok")
+        assert recv_exactly(fine, 2) == b"ok"
+        assert helper.stats(proxy)["connections_accepted"] == 6  # the accept loop went on
+        assert time.monotonic() - start < 1.5  # well under the 2 s dial timeout
+        # the hanging dials give up after the dial timeout and close their clients
+        deadline = time.monotonic() + 15
+        while helper.stats(proxy)["connections_failed"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert helper.stats(proxy)["connections_failed"] >= 3
+    finally:
+        hole.close()
+
+
+def test_bind_errors_read_like_go(helper: Helper, upstream: type[Upstream]) -> None:
+    from pytest_chaos.proxy._errors import BindError, Conflict
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        with pytest.raises(BindError) as info:
+            helper.lt.run(helper.manager.create("bind_err", f"127.0.0.1:{port}", "x:1"))
+        assert info.value.status == 500
+        assert info.value.message == (f"listen tcp 127.0.0.1:{port}: bind: address already in use")
+    finally:
+        taken.close()
+    proxy = helper.proxy(upstream().address)
+    with pytest.raises(Conflict, match="proxy already exists"):
+        helper.lt.run(helper.manager.create(proxy.name, "127.0.0.1:0", "x:1"))
