@@ -117,10 +117,13 @@ class Shop:
     ``app`` is a client of the order API; ``db``, ``cache`` and ``pay`` are the chaos
     proxies the API reaches PostgreSQL, Redis and the payment provider through;
     ``database_url`` reads the ground truth directly, bypassing every proxy.
+    ``replicas`` are the order API processes (one unless asked for more; ``process`` is
+    the first), named ``orders-1``, ``orders-2``, ...
     """
 
     app: ShopClient
     process: ServiceProcess
+    replicas: list[ServiceProcess]
     db: Any
     cache: Any
     pay: Any
@@ -166,7 +169,9 @@ def start_shop(
     """A factory: start the order API behind fresh proxies; stopped at teardown."""
     started: list[Shop] = []
 
-    def start(*, breaker_reset: float | None = None, client_timeout: float = 2.0) -> Shop:
+    def start(
+        *, breaker_reset: float | None = None, client_timeout: float = 2.0, replicas: int = 1
+    ) -> Shop:
         name = f"shop_{uuid.uuid4().hex[:10]}"
         database_url = create_database(backing.postgres_admin_url, name)
         db = chaos.proxy("postgres", upstream=backing.postgres_address)
@@ -181,10 +186,18 @@ def start_shop(
         }
         if breaker_reset is not None:
             env["SHOP_BREAKER_RESET"] = str(breaker_reset)
-        process = ServiceProcess("orders", tmp_path, env)
+        processes: list[ServiceProcess] = []
+        try:
+            for i in range(1, replicas + 1):
+                processes.append(ServiceProcess("orders", tmp_path, env, name=f"orders-{i}"))
+        except BaseException:
+            for process in processes:
+                process.stop()
+            raise
         shop = Shop(
-            app=ShopClient(process.url, timeout=client_timeout),
-            process=process,
+            app=ShopClient(processes[0].url, timeout=client_timeout),
+            process=processes[0],
+            replicas=processes,
             db=db,
             cache=cache,
             pay=pay,
@@ -200,7 +213,8 @@ def start_shop(
     finally:
         for shop in started:
             shop.app.close()
-            shop.process.stop()
+            for process in shop.replicas:
+                process.stop()
 
 
 @pytest.fixture

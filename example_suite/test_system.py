@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from example_suite.conftest import Shop
-from example_suite.shop.harness import Load, ShopClient
+from example_suite.shop.harness import Load, ReplicaClient, ShopClient
 
 
 def _browse_and_buy(shop: Shop) -> None:
@@ -98,3 +98,48 @@ def test_a_resubmitted_order_is_created_once(chaos, shop: Shop) -> None:
     finally:
         client.close()
     assert len(shop.stored_customers(customer)) == 1
+
+
+@pytest.mark.chaos(blast_radius=["orders-1", "orders-2"])
+def test_chaos_monkey_kills_a_replica_and_the_shop_stays_up(chaos, start_shop) -> None:
+    """Hypothesis: with two replicas of the order API behind a client-side load balancer,
+    killing one at random (SIGKILL, mid-traffic) costs no customer request, and the
+    restarted replica takes traffic again.
+
+    The order API runs as local processes, not containers, so the kill goes through the
+    controller's generic ``chaos.inject`` (blast radius, timeline, undo at teardown)
+    rather than ``chaos.kill_random``, which takes ``chaos_services`` containers.
+    """
+    shop: Shop = start_shop(replicas=2)
+    balancer = ReplicaClient([r.url for r in shop.replicas])
+
+    def browse_and_buy() -> None:
+        order = balancer.post(
+            "/orders",
+            json={"customer": "monkey", "sku": "mug", "qty": 1},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        balancer.get(f"/orders/{order['id']}")
+
+    try:
+        chaos.steady_state(browse_and_buy, calls=10, p99=0.5)
+        victim = chaos.rng.choice(shop.replicas)
+        with chaos.observe(browse_and_buy, p99=1.0, max_error_rate=0.0, interval=0.02):
+            time.sleep(0.5)
+            with chaos.inject(
+                victim.name,
+                "kill",
+                apply=victim.kill,
+                undo=victim.restart,
+                attributes={"replica": victim.name, "pid": victim.process.pid},
+            ):
+                time.sleep(2.0)
+            time.sleep(0.5)
+        assert balancer.failovers > 0, "no request met the dead replica: nothing was tested"
+        survivor = ShopClient(victim.url)
+        try:
+            chaos.recovers(lambda: survivor.get("/health")["status"] == "ok", within=3.0)
+        finally:
+            survivor.close()
+    finally:
+        balancer.close()

@@ -28,6 +28,7 @@ __all__ = [
     "PRODUCTS",
     "REPO_ROOT",
     "Load",
+    "ReplicaClient",
     "ServiceProcess",
     "ShopClient",
     "ShopRequestFailed",
@@ -62,11 +63,18 @@ class ServiceProcess:
     it: SIGTERM, then SIGKILL if it has not exited within a few seconds.
     """
 
-    def __init__(self, service: str, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
         self.service = service
-        self.name = f"{service}-{uuid.uuid4().hex[:6]}"
-        self._port_file = workdir / f"{self.name}.port"
-        self.log_path = workdir / f"{self.name}.log"
+        self.name = name or f"{service}-{uuid.uuid4().hex[:6]}"
+        self._port_file = workdir / f"{self.name}-{uuid.uuid4().hex[:6]}.port"
+        self.log_path = workdir / f"{self.name}-{uuid.uuid4().hex[:6]}.log"
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env["PYTHONPATH"] = os.pathsep.join(
@@ -74,27 +82,36 @@ class ServiceProcess:
         )
         self.env = full_env
         self.port = 0
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "example_suite.shop.serve",
-                    service,
-                    "--port-file",
-                    str(self._port_file),
-                ],
-                env=full_env,
+        self.starts = 0
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # A restart asks for the port the first start got, so clients keep the address.
+        self._port_file.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "example_suite.shop.serve", self.service]
+        argv += ["--port-file", str(self._port_file), "--port", str(self.port)]
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                argv,
+                env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=REPO_ROOT,
             )
+        self.process = process
         try:
             self._wait_for_port(timeout=20.0)
         except BaseException:
             self.stop()
             raise
+        self.starts += 1
+        return process
+
+    def restart(self) -> None:
+        """Start the service again on the same port (after :meth:`kill` or :meth:`stop`)."""
+        self.stop()
+        self._spawn()
 
     def __repr__(self) -> str:
         state = "running" if self.process.poll() is None else f"exited {self.process.returncode}"
@@ -291,3 +308,63 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+
+
+class ReplicaClient:
+    """Client-side load balancing over replicas of the order API, as a service mesh does.
+
+    Round robin; a replica whose connection fails is skipped for ``eject_for`` seconds
+    (passive health checking) and the request goes to the next one. Only requests that
+    are safe to send twice are retried: GETs, and POSTs carrying an ``Idempotency-Key``.
+    """
+
+    def __init__(self, urls: list[str], timeout: float = 2.0, eject_for: float = 1.0) -> None:
+        self.clients = [ShopClient(url, timeout=timeout) for url in urls]
+        self.eject_for = eject_for
+        self._ejected_until = [0.0] * len(urls)
+        self._next = 0
+        self._lock = threading.Lock()
+        self.failovers = 0
+
+    def __repr__(self) -> str:
+        return f"<ReplicaClient {[c.base_url for c in self.clients]} failovers={self.failovers}>"
+
+    def _order(self) -> list[int]:
+        with self._lock:
+            start = self._next
+            self._next = (self._next + 1) % len(self.clients)
+        now = time.monotonic()
+        indexes = [(start + i) % len(self.clients) for i in range(len(self.clients))]
+        healthy = [i for i in indexes if self._ejected_until[i] <= now]
+        return healthy + [i for i in indexes if i not in healthy]
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send to the next healthy replica; fail over if it cannot be reached."""
+        headers = kwargs.get("headers") or {}
+        retryable = method == "GET" or "Idempotency-Key" in headers
+        last: ShopRequestFailed | None = None
+        for index in self._order():
+            try:
+                return self.clients[index].request(method, path, **kwargs)
+            except ShopRequestFailed as exc:
+                if exc.status is not None or not retryable:
+                    raise
+                last = exc
+                self._ejected_until[index] = time.monotonic() + self.eject_for
+                with self._lock:
+                    self.failovers += 1
+        assert last is not None
+        raise last
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """``GET path``."""
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        """``POST path``."""
+        return self.request("POST", path, **kwargs)
+
+    def close(self) -> None:
+        """Close every connection pool."""
+        for client in self.clients:
+            client.close()
