@@ -146,7 +146,7 @@ class HttpServer:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
         while True:
             try:
-                request = await self._read_request(conn, reader)
+                request = await self._read_request(conn, reader, writer)
             except h11.RemoteProtocolError as exc:
                 if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     status = exc.error_status_hint
@@ -174,13 +174,20 @@ class HttpServer:
                 return
 
     async def _read_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> Request | None:
         head: h11.Request | None = None
         body = bytearray()
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
+                if conn.they_are_waiting_for_100_continue:
+                    # curl sends "Expect: 100-continue" for bodies over 1 KiB and
+                    # would otherwise wait a second before sending the body.
+                    writer.write(
+                        conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                    )
+                    await writer.drain()
                 timeout = IDLE_TIMEOUT if head is None else IDLE_TIMEOUT / 4
                 data = await asyncio.wait_for(reader.read(_READ_SIZE), timeout)
                 conn.receive_data(data)

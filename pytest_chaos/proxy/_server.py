@@ -9,6 +9,7 @@ and joins the thread.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import http.client
 import ipaddress
@@ -16,6 +17,7 @@ import json
 import os
 import threading
 import warnings
+import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -32,6 +34,18 @@ __all__ = ["EmbeddedServer", "ServerCore", "is_loopback", "load_config"]
 ConfigSource = str | os.PathLike[str] | list[dict[str, Any]] | None
 
 _START_TIMEOUT = 30.0
+
+# Servers still running at interpreter exit are stopped by an atexit hook, so that a
+# script that forgot stop() still closes its proxies' connections with a FIN instead of
+# dying with them half-open in a daemon thread.
+_running: weakref.WeakSet[EmbeddedServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_running):
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 def is_loopback(host: str) -> bool:
@@ -183,7 +197,7 @@ class EmbeddedServer:
         self._stop_event: asyncio.Event | None = None
         self._core: ServerCore | None = None
         self._error: BaseException | None = None
-        self._lifecycle = threading.Lock()
+        self._lifecycle = threading.RLock()  # start() stops itself on failure
 
     def __repr__(self) -> str:
         if self._core is None:
@@ -248,19 +262,26 @@ class EmbeddedServer:
                 error, self._error = self._error, None
                 raise error
             self._thread = thread
-            self._check_answers()
+            _running.add(self)
+            try:
+                self._check_answers()
+            except BaseException:
+                self.stop()
+                raise
             return self
 
     def stop(self) -> None:
         """Close every proxy, connection and listener, and join the thread. Idempotent."""
         with self._lifecycle:
             thread, loop, stop_event = self._thread, self._loop, self._stop_event
-            if thread is None or loop is None or stop_event is None:
+            if thread is None:
                 return
-            # RuntimeError: the loop already ended (its thread died); join() still runs.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop_event.set)
+            if loop is not None and stop_event is not None:
+                # RuntimeError: the loop already ended (its thread died); join() still runs.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(stop_event.set)
             thread.join()
+            _running.discard(self)
             self._thread = None
             self._port = None
             if self._error is not None:

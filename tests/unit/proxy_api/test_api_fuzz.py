@@ -2,15 +2,19 @@
 
 Runs its own EmbeddedServer (the real manager and data path) rather than the
 conformance URL, because the fuzzer creates and deletes proxies with arbitrary names.
+``CHAOS_FUZZ_EXAMPLES`` raises the number of examples per test (150 by default) for a
+deeper run.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +23,7 @@ from hypothesis import strategies as st
 from pytest_chaos.proxy import EmbeddedServer
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("CHAOS_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -245,7 +249,10 @@ def test_toxic_create_and_update_with_any_values(
     if status == 200:
         name = json.loads(reply)["name"]
         status, reply = _request(
-            port, "PATCH", f"/proxies/fzt/toxics/{name}", json.dumps(update).encode()
+            port,
+            "PATCH",
+            f"/proxies/fzt/toxics/{quote(name, safe='')}",
+            json.dumps(update).encode(),
         )
         _assert_not_5xx(status, reply, f"update {update}")
         listing = json.loads(_request(port, "GET", "/proxies/fzt/toxics", b"")[1])

@@ -126,3 +126,17 @@ def test_a_client_that_disconnects_mid_request_leaves_nothing_behind(api: ApiUnd
         sock.sendall(b"POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
     assert api.request("GET", "/version")[0] == 200
     assert repr(api.http).startswith("<HttpServer listening on")
+
+
+def test_expect_100_continue_is_answered_before_the_body(api: ApiUnderTest) -> None:
+    body = b'{"name":"e","upstream":"127.0.0.1:1"}'
+    with socket.create_connection((api.host, api.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /proxies HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        reply = sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 201")
