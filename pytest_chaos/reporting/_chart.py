@@ -14,7 +14,9 @@ Elements carry classes (``chaos-fault``, ``chaos-window``, ``chaos-sample``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from html import escape
+from typing import Any
 
 from pytest_chaos.reporting._model import ChaosTestResult
 from pytest_chaos.reporting._terminal import format_number
@@ -27,6 +29,7 @@ _RIGHT = 24
 _LANE = 22
 _PLOT_H = 200
 _PALETTE = ("#e6550d", "#756bb1", "#3182bd", "#d6616b", "#8c6d31", "#31a354", "#636363")
+_MAX_SAMPLES = 1500
 _TICK_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 
 
@@ -45,6 +48,30 @@ def _seconds(value: float) -> str:
     if value < 1:
         return f"{format_number(value * 1000)} ms"
     return f"{value:.2f} s"
+
+
+def _thin(samples: list[dict[str, Any]], x: Callable[[float], float]) -> list[dict[str, Any]]:
+    """At most a few samples per pixel column: its fastest and slowest call, one error.
+
+    A long steady state makes thousands of probe calls; drawing each would make the
+    attachment megabytes without showing more. The extremes keep every spike visible.
+    """
+    if len(samples) <= _MAX_SAMPLES:
+        return samples
+    columns: dict[int, dict[str, dict[str, Any]]] = {}
+    for sample in samples:
+        column = columns.setdefault(int(x(float(sample.get("t", 0.0)))), {})
+        latency = float(sample.get("latency", 0.0))
+        if not sample.get("ok"):
+            column.setdefault("error", sample)
+            continue
+        low, high = column.get("low"), column.get("high")
+        if low is None or latency < float(low.get("latency", 0.0)):
+            column["low"] = sample
+        if high is None or latency > float(high.get("latency", 0.0)):
+            column["high"] = sample
+    kept = {id(s): s for column in columns.values() for s in column.values()}
+    return sorted(kept.values(), key=lambda s: float(s.get("t", 0.0)))
 
 
 def timeline_svg(result: ChaosTestResult) -> str:
@@ -123,6 +150,12 @@ def timeline_svg(result: ChaosTestResult) -> str:
         f"{len(samples)} calls, "
         f"{sum(1 for s in samples if not s.get('ok'))} failed</text>"
     )
+    drawn = _thin(samples, x)
+    if len(drawn) < len(samples):
+        out.append(
+            f'<text x="8" y="{plot_top + 46}" fill="#888" font-size="11">'
+            f"{len(drawn)} drawn (extremes per pixel)</text>"
+        )
     for k in range(5):
         value = y_top * k / 4
         gy = plot_top + _PLOT_H - _PLOT_H * k / 4
@@ -131,7 +164,7 @@ def timeline_svg(result: ChaosTestResult) -> str:
             f'stroke="#eee"/><text x="{_LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" '
             f'fill="#666" font-size="10">{_seconds(value)}</text>'
         )
-    for sample in samples:
+    for sample in drawn:
         t, latency = float(sample.get("t", 0.0)), float(sample.get("latency", 0.0))
         cx = x(t)
         cy = plot_top + _PLOT_H - _PLOT_H * min(latency, y_top) / y_top

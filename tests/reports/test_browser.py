@@ -95,6 +95,19 @@ def test_failing_test_page_renders_the_timeline_chart_and_the_check_table(
     }
     failing = by_name["test_too_slow"]
     assert failing["status"] == "failed"
+    # Allure itself (Java regexes, full match) sorted the tests into our categories
+    tree = json.loads((report / "data" / "categories.json").read_text())
+    sorted_into = {
+        category["name"]: sorted(
+            test["name"] for group in category["children"] for test in group["children"]
+        )
+        for category in tree["children"]
+    }
+    assert sorted_into == {
+        "Hypothesis violated": ["test_too_slow"],
+        "Aborted by guard": ["test_guard_aborts"],
+        "Injection broken": ["test_outside_radius"],
+    }
 
     screenshot = tmp_path / "allure-failing-test.png"
     browser = subprocess.run(

@@ -111,6 +111,33 @@ def test_a_record_without_events_still_renders() -> None:
     assert lines[-1].startswith("chaos: 1 test (1 skipped); 0 faults")
 
 
+def test_thousands_of_probe_calls_are_thinned_but_spikes_and_errors_stay() -> None:
+    tl = Timeline()
+    tl.record("inject", "latency", target="db", fault_id="f1", attributes={"latency": 5})
+    for i in range(20_000):
+        # 2 ms calls, one 900 ms spike and one failed call in the middle
+        latency = 0.9 if i == 10_000 else 0.002
+        tl.sample("get", t=i * 0.001, latency=latency, ok=i != 12_345)
+    tl.record("heal", "latency", target="db", fault_id="f1", by="test", duration=20.0)
+    result = ChaosTestResult.build(_record(tl), _phases(setup="passed", call="passed"))
+    text = timeline_svg(result)
+    svg = ET.fromstring(text)
+    dots = [el for el in svg.iter() if el.get("class") == "chaos-sample ok"]
+    errors = [el for el in svg.iter() if el.get("class") == "chaos-sample error"]
+    assert 100 < len(dots) <= 2 * 800  # at most two per pixel column of the plot
+    assert len(errors) == 1
+    # the spike is drawn at the top of the plot (the y scale is 1.1 x the slowest call)
+    top = min(float(el.get("cy", 1e9)) for el in dots)
+    plot = next(
+        el
+        for el in svg.iter("{http://www.w3.org/2000/svg}rect")
+        if el.get("fill") == "none" and el.get("stroke") == "#bbb"
+    )
+    assert top - float(plot.get("y", 0)) < 0.1 * float(plot.get("height", 0)) + 1
+    assert "20000 calls, 1 failed" in text and "drawn (extremes per pixel)" in text
+    assert len(text) < 400_000
+
+
 def test_public_schema_names() -> None:
     assert pytest_chaos.reporting.JOURNAL_SCHEMA_ID == "pytest-chaos/journal/1"
     schema = pytest_chaos.reporting.journal_schema()
