@@ -37,6 +37,13 @@ class Settings:
     seed: int
 
 
+def _registered(name: str) -> bool:
+    # a plugin may register its own backend (pytest_chaos.backends.register_backend)
+    from pytest_chaos.backends import _FACTORIES
+
+    return name in _FACTORIES
+
+
 def _pick(config: pytest.Config, option: str, ini: str) -> tuple[Any, str]:
     value = config.getoption(option, None)
     if value is not None:
@@ -53,7 +60,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     url, url_from = _pick(config, "toxiproxy_url", "chaos_toxiproxy_url")
     seed_raw, seed_from = _pick(config, "chaos_seed", "chaos_seed")
 
-    if backend is not None and backend not in BACKENDS:
+    if backend is not None and backend not in BACKENDS and not _registered(backend):
         raise pytest.UsageError(
             f"{backend_from}={backend!r} is not a chaos backend; use one of "
             f"{', '.join(BACKENDS)} (embedded needs nothing installed)."
