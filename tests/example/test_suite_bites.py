@@ -1,0 +1,189 @@
+"""The example chaos suite bites: it passes against the resilient shop and fails against
+the fragile one, each failing experiment with the check and the reason it was built for.
+
+Both runs execute the README's main command (``pytest example_suite -m chaos``) in a
+subprocess, the fragile one with ``SHOP_FRAGILE=1`` (no timeouts, no circuit breaker, no
+idempotency keys, retries without backoff), and read the outcome of every experiment
+from a JUnit XML report.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# experiment -> (violation class, phrases its message must contain): why the fragile
+# build fails it.
+FRAGILE_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # No Redis socket timeout: a black-holed Redis hangs every request.
+    "test_cache.py::test_shop_keeps_selling_when_redis_is_down": (
+        "SteadyStateViolated",
+        ("steady_state violated: error rate", "Read timed out"),
+    ),
+    # No breaker: every checkout keeps calling the failing provider.
+    "test_payments.py::test_breaker_opens_when_payments_fail_30_percent": (
+        "CircuitBreakerViolated",
+        ("circuit_breaker violated: did not open within 25 calls", "reached 'payments'"),
+    ),
+    # Eager retries without backoff or breaker: 5 attempts per checkout on an outage.
+    "test_payments.py::test_payment_outage_causes_no_retry_storm": (
+        "RetriesViolated",
+        ("retries violated:", "= 5.0 per call > allowed 1"),
+    ),
+    # No Idempotency-Key on charges: the duplicated request and the retry both charge.
+    "test_payments.py::test_duplicated_payment_request_charges_once": (
+        "IdempotencyViolated",
+        ("idempotent violated", "changed the state again", "'idempotency_key': None"),
+    ),
+    # No payment timeout: stuck payments take every worker thread, browsing dies too.
+    "test_system.py::test_hanging_payment_provider_does_not_take_the_shop_down": (
+        "SteadyStateViolated",
+        ("steady_state violated: error rate", "Read timed out"),
+    ),
+    # Idempotency-Key ignored on orders: the replayed POST creates more orders.
+    "test_system.py::test_a_resubmitted_order_is_created_once": (
+        "IdempotencyViolated",
+        ("idempotent violated", "changed the state again", "the first delivery changed"),
+    ),
+}
+
+# Experiments whose protections the fragile switch does not remove: they must pass.
+BOTH_PASS = {
+    "test_database.py::test_orders_meet_their_latency_bound_on_a_slow_database",
+    "test_database.py::test_lost_database_connections_fail_cleanly_and_leave_no_half_order",
+    "test_database.py::test_partition_between_api_and_database_loses_no_acknowledged_order",
+    "test_system.py::test_shop_recovers_quickly_after_the_database_comes_back",
+    "test_system.py::test_degradation_ladder_holds_the_latency_objective_at_every_step",
+    "test_system.py::test_chaos_monkey_kills_a_replica_and_the_shop_stays_up",
+}
+
+ALL_EXPERIMENTS = set(FRAGILE_FAILURES) | BOTH_PASS
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One experiment's outcome in a JUnit report."""
+
+    result: str  # passed, failed, error, skipped
+    message: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run of the example suite."""
+
+    returncode: int
+    outcomes: dict[str, Outcome]
+    output: str
+
+    def explain(self) -> str:
+        return f"exit code {self.returncode}; last output:\n{self.output[-6000:]}"
+
+
+def run_example_suite(tmp_path: Path, *, fragile: bool) -> Run:
+    """Run the README's main command in a subprocess; the outcome of every test."""
+    junit = tmp_path / "junit.xml"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        # this test may itself run under xdist: the child is a plain session of its own
+        if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"))
+    }
+    env["SHOP_FRAGILE"] = "1" if fragile else "0"
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "example_suite",
+                "-m",
+                "chaos",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={junit}",
+                f"--basetemp={tmp_path / 'basetemp'}",
+                "-o",
+                "junit_family=xunit2",
+            ],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the example suite did not finish in {exc.timeout}s: {exc.output!r}")
+    output = proc.stdout + proc.stderr
+    if not junit.exists():
+        pytest.fail(f"the example suite wrote no JUnit report; exit {proc.returncode}:\n{output}")
+    return Run(proc.returncode, _outcomes(junit), output)
+
+
+def _outcomes(junit: Path) -> dict[str, Outcome]:
+    outcomes: dict[str, Outcome] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        key = f"{module}.py::{case.get('name')}"
+        result, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            element = case.find(tag)
+            if element is not None:
+                result = {"failure": "failed"}.get(tag, tag)
+                message = element.get("message", "") or (element.text or "")
+                break
+        # A test with a failing call and a teardown error has two entries: keep the worst.
+        if key not in outcomes or outcomes[key].result == "passed":
+            outcomes[key] = Outcome(result, message)
+    return outcomes
+
+
+def test_resilient_shop_passes_every_experiment(tmp_path: Path) -> None:
+    """The main command against the resilient build: every experiment holds."""
+    run = run_example_suite(tmp_path, fragile=False)
+    assert set(run.outcomes) == ALL_EXPERIMENTS, (
+        f"the example suite's experiments changed: unexpected {set(run.outcomes) - ALL_EXPERIMENTS}"
+        f", missing {ALL_EXPERIMENTS - set(run.outcomes)}; update this test"
+    )
+    bad = {k: o for k, o in run.outcomes.items() if o.result != "passed"}
+    assert not bad, f"experiments did not pass on the resilient shop: {bad}\n{run.explain()}"
+    assert run.returncode == 0, run.explain()
+    assert f"chaos: {len(ALL_EXPERIMENTS)} tests ({len(ALL_EXPERIMENTS)} passed)" in run.output, (
+        f"the chaos summary line is missing:\n{run.explain()}"
+    )
+
+
+def test_fragile_shop_fails_the_right_experiments_for_the_right_reasons(tmp_path: Path) -> None:
+    """The main command against the fragile build: the experiments that target a removed
+    protection fail with their check's violation and message; the others still pass."""
+    run = run_example_suite(tmp_path, fragile=True)
+    problems: list[str] = []
+    for name, (violation, phrases) in FRAGILE_FAILURES.items():
+        outcome = run.outcomes.get(name)
+        if outcome is None:
+            problems.append(f"{name}: did not run")
+            continue
+        if outcome.result != "failed":
+            problems.append(f"{name}: {outcome.result}, expected failed with {violation}")
+            continue
+        missing = [p for p in (violation, *phrases) if p not in outcome.message]
+        if missing:
+            problems.append(f"{name}: failed, but its message lacks {missing}: {outcome.message}")
+    for name in sorted(BOTH_PASS):
+        outcome = run.outcomes.get(name)
+        if outcome is None or outcome.result != "passed":
+            problems.append(f"{name}: expected to pass on the fragile shop too, got {outcome}")
+    assert not problems, "\n".join(problems) + "\n" + run.explain()
+    assert run.returncode == 1, run.explain()
+    failed = len(FRAGILE_FAILURES)
+    assert f"({len(BOTH_PASS)} passed, {failed} failed)" in run.output, run.explain()
