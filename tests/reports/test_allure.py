@@ -202,6 +202,34 @@ def test_user_categories_and_environment_are_kept(pytester: pytest.Pytester) -> 
     assert "team=payments" in env and "chaos.backend=embedded" in env
 
 
+def test_an_abort_shows_even_when_the_test_body_passes(pytester: pytest.Pytester) -> None:
+    write_suite(pytester.path)
+    pytester.makepyfile(
+        test_abort_passes="""
+        import pytest
+
+        @pytest.mark.chaos(blast_radius=["echo"])
+        def test_stops_itself(chaos, echo):
+            proxy = chaos.proxy("echo", upstream=echo.address)
+            proxy.latency(100)
+            chaos.abort("error budget spent")
+        """
+    )
+    result = run_pytest(
+        pytester.path, "--alluredir", "results", "--chaos-journal", "j", "test_abort_passes.py"
+    )
+    assert result.returncode == 0, result.stdout[-2000:]  # pytest saw a passing test
+    assert "test_abort_passes.py::test_stops_itself  ABORTED" in result.stdout
+    assert (
+        "abort  by guard at" in result.stdout and "error budget spent  healed f1" in result.stdout
+    )
+    (allure_result,) = _results(pytester.path / "results").values()
+    assert allure_result["status"] == "broken"
+    assert allure_result["statusDetails"]["message"] == "Aborted by guard: error budget spent"
+    (entry,) = json.loads((pytester.path / "j" / "index.json").read_text())["tests"]
+    assert entry["outcome"] == "aborted" and entry["aborted"] is True
+
+
 _PROBE_CONFTEST = """
 import json, sys
 
