@@ -29,6 +29,7 @@ _MESSAGE_LIMIT = 4000
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--chaos-journal DIR`` and the ``chaos_journal`` ini key."""
     group = parser.getgroup("chaos", "chaos engineering (pytest-chaos)")
     group.addoption(
         "--chaos-journal",
@@ -102,10 +103,12 @@ class ChaosReporting:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        """Remember the item: allure-pytest finds its open result through it."""
         self._items[item.nodeid] = item
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """Note on a failing report of a chaos test what kind of exception failed it."""
         report = yield
         if call.excinfo is not None and report.failed and _is_chaos_item(item):
             # the exception class decides failed vs error; only its summary crosses xdist
@@ -113,6 +116,7 @@ class ChaosReporting:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect the phases; at teardown, hand the test's result to every output."""
         phase = PhaseInfo(
             outcome=report.outcome,
             duration=float(report.duration),
@@ -140,6 +144,7 @@ class ChaosReporting:
                 self.journal.add(result)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Print the chaos summary (only where every report arrives)."""
         if not self.sees_every_report or not self.results:
             return
         from pytest_chaos.reporting._terminal import summary_lines
@@ -152,6 +157,7 @@ class ChaosReporting:
             terminalreporter.write_line(f"chaos journal: {self.journal.directory}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write the journal index and Allure's run files (categories, environment)."""
         # runs before the terminal summary, which the terminal plugin prints after
         # every other pytest_sessionfinish implementation
         if not self.sees_every_report:
@@ -172,4 +178,5 @@ class ChaosReporting:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the per-run :class:`ChaosReporting` plugin object."""
     config.pluginmanager.register(ChaosReporting(config), _PLUGIN_NAME)
