@@ -116,8 +116,11 @@ def _steps(result: ChaosTestResult) -> list[TestStepResult]:
                 parameters=[
                     Parameter(name="fault_id", value=str(data.get("fault_id"))),
                     *_params(attrs),
-                    Parameter(name="stream", value=str(data.get("stream"))),
-                    Parameter(name="toxicity", value=str(data.get("toxicity"))),
+                    *(
+                        Parameter(name=key, value=format_number(data[key]))
+                        for key in ("stream", "toxicity")
+                        if data.get(key) is not None
+                    ),
                     Parameter(name="t", value=f"{float(event.get('t', 0.0)):.3f} s"),
                 ],
             )
