@@ -103,3 +103,22 @@ def test_reset_enables_everything_and_removes_toxics_but_deletes_nothing(api: Ap
         after = api.call("GET", f"/proxies/{proxy['name']}").json()
         assert after["enabled"] is True and after["toxics"] == []
         socket.create_connection(host_port(after["listen"]), timeout=5).close()
+
+
+def test_populate_ignores_toxics_inside_items(api: Api) -> None:
+    name = api.name()
+    resp = api.call(
+        "POST",
+        "/populate",
+        [
+            {
+                "name": name,
+                "listen": "127.0.0.1:0",
+                "upstream": UP,
+                "toxics": [{"type": "latency", "attributes": {"latency": 100}}],
+            }
+        ],
+    )
+    assert resp.status_code == 201
+    assert resp.json()["proxies"][0]["toxics"] == []
+    assert api.call("GET", f"/proxies/{name}/toxics").json() == []

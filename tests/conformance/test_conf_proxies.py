@@ -182,3 +182,21 @@ def test_changing_upstream_drops_connections_and_uses_the_new_one(
         conn.sendall(b"ping")
         assert conn.recv(4) == b"ping"
     assert (host, port) == host_port(updated["listen"])
+
+
+def test_the_upstream_is_not_resolved_when_the_proxy_is_created(api: Api) -> None:
+    # .invalid never resolves (RFC 2606); creating must not even try.
+    proxy = api.create("no-such-host.invalid:5432")
+    assert proxy["upstream"] == "no-such-host.invalid:5432" and proxy["enabled"] is True
+
+
+def test_changing_listen_moves_the_listener(api: Api) -> None:
+    proxy = api.create(UP)
+    old = host_port(proxy["listen"])
+    new_port = free_port()
+    resp = api.call("PATCH", f"/proxies/{proxy['name']}", {"listen": f"127.0.0.1:{new_port}"})
+    assert resp.status_code == 200
+    assert resp.json()["listen"] == f"127.0.0.1:{new_port}"
+    socket.create_connection(("127.0.0.1", new_port), timeout=5).close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(old, timeout=5).close()
