@@ -93,7 +93,7 @@ def _fault_line(fault: FaultWindow) -> str:
     return text
 
 
-def _check_lines(check: CheckVerdict) -> list[SummaryLine]:
+def _check_lines(check: CheckVerdict, said: Sequence[str] = ()) -> list[SummaryLine]:
     verdict = "PASS" if check.passed else "FAIL"
     on = f" on {check.target}" if check.target else ""
     text = f"  check  {check.name}{on}  {verdict}"
@@ -102,7 +102,8 @@ def _check_lines(check: CheckVerdict) -> list[SummaryLine]:
         text += f"  {numbers}"
     text += f"  in {check.duration:.2f}s"
     lines: list[SummaryLine] = [(text, {} if check.passed else {"red": True})]
-    if not check.passed and check.message:
+    # a guard's verdict repeats the abort reason, which the abort line shows anyway
+    if not check.passed and check.message and not any(r and r in check.message for r in said):
         lines.append((f"         {_clip(check.message)}", {"red": True}))
     return lines
 
@@ -129,7 +130,7 @@ def summary_lines(results: Sequence[ChaosTestResult], *, verbose: bool = True) -
             lines.append((head, _OUTCOME_MARKUP.get(outcome, {})))
             lines.extend((_fault_line(f), {}) for f in result.faults)
             for check in result.checks:
-                lines.extend(_check_lines(check))
+                lines.extend(_check_lines(check, [a.reason for a in result.aborts]))
             for abort in result.aborts:
                 healed = f"  healed {', '.join(abort.healed)}" if abort.healed else ""
                 where = f"by {abort.source} at {abort.t:.2f}s"
