@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pytest_chaos.proxy._errors import BadRequest, BindError, Conflict, NotFound
-from pytest_chaos.proxy._link import Connection, ProxyStats, split_hostport
+from pytest_chaos.proxy._link import Connection, Link, ProxyStats, split_hostport
 from pytest_chaos.toxics._base import Toxic, ToxicConfigError
 from pytest_chaos.toxics._registry import get_toxic_class
 
@@ -26,6 +26,7 @@ __all__ = ["Proxy", "ProxyManager", "ToxicState"]
 
 _STREAMS = ("upstream", "downstream")
 _BACKLOG = 4096
+_READ_SIZE = 256 * 1024
 
 
 @dataclass(eq=False)
@@ -143,6 +144,8 @@ class Proxy:
         self.stats = ProxyStats()
         self.toxics: dict[str, ToxicState] = {}
         self.connections: set[Connection] = set()
+        self.gens = [0, 0]  # bumped when the toxics of (upstream, downstream) change
+        self.chained: set[Link] = set()
         self._lingering: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._next_id = 0
@@ -153,6 +156,11 @@ class Proxy:
     def rng(self) -> random.Random:
         """The manager's seeded RNG (toxicity rolls, jitter, slice sizes)."""
         return self.manager.rng
+
+    @property
+    def read_buffer(self) -> memoryview:
+        """The manager's read buffer, shared by every socket on its loop."""
+        return self.manager.read_buffer
 
     @property
     def dial_timeout(self) -> float:
@@ -194,7 +202,7 @@ class Proxy:
         self.listen = self.bound
         self.enabled = True
 
-    def _accept(self) -> asyncio.Protocol:
+    def _accept(self) -> asyncio.BaseProtocol:
         self._next_id += 1
         conn = Connection(self, self._next_id, asyncio.get_running_loop())
         self.connections.add(conn)
@@ -227,17 +235,23 @@ class Proxy:
         )
 
     def apply_toxics(self, changed: ToxicState | None = None) -> None:
-        """Push the current chains to every open connection: the links of ``changed``'s
-        stream (both for a toxic spanning both links), or every link."""
+        """Make open connections follow a change of ``changed`` (or of every toxic).
+
+        Links that hold data or a timer, and every link when the toxic acts on idle
+        connections, rebuild now; the others on their next read (see Link).
+        """
         streams: tuple[str, ...] = _STREAMS
         if changed is not None and not changed.toxic.both_links:
             streams = (changed.stream,)
         for stream in streams:
-            entries = self.toxics_for(stream)
-            for conn in list(self.connections):
-                link = conn.link(stream)
-                if link is not None:
-                    link.set_toxics(entries)
+            self.gens[_STREAMS.index(stream)] += 1
+        if changed is None or changed.toxic.idle_effect:
+            links = [conn.link(s) for conn in self.connections for s in streams]
+        else:
+            links = [link for link in self.chained if link.direction in streams and link.busy()]
+        for link in links:
+            if link is not None:
+                link.sync()
 
     # -- JSON --------------------------------------------------------------------------
 
@@ -286,6 +300,8 @@ class ProxyManager:
         self.seed = seed
         self.dial_timeout = dial_timeout
         self._proxies: dict[str, Proxy] = {}
+        #: One read buffer for every socket: reads are consumed before the next one.
+        self.read_buffer = memoryview(bytearray(_READ_SIZE))
         #: The last notes recorded by toxics: (proxy, label, data).
         self.notes: collections.deque[tuple[str, str, dict[str, object]]] = collections.deque(
             maxlen=1000

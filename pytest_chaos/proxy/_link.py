@@ -32,6 +32,8 @@ __all__ = ["CHAIN_HIGH", "Connection", "Link", "ProxyStats", "split_hostport"]
 #: A link stops reading its source while its chain holds more than this many bytes.
 CHAIN_HIGH = 4 * 1024 * 1024
 CHAIN_LOW = CHAIN_HIGH // 2
+#: Timers fire this early and release what is due within it (see Link.pump).
+TIMER_SLACK = 0.0005
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
@@ -75,6 +77,13 @@ class Owner(Protocol):
     name: str
     upstream: str
     stats: ProxyStats
+    #: Generation of the toxics of each stream (upstream, downstream).
+    gens: list[int]
+    #: Links that have a chain.
+    chained: set[Link]
+
+    @property
+    def read_buffer(self) -> memoryview: ...
 
     @property
     def rng(self) -> random.Random: ...
@@ -109,13 +118,19 @@ def split_hostport(address: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-class _Side(asyncio.Protocol):
-    """One socket of a connection. ``reader`` reads from it, ``writer`` writes to it."""
+class _Side(asyncio.BufferedProtocol):
+    """One socket of a connection. ``reader`` reads from it, ``writer`` writes to it.
 
-    __slots__ = ("conn", "eof_sent", "lost", "reader", "transport", "writer")
+    Reads land in one buffer shared by every socket of the manager: a link consumes the
+    bytes before ``buffer_updated`` returns (the transport copies what it cannot send at
+    once, a chain gets a copy), so no read allocates.
+    """
+
+    __slots__ = ("buffer", "conn", "eof_sent", "lost", "reader", "transport", "writer")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.buffer = conn.owner.read_buffer
         self.transport: asyncio.Transport | None = None
         self.reader: Link | None = None
         self.writer: Link | None = None
@@ -127,19 +142,26 @@ class _Side(asyncio.Protocol):
         self.transport = transport
         self.conn.side_made(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         link = self.reader
         if link is None:  # closing
             return
+        if link.gen != link.gens[link.index]:
+            link.sync()
         if link.chain is None and not link.ended:
-            link.count(len(data))
-            link.dest_transport.write(data)
+            link.count(nbytes)
+            link.dest_transport.write(self.buffer[:nbytes])
         else:
-            link.on_data(data)
+            link.on_data(bytes(self.buffer[:nbytes]))
 
     def eof_received(self) -> bool:
-        if self.reader is not None:
-            self.reader.on_eof()
+        link = self.reader
+        if link is not None:
+            link.sync()
+            link.on_eof()
         return True  # keep the write side open: half-close is propagated, not forced
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -156,10 +178,17 @@ class _Side(asyncio.Protocol):
 
 
 class Link:
-    """One direction of a connection with its toxic chain."""
+    """One direction of a connection with its toxic chain.
+
+    Toxic changes reach a link through :meth:`sync`: at once when the link holds data or
+    a timer, or when the toxic acts on idle links (``Toxic.idle_effect``); otherwise on
+    the link's next read, which nobody can tell apart and which keeps adding a toxic to
+    a proxy with a thousand idle connections cheap.
+    """
 
     def __init__(self, conn: Connection, direction: str, source: _Side, dest: _Side) -> None:
         assert source.transport is not None and dest.transport is not None
+        owner = conn.owner
         self.conn = conn
         self.direction = direction
         self.source = source
@@ -167,17 +196,20 @@ class Link:
         self.source_transport: asyncio.Transport = source.transport
         self.dest_transport: asyncio.Transport = dest.transport
         self.upstream = direction == "upstream"
-        self.stats = conn.owner.stats
+        self.index = 0 if self.upstream else 1
+        self.gens = owner.gens
+        self.gen = -1
+        self.stats = owner.stats
         self.loop = conn.loop
         self.chain: Chain | None = None
         self.stages: dict[str, Stage] = {}
+        self.signature: tuple[tuple[str, int], ...] = ()
         # toxic name -> (version rolled for, hit): toxicity is rolled when a toxic joins
         # the link or is updated, and kept while other toxics come and go.
         self.rolls: dict[str, tuple[int, bool]] = {}
-        self.context = LinkContext(direction, conn.context, conn.owner.rng)  # type: ignore[arg-type]
+        self.context = LinkContext(direction, conn.context, owner.rng)  # type: ignore[arg-type]
         self.ended = False  # the End left the chain (or the source ended with no chain)
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
         self._pause_reasons: set[str] = set()
 
     def count(self, n: int) -> None:
@@ -186,6 +218,10 @@ class Link:
             self.stats.bytes_upstream += n
         else:
             self.stats.bytes_downstream += n
+
+    def busy(self) -> bool:
+        """Whether the chain holds data or waits for a deadline."""
+        return self.chain is not None and (self._timer is not None or self.chain.buffered() > 0)
 
     def on_data(self, data: bytes) -> None:
         """Bytes read from the source."""
@@ -211,11 +247,12 @@ class Link:
     def pump(self) -> None:
         """Write what is due and sleep until the next deadline."""
         self._timer = None
-        self._timer_at = None
         chain = self.chain
         if chain is None or self.conn.closed:
             return
-        for item in chain.poll(self.loop.time()):
+        # epoll sleeps in whole milliseconds, rounded up: wake half a millisecond early
+        # and release what is due within that half, so timing errors centre on zero.
+        for item in chain.poll(self.loop.time() + TIMER_SLACK):
             self.perform(item)
             if self.conn.closed:
                 return
@@ -223,8 +260,7 @@ class Link:
             return
         due = chain.deadline()
         if due is not None:
-            self._timer = self.loop.call_at(due, self.pump)
-            self._timer_at = due
+            self._timer = self.loop.call_at(due - TIMER_SLACK, self.pump)
         if chain.buffered() > CHAIN_HIGH:
             self.set_paused("chain", True)
         elif "chain" in self._pause_reasons and chain.buffered() < CHAIN_LOW:
@@ -268,12 +304,24 @@ class Link:
         else:
             self.source_transport.resume_reading()
 
+    def sync(self) -> None:
+        """Catch up with the proxy's toxics of this stream if they changed."""
+        gen = self.gens[self.index]
+        if self.gen != gen:
+            self.gen = gen
+            self.set_toxics(self.conn.owner.toxics_for(self.direction))
+
     def set_toxics(self, entries: Iterable[ToxicEntry]) -> None:
-        """Rebuild the chain (toxicity re-rolled) keeping every byte in flight."""
+        """Rebuild the chain (toxicity rolled for new or updated toxics) keeping every
+        byte in flight."""
         if self.conn.closed:
             return
-        now = self.loop.time()
         entries = list(entries)
+        signature = tuple((entry.name, entry.version) for entry in entries)
+        if signature == self.signature:
+            return
+        self.signature = signature
+        now = self.loop.time()
         names = {entry.name for entry in entries}
         held: list[Item] = []
         for name, stage in reversed(self.stages.items()):  # later stages hold older data
@@ -296,6 +344,10 @@ class Link:
         self.stages = stages
         self.rolls = rolls
         self.chain = Chain(list(stages.values())) if stages else None
+        if self.chain is None:
+            self.conn.owner.chained.discard(self)
+        else:
+            self.conn.owner.chained.add(self)
         self.cancel_timer()
         if self.chain is None:
             for item in held:
@@ -313,7 +365,6 @@ class Link:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-            self._timer_at = None
 
     def __repr__(self) -> str:
         toxics = list(self.stages)
@@ -344,13 +395,15 @@ class Connection:
 
     def side_made(self, side: _Side) -> None:
         """A socket of this connection is connected."""
+        assert side.transport is not None
+        # Neither side is read before both links exist: the client waits for the dial,
+        # and a server that speaks first must not lose its greeting.
+        side.transport.pause_reading()
         if side is self.client:
-            assert side.transport is not None
-            side.transport.pause_reading()  # nothing is read until the upstream answers
             self.owner.stats.connections_accepted += 1
             self.owner.stats.connections_open += 1
             self._dial = self.loop.create_task(self._connect())
-        elif self.closed and side.transport is not None:
+        elif self.closed:
             side.transport.abort()
 
     async def _connect(self) -> None:
@@ -382,10 +435,12 @@ class Connection:
         self.down = Link(self, "downstream", server, client)
         client.reader = server.writer = self.up
         server.reader = client.writer = self.down
-        self.up.set_toxics(self.owner.toxics_for("upstream"))
-        self.down.set_toxics(self.owner.toxics_for("downstream"))
+        self.up.sync()
+        self.down.sync()
         if not self.closed:
             client.transport.resume_reading()
+            assert server.transport is not None
+            server.transport.resume_reading()
 
     def link(self, stream: str) -> Link | None:
         """The link of ``stream`` (None while dialling)."""
@@ -414,6 +469,7 @@ class Connection:
         for link in (self.up, self.down):
             if link is not None:
                 link.cancel_timer()
+                self.owner.chained.discard(link)
         if self._dial is not None:
             self._dial.cancel()
         self._shut(reset=reset, abort=abort)

@@ -248,6 +248,11 @@ class Toxic:
     #: in both links of every connection, whichever stream the toxic was added on, and
     #: rolls its toxicity once per connection rather than once per link.
     both_links: ClassVar[bool] = False
+    #: True for toxics that act on a link that carries no data (timeout closes idle
+    #: connections): changes to them reach every open link at once. Other changes reach
+    #: idle links on their next read, which keeps toxic changes cheap with many
+    #: connections open.
+    idle_effect: ClassVar[bool] = False
 
     def __init__(self, values: Mapping[str, object]) -> None:
         self.values: dict[str, object] = dict(values)

@@ -52,6 +52,7 @@ class TimeoutToxic(Toxic):
     """Stops all data; closes the connection after ``timeout`` ms of silence."""
 
     type_name = "timeout"
+    idle_effect = True
     attributes = (
         Attribute("timeout", unit="milliseconds", doc="idle time before the close; 0 = never"),
     )

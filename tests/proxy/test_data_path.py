@@ -161,3 +161,16 @@ def test_bind_errors_read_like_go(helper: Helper, upstream: type[Upstream]) -> N
     proxy = helper.proxy(upstream().address)
     with pytest.raises(Conflict, match="proxy already exists"):
         helper.lt.run(helper.manager.create(proxy.name, "127.0.0.1:0", "x:1"))
+
+
+def test_a_server_that_speaks_first_is_heard(helper: Helper, upstream: type[Upstream]) -> None:
+    async def banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 ready\r\n")
+        await writer.drain()
+        await reader.read()
+
+    proxy = helper.proxy(upstream(banner).address)
+    for _ in range(20):
+        sock = helper.connect(proxy)
+        assert recv_exactly(sock, 11) == b"220 ready\r\n"
+        sock.close()

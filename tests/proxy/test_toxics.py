@@ -210,3 +210,16 @@ def test_toxicity_zero_leaves_connections_alone(helper: Helper, upstream: type[U
     )
     sock = helper.connect(proxy)
     assert _rtt(sock, 3) < 1.0
+
+
+def test_timeout_added_to_an_idle_connection_closes_it(
+    helper: Helper, upstream: type[Upstream]
+) -> None:
+    proxy = helper.proxy(upstream().address)
+    sock = helper.connect(proxy)
+    sock.sendall(b"a")
+    assert recv_exactly(sock, 1) == b"a"
+    start = time.monotonic()
+    helper.toxic(proxy, "timeout", "upstream", timeout=300)  # no data flows after this
+    assert recv_all(sock) == b""
+    assert 0.25 <= time.monotonic() - start < 3.0

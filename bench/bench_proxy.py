@@ -1,0 +1,336 @@
+#!/usr/bin/env python
+"""Benchmark of the embedded proxy: the same workloads direct and through the proxy.
+
+Run: ``.venv/bin/python bench/bench_proxy.py [--mode process|thread|both] [--quick]``
+
+Layout: the echo and sink servers run in their own process; the load generator is this
+process. The proxy runs either in its own process (``python -m pytest_chaos.proxy``,
+mode ``process``) or in a thread of this process (``EmbeddedServer``, mode ``thread``,
+which is how a test run uses it: proxy and test code share one GIL). Every number is
+reported next to the direct-loopback baseline measured in the same run; targets are
+ratios (issue 2, item 6). Prints a Markdown section for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+CHUNK = 64 * 1024
+
+
+# -- servers (child process) ---------------------------------------------------------------
+
+
+def _servers_main(conn: Any) -> None:
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.t.write(data)
+
+    class Sink(asyncio.BufferedProtocol):
+        """Reads an 8-byte length, then that many bytes; answers b"k"."""
+
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+            self.buf = bytearray(256 * 1024)
+            self.head = b""
+            self.left = -1
+
+        def get_buffer(self, sizehint: int) -> memoryview:
+            return memoryview(self.buf)
+
+        def buffer_updated(self, nbytes: int) -> None:
+            data = memoryview(self.buf)[:nbytes]
+            if self.left < 0:
+                need = 8 - len(self.head)
+                self.head += bytes(data[:need])
+                data = data[need:]
+                if len(self.head) < 8:
+                    return
+                self.left = struct.unpack("!Q", self.head)[0]
+            self.left -= len(data)
+            if self.left == 0:
+                self.t.write(b"k")
+                self.head, self.left = b"", -1
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        echo = await loop.create_server(Echo, "127.0.0.1", 0, backlog=4096)
+        sink = await loop.create_server(Sink, "127.0.0.1", 0, backlog=4096)
+        conn.send((echo.sockets[0].getsockname()[1], sink.sockets[0].getsockname()[1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# -- proxy control -------------------------------------------------------------------------
+
+
+class Admin:
+    """The Toxiproxy HTTP API over one keep-alive connection."""
+
+    def __init__(self, port: int) -> None:
+        self.http = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method: str, path: str, body: object = None) -> Any:
+        data = json.dumps(body) if body is not None else None
+        self.http.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        response = self.http.getresponse()
+        raw = response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {path}: {response.status} {raw!r}")
+        return json.loads(raw) if raw else None
+
+    def proxy(self, name: str, upstream_port: int) -> int:
+        made = self.call(
+            "POST",
+            "/proxies",
+            {"name": name, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream_port}"},
+        )
+        return int(made["listen"].rsplit(":", 1)[1])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@contextmanager
+def proxy_server(mode: str) -> Iterator[int]:
+    """Yield the admin port of a running embedded proxy."""
+    if mode == "process":
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest_chaos.proxy", "-port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            port = int(line.rsplit(":", 1)[1].split()[0].strip("/"))
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+    else:
+        from pytest_chaos.proxy._server import EmbeddedServer
+
+        with EmbeddedServer() as server:
+            yield server.port
+
+
+# -- workloads -----------------------------------------------------------------------------
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def bulk(port: int, total: int) -> float:
+    """MB/s of one connection writing ``total`` bytes in 64 KiB writes to the sink."""
+    block = b"\xab" * CHUNK
+    with _connect(port) as sock:
+        start = time.perf_counter()
+        sock.sendall(struct.pack("!Q", total))
+        for _ in range(total // CHUNK):
+            sock.sendall(block)
+        assert sock.recv(1) == b"k"
+        return total / (time.perf_counter() - start) / 1e6
+
+
+def rtt(port: int, n: int) -> list[float]:
+    """Seconds per 1-byte ping-pong."""
+    out = []
+    with _connect(port) as sock:
+        for _ in range(50):
+            sock.sendall(b"p")
+            sock.recv(1)
+        for _ in range(n):
+            start = time.perf_counter()
+            sock.sendall(b"p")
+            if sock.recv(1) != b"p":
+                raise RuntimeError("bad echo")
+            out.append(time.perf_counter() - start)
+    return out
+
+
+def setup(port: int, n: int) -> list[float]:
+    """Seconds for connect + first 1-byte echo."""
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        with _connect(port) as sock:
+            sock.sendall(b"s")
+            if sock.recv(1) != b"s":
+                raise RuntimeError("bad echo")
+            out.append(time.perf_counter() - start)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any]:
+    total = (64 if quick else 256) * 1024 * 1024
+    n_rtt = 1000 if quick else 5000
+    n_setup = 200 if quick else 500
+    n_toggle = 50 if quick else 200
+    res: dict[str, Any] = {"mode": mode}
+    with proxy_server(mode) as admin_port:
+        admin = Admin(admin_port)
+        p_echo = admin.proxy("echo", echo_port)
+        p_sink = admin.proxy("sink", sink_port)
+
+        bulk_direct = [bulk(sink_port, total) for _ in range(3)]
+        bulk_proxy = [bulk(p_sink, total) for _ in range(3)]
+        res["bulk_direct_MBps"] = statistics.median(bulk_direct)
+        res["bulk_proxy_MBps"] = statistics.median(bulk_proxy)
+
+        r_direct, r_proxy = rtt(echo_port, n_rtt), rtt(p_echo, n_rtt)
+        res["rtt_direct_p50_us"] = pct(r_direct, 0.5) * 1e6
+        res["rtt_direct_p99_us"] = pct(r_direct, 0.99) * 1e6
+        res["rtt_proxy_p50_us"] = pct(r_proxy, 0.5) * 1e6
+        res["rtt_proxy_p99_us"] = pct(r_proxy, 0.99) * 1e6
+
+        s_direct, s_proxy = setup(echo_port, n_setup), setup(p_echo, n_setup)
+        res["setup_direct_p50_us"] = pct(s_direct, 0.5) * 1e6
+        res["setup_proxy_p50_us"] = pct(s_proxy, 0.5) * 1e6
+
+        base = pct(rtt(p_echo, 200), 0.5)
+        admin.call(
+            "POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 100}}
+        )
+        delayed = rtt(p_echo, 30 if quick else 100)
+        admin.call("DELETE", "/proxies/echo/toxics/latency_downstream")
+        errors = [abs(d - base - 0.100) * 1e3 for d in delayed]
+        res["latency_error_p50_ms"] = pct(errors, 0.5)
+        res["latency_error_max_ms"] = max(errors)
+
+        idle = []
+        try:
+            for _ in range(1000):
+                sock = _connect(p_echo)
+                idle.append(sock)
+                sock.sendall(b"i")
+            for sock in idle:
+                sock.recv(1)
+            toggles = []
+            for _ in range(n_toggle):
+                start = time.perf_counter()
+                admin.call(
+                    "POST",
+                    "/proxies/echo/toxics",
+                    {"type": "latency", "name": "t", "attributes": {"latency": 10}},
+                )
+                admin.call("DELETE", "/proxies/echo/toxics/t")
+                toggles.append(time.perf_counter() - start)
+            res["toggle_1000_p50_ms"] = pct(toggles, 0.5) * 1e3
+            res["toggle_1000_p99_ms"] = pct(toggles, 0.99) * 1e3
+        finally:
+            for sock in idle:
+                sock.close()
+        admin.close()
+    return res
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    rows = []
+
+    def row(label: str, get: Callable[[dict[str, Any]], str]) -> None:
+        rows.append(f"| {label} | " + " | ".join(get(r) for r in results) + " |")
+
+    row(
+        "bulk MB/s direct -> proxy (ratio, target >= 0.6)",
+        lambda r: f"{r['bulk_direct_MBps']:.0f} -> {r['bulk_proxy_MBps']:.0f} "
+        f"(**{r['bulk_proxy_MBps'] / r['bulk_direct_MBps']:.2f}**)",
+    )
+    row(
+        "RTT p50 µs direct -> proxy (ratio, target <= 1.5)",
+        lambda r: f"{r['rtt_direct_p50_us']:.0f} -> {r['rtt_proxy_p50_us']:.0f} "
+        f"(**{r['rtt_proxy_p50_us'] / r['rtt_direct_p50_us']:.2f}**)",
+    )
+    row(
+        "RTT p99 µs direct -> proxy",
+        lambda r: f"{r['rtt_direct_p99_us']:.0f} -> {r['rtt_proxy_p99_us']:.0f}",
+    )
+    row(
+        "connect + first echo p50 µs (ratio, target <= 2.5)",
+        lambda r: f"{r['setup_direct_p50_us']:.0f} -> {r['setup_proxy_p50_us']:.0f} "
+        f"(**{r['setup_proxy_p50_us'] / r['setup_direct_p50_us']:.2f}**)",
+    )
+    row(
+        "latency 100 ms error p50 / worst ms (target <= 2)",
+        lambda r: f"{r['latency_error_p50_ms']:.2f} / **{r['latency_error_max_ms']:.2f}**",
+    )
+    row(
+        "add+remove toxic, 1,000 idle conns, p50 / p99 ms (target p50 <= 5)",
+        lambda r: f"**{r['toggle_1000_p50_ms']:.2f}** / {r['toggle_1000_p99_ms']:.2f}",
+    )
+    header = "| workload | " + " | ".join(f"proxy in {r['mode']}" for r in results) + " |"
+    sep = "|---|" + "---|" * len(results)
+    return "\n".join([header, sep, *rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["process", "thread", "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="smaller workloads")
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    servers = ctx.Process(target=_servers_main, args=(child,), daemon=True)
+    servers.start()
+    try:
+        echo_port, sink_port = parent.recv()
+        modes = ["process", "thread"] if args.mode == "both" else [args.mode]
+        results = [run(mode, args.quick, echo_port, sink_port) for mode in modes]
+    finally:
+        servers.terminate()
+        servers.join(10)
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {machine()}")
+    print(f"load average at end: {os.getloadavg()}")
+    print()
+    print(report(results))
+    print()
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
