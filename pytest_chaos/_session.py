@@ -140,6 +140,7 @@ class ChaosSession:
             self.run_id = new_run_id()
         self.backstop = Backstop()
         self._server: ToxiproxyServer | None = None
+        self._failure: Exception | None = None
 
     @property
     def started(self) -> bool:
@@ -147,9 +148,19 @@ class ChaosSession:
         return self._server is not None
 
     def server(self) -> ToxiproxyServer:
-        """The server, started on first use."""
+        """The server, started on first use.
+
+        If it cannot start, every later test gets the same error at once instead of
+        waiting for its own connection timeout.
+        """
         if self._server is None:
-            self._server = self._start()
+            if self._failure is not None:
+                raise self._failure
+            try:
+                self._server = self._start()
+            except Exception as exc:
+                self._failure = exc
+                raise
         return self._server
 
     def _start(self) -> ToxiproxyServer:

@@ -52,14 +52,15 @@ def test_unreachable_server_is_a_clear_error(chaos_pytester: pytest.Pytester) ->
         import pytest
 
         @pytest.mark.chaos(blast_radius=["x"])
-        def test_it(chaos):
+        @pytest.mark.parametrize("i", range(3))
+        def test_it(chaos, i):
             pass
         """
     )
     result = chaos_pytester.runpytest(
         "-p", "no:cacheprovider", f"--toxiproxy-url=http://127.0.0.1:{port}"
     )
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(
         [f"*--toxiproxy-url=http://127.0.0.1:{port}: no Toxiproxy API answers there*"]
     )
