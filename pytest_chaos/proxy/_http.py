@@ -43,8 +43,15 @@ class Request:
 
     @property
     def path(self) -> str:
-        """The target without its query string."""
-        return self.target.split("?", 1)[0]
+        """The target's path: no query string, no scheme and host (absolute form)."""
+        path = self.target.split("?", 1)[0].split("#", 1)[0]
+        lowered = path[:8].lower()
+        if lowered.startswith(("http://", "https://")):
+            # RFC 9112 3.2.2: a server must accept the absolute form; Go's does.
+            rest = path.split("//", 1)[1]
+            slash = rest.find("/")
+            path = rest[slash:] if slash >= 0 else "/"
+        return path
 
 
 @dataclass(frozen=True)

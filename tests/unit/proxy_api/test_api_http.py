@@ -140,3 +140,13 @@ def test_expect_100_continue_is_answered_before_the_body(api: ApiUnderTest) -> N
         sock.sendall(body)
         reply = sock.recv(65536)
     assert reply.startswith(b"HTTP/1.1 201")
+
+
+def test_absolute_form_targets_are_routed_by_their_path(api: ApiUnderTest) -> None:
+    reply = _raw(
+        api,
+        b"GET http://127.0.0.1/version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    assert reply.startswith(b"HTTP/1.1 200") and b'"2.12.0"' in reply
+    reply = _raw(api, b"GET http://h HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 404")
