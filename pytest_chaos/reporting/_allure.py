@@ -84,15 +84,23 @@ def _params(values: dict[str, Any], prefix: str = "") -> list[Parameter]:
     return [Parameter(name=f"{prefix}{k}", value=format_number(v)) for k, v in values.items()]
 
 
+def _open_uuid(listener: Any, item: pytest.Item | None) -> str | None:
+    # allure-pytest 2.16 (read from its listener) keys open results by id(item.nodeid);
+    # without that cache the last scheduled result is the test's (see _find_test)
+    cache = getattr(listener, "_cache", None)
+    if item is None or cache is None:
+        return None
+    uuid = cache.get(item.nodeid)
+    return str(uuid) if uuid else None
+
+
 def _find_test(listener: Any, item: pytest.Item | None) -> TestResult | None:
     logger = listener.allure_logger
-    if item is not None:
-        # allure-pytest keys its open results by the identity of item.nodeid
-        uuid = listener._cache.get(item.nodeid)
-        if uuid:
-            found = logger.get_test(uuid)
-            if isinstance(found, TestResult):
-                return found
+    uuid = _open_uuid(listener, item)
+    if uuid:
+        found = logger.get_test(uuid)
+        if isinstance(found, TestResult):
+            return found
     found = logger.get_test(None)
     return found if isinstance(found, TestResult) else None
 
@@ -223,7 +231,7 @@ def decorate_result(
     test.labels.extend(Label(name=n, value=v) for n, v in labels if (n, v) not in present)
     _adjust_status(test, result)
     logger = listener.allure_logger
-    uuid = listener._cache.get(item.nodeid) if item is not None else None
+    uuid = _open_uuid(listener, item)
     JSON = AttachmentType.JSON
     for body, name, attachment_type in (
         (timeline_svg(result), "chaos timeline", AttachmentType.SVG),
