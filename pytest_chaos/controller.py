@@ -10,7 +10,6 @@ timeline event and arms the safety timer.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import random
 import re
 import threading
@@ -19,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_chaos._chaos_proxy import ChaosProxy, parse_address
 from pytest_chaos._fault import Fault
+from pytest_chaos._messages import MessageFaultsMixin
 from pytest_chaos._timeline import Timeline
+from pytest_chaos.checks import ChecksMixin
 from pytest_chaos.errors import (
     ConfigurationError,
     HypothesisViolated,
@@ -32,6 +33,7 @@ from pytest_chaos.safety._names import server_name
 from pytest_chaos.safety._radius import check_injection
 from pytest_chaos.safety._rollback import UndoStack
 from pytest_chaos.safety._timer import SafetyTimer
+from pytest_chaos.services._faults import ContainerFaultsMixin
 
 if TYPE_CHECKING:
     from pytest_chaos.checks._result import CheckResult
@@ -39,32 +41,6 @@ if TYPE_CHECKING:
     from pytest_chaos.marker import ChaosSpec
 
 __all__ = ["Chaos", "ChaosProxy", "Fault"]
-
-
-def _mixin(module: str, name: str) -> type:
-    # the mixins are built by other layers in parallel; until they exist, an empty
-    # class stands in (the integrator replaces this with plain imports)
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return type(name, (), {})
-
-
-if TYPE_CHECKING:
-
-    class ChecksMixin:
-        """Checks (pytest_chaos.checks)."""
-
-    class ContainerFaultsMixin:
-        """Container faults (pytest_chaos.services._faults)."""
-
-    class MessageFaultsMixin:
-        """Message faults (pytest_chaos._messages)."""
-
-else:
-    ChecksMixin = _mixin("pytest_chaos.checks", "ChecksMixin")
-    ContainerFaultsMixin = _mixin("pytest_chaos.services._faults", "ContainerFaultsMixin")
-    MessageFaultsMixin = _mixin("pytest_chaos._messages", "MessageFaultsMixin")
 
 
 def _discard(_: object) -> None:
