@@ -198,14 +198,15 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         with fault._lock:
             if fault.healed_by is not None:
                 return False
+            error: BaseException | None = None
             try:
                 fault._entry.run()
-            finally:
-                # healed even if the undo failed: teardown's server check tells the truth
-                fault.healed_by = by
-                fault.healed_at = self.timeline.now()
-            if fault._timer is not None and by != "safety_timer":
-                fault._timer.cancel()
+            except BaseException as exc:
+                error = exc
+            # healed even if the undo failed: teardown's server check tells the truth
+            fault.healed_by = by
+            fault.healed_at = self.timeline.now()
+            extra = {} if error is None else {"error": f"{type(error).__name__}: {error}"}
             self.timeline.record(
                 "heal",
                 fault.kind,
@@ -213,7 +214,14 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
                 fault_id=fault.id,
                 by=by,
                 duration=round(fault.duration, 6),
+                **extra,
             )
+        # outside the fault's lock: a safety timer that just fired waits for that lock,
+        # and cancel() joins its thread
+        if fault._timer is not None and by != "safety_timer":
+            fault._timer.cancel()
+        if error is not None:
+            raise error
         if self._hook is not None:
             self._hook.pytest_chaos_after_heal(chaos=self, fault=fault, by=by)
         return True

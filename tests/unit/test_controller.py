@@ -183,3 +183,34 @@ def test_rng_is_seeded_per_test_and_seed() -> None:
     assert a.rng.random() == b.rng.random()
     other = Chaos(client=FakeClient(), spec=None, nodeid="t.py::other", seed=7)  # type: ignore[arg-type]
     assert other.rng.random() != make()[0].rng.random()
+
+
+def test_heal_racing_the_safety_timer_neither_deadlocks_nor_heals_twice() -> None:
+    chaos, _ = make(BlastRadius(targets=["*"], max_fault_seconds=0.05))
+    undone: list[str] = []
+
+    def slow_undo() -> None:
+        time.sleep(0.3)  # the timer fires while the test thread is still healing
+        undone.append("x")
+
+    fault = chaos.inject("a", "k", apply=lambda: None, undo=slow_undo)
+    healer = threading.Thread(target=fault.heal, daemon=True)  # a regression must not hang
+    healer.start()
+    healer.join(timeout=30)
+    assert not healer.is_alive(), "heal() deadlocked with the safety timer"
+    assert undone == ["x"]
+    assert [e.data["by"] for e in chaos.timeline.of_kind("heal")] == ["test"]
+
+
+def test_a_failed_undo_is_recorded_and_raised() -> None:
+    chaos, _ = make()
+
+    def broken() -> None:
+        raise OSError("server went away")
+
+    fault = chaos.inject("a", "k", apply=lambda: None, undo=broken)
+    with pytest.raises(OSError, match="server went away"):
+        fault.heal()
+    (heal,) = chaos.timeline.of_kind("heal")
+    assert heal.data["error"] == "OSError: server went away"
+    assert fault.heal() is False
