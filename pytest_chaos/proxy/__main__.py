@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-seed", "--seed", type=int, default=None, help="seed for toxicity rolls (an integer)"
     )
+    for flag in ("proxy-metrics", "runtime-metrics"):
+        # Accepted so that command lines written for toxiproxy-server work unchanged.
+        parser.add_argument(
+            f"-{flag}",
+            f"--{flag}",
+            action="store_true",
+            help="accepted for toxiproxy-server compatibility; no /metrics endpoint is served",
+        )
     parser.add_argument(
         "-version",
         "--version",
@@ -95,6 +103,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if not is_loopback(args.host):
         log.warning("%s", non_loopback_message(args.host))
+    if args.proxy_metrics or args.runtime_metrics:
+        log.warning(
+            "-proxy-metrics and -runtime-metrics are accepted but ignored: this server has no "
+            "/metrics endpoint; per-proxy counters are at GET /proxies/{name}/stats"
+        )
     config: list[dict[str, Any]] | None = None
     if args.config is not None:
         try:

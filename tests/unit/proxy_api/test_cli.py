@@ -164,3 +164,24 @@ def test_a_non_loopback_host_is_warned_about(capsys: pytest.CaptureFixture[str])
     assert main(["-host", "192.0.2.1", "-port", "0"]) == 1
     err = capsys.readouterr().err
     assert "not a loopback address" in err and "cannot listen on 192.0.2.1:0" in err
+
+
+def test_toxiproxy_server_command_lines_parse() -> None:
+    from pytest_chaos.proxy.__main__ import _parser
+
+    args = _parser().parse_args(
+        ["-host=0.0.0.0", "-port=8474", "-config", "c.json", "--seed=3", "-proxy-metrics"]
+    )
+    assert (args.host, args.port, args.config, args.seed) == ("0.0.0.0", 8474, "c.json", 3)
+    assert args.proxy_metrics is True and args.runtime_metrics is False
+    args = _parser().parse_args(["--host", "::1", "--port", "0", "--runtime-metrics"])
+    assert (args.host, args.port, args.runtime_metrics) == ("::1", 0, True)
+
+
+def test_metrics_flags_are_accepted_with_a_warning() -> None:
+    with _cli("-port", "0", "-runtime-metrics") as (proc, port):
+        assert _call(port, "GET", "/version")[0] == 200
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "no /metrics endpoint" in err
