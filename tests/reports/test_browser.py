@@ -52,6 +52,12 @@ def _tools() -> dict[str, str]:
     return {name: str(path) for name, path in found.items()}
 
 
+@pytest.fixture(scope="session")
+def report_tools() -> dict[str, str]:
+    """The tools' paths; checked before the chaos suite runs, so a skip costs nothing."""
+    return _tools()
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -75,9 +81,9 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def test_failing_test_page_renders_the_timeline_chart_and_the_check_table(
-    suite_run: SuiteRun, served: tuple[Path, str], tmp_path: Path
+    report_tools: dict[str, str], suite_run: SuiteRun, served: tuple[Path, str], tmp_path: Path
 ) -> None:
-    tools = _tools()
+    tools = report_tools
     report, url = served
     generate = subprocess.run(
         [tools["allure"], "generate", str(suite_run.alluredir), "-o", str(report), "--clean"],
