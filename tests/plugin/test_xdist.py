@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -45,17 +46,18 @@ def test_two_workers_each_run_their_own_server(chaos_pytester: pytest.Pytester) 
             print("URL", worker, toxiproxy.url)
         """
     )
-    result = chaos_pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "xdist", "-n", "2", "--chaos-seed=31337"
-    )
+    # no --chaos-seed: the controller draws one and hands it to both workers
+    result = chaos_pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "xdist", "-n", "2")
     result.assert_outcomes(passed=6)
+    header = re.search(r"chaos: backend=embedded seed=(\d+)", result.stdout.str())
+    assert header is not None
     records = [
         json.loads(line)
         for line in (chaos_pytester.path / "records.jsonl").read_text().splitlines()
     ]
     assert len(records) == 6
     assert {r["worker"] for r in records} == {"gw0", "gw1"}
-    assert {r["seed"] for r in records} == {31337}
+    assert {r["seed"] for r in records} == {int(header.group(1))}
     assert len({r["run_id"] for r in records}) == 1
     # one embedded server per worker: two different URLs
     by_worker = {r["worker"]: r["backend"]["url"] for r in records}
