@@ -33,6 +33,7 @@ from example_suite.shop.harness import (
     orders_in,
     stock_in,
 )
+from pytest_chaos import Chaos, ChaosProxy
 
 FRAGILE = os.environ.get("SHOP_FRAGILE", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -124,9 +125,9 @@ class Shop:
     app: ShopClient
     process: ServiceProcess
     replicas: list[ServiceProcess]
-    db: Any
-    cache: Any
-    pay: Any
+    db: ChaosProxy
+    cache: ChaosProxy
+    pay: ChaosProxy
     payments: Payments
     database_url: str
     fragile: bool
@@ -164,7 +165,7 @@ class Shop:
 
 @pytest.fixture
 def start_shop(
-    chaos: Any, backing: Backing, payments: Payments, tmp_path: Path
+    chaos: Chaos, backing: Backing, payments: Payments, tmp_path: Path
 ) -> Iterator[Callable[..., Shop]]:
     """A factory: start the order API behind fresh proxies; stopped at teardown."""
     started: list[Shop] = []

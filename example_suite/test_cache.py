@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from example_suite.conftest import Shop
+from pytest_chaos import Chaos
 
 
 def _browse_and_buy(shop: Shop) -> None:
@@ -15,7 +16,7 @@ def _browse_and_buy(shop: Shop) -> None:
 
 
 @pytest.mark.chaos(blast_radius=["redis"])
-def test_shop_keeps_selling_when_redis_is_down(chaos, shop: Shop) -> None:
+def test_shop_keeps_selling_when_redis_is_down(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: with Redis gone, whether it refuses connections or swallows them, the
     shop serves from PostgreSQL: no error, p99 under 1 s, and the cache comes back."""
     chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=0.5)

@@ -10,10 +10,11 @@ import pytest
 
 from example_suite.conftest import Shop
 from example_suite.shop.harness import Load, ShopRequestFailed
+from pytest_chaos import Chaos
 
 
 @pytest.mark.chaos(blast_radius=["postgres"])
-def test_orders_meet_their_latency_bound_on_a_slow_database(chaos, shop: Shop) -> None:
+def test_orders_meet_their_latency_bound_on_a_slow_database(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: with 80±20 ms added to every database round trip, placing an order
     still takes under 1.5 s at p99 and nothing fails; afterwards it is fast again."""
     chaos.steady_state(shop.place_order, calls=10, p99=0.5)
@@ -23,7 +24,9 @@ def test_orders_meet_their_latency_bound_on_a_slow_database(chaos, shop: Shop) -
 
 
 @pytest.mark.chaos(blast_radius=["postgres"])
-def test_lost_database_connections_fail_cleanly_and_leave_no_half_order(chaos, shop: Shop) -> None:
+def test_lost_database_connections_fail_cleanly_and_leave_no_half_order(
+    chaos: Chaos, shop: Shop
+) -> None:
     """Hypothesis: when the database resets every connection mid-traffic, requests fail
     with a clean 503 (never a 500, never a hang), every acknowledged order is stored,
     and no order exists without its stock taken (or the other way round)."""
@@ -66,7 +69,9 @@ def test_lost_database_connections_fail_cleanly_and_leave_no_half_order(chaos, s
 
 
 @pytest.mark.chaos(blast_radius=["postgres"])
-def test_partition_between_api_and_database_loses_no_acknowledged_order(chaos, shop: Shop) -> None:
+def test_partition_between_api_and_database_loses_no_acknowledged_order(
+    chaos: Chaos, shop: Shop
+) -> None:
     """Hypothesis: a network partition between the API and its database makes order
     submission fail while it lasts, but every order the API acknowledged is stored once
     the partition heals, and none is stored twice."""

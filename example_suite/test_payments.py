@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from example_suite.conftest import Shop
+from pytest_chaos import Chaos
 
 BREAKER_RESET = 2.0  # seconds the shop's payment breaker stays open
 
@@ -21,7 +22,9 @@ def _pay_a_new_order(shop: Shop) -> Callable[[], Any]:
 
 
 @pytest.mark.chaos(blast_radius=["payments"])
-def test_breaker_opens_when_payments_fail_30_percent(chaos, start_shop) -> None:
+def test_breaker_opens_when_payments_fail_30_percent(
+    chaos: Chaos, start_shop: Callable[..., Shop]
+) -> None:
     """Hypothesis: when the provider fails 30% of requests, the payment breaker opens
     within 25 checkouts, then checkouts fail fast (under 250 ms) without calling the
     provider, and after the provider heals the breaker lets a trial through and closes."""
@@ -40,7 +43,7 @@ def test_breaker_opens_when_payments_fail_30_percent(chaos, start_shop) -> None:
 
 
 @pytest.mark.chaos(blast_radius=["payments"])
-def test_payment_outage_causes_no_retry_storm(chaos, shop: Shop) -> None:
+def test_payment_outage_causes_no_retry_storm(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: while the provider answers every request with 503, the shop sends it
     at most one attempt per checkout on average (retries are capped and the breaker
     cuts them off), instead of multiplying the load on a struggling dependency."""
@@ -52,7 +55,7 @@ def test_payment_outage_causes_no_retry_storm(chaos, shop: Shop) -> None:
 
 
 @pytest.mark.chaos(blast_radius=["payments"])
-def test_duplicated_payment_request_charges_once(chaos, shop: Shop) -> None:
+def test_duplicated_payment_request_charges_once(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: when the network delivers the shop's charge request twice, and the
     customer presses "pay" again, the order is charged exactly once."""
     order = shop.place_order()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
 from example_suite.conftest import Shop
 from example_suite.shop.harness import Load, ReplicaClient, ShopClient
+from pytest_chaos import Chaos
 
 
 def _browse_and_buy(shop: Shop) -> None:
@@ -19,7 +21,7 @@ def _browse_and_buy(shop: Shop) -> None:
 
 
 @pytest.mark.chaos(blast_radius=["payments"])
-def test_hanging_payment_provider_does_not_take_the_shop_down(chaos, shop: Shop) -> None:
+def test_hanging_payment_provider_does_not_take_the_shop_down(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: while the payment provider accepts connections and never answers,
     and customers keep pressing "pay", browsing and ordering (which need only the
     database and the cache) still work: no error, p99 under 1 s."""
@@ -41,7 +43,7 @@ def test_hanging_payment_provider_does_not_take_the_shop_down(chaos, shop: Shop)
 
 
 @pytest.mark.chaos(blast_radius=["postgres"])
-def test_shop_recovers_quickly_after_the_database_comes_back(chaos, shop: Shop) -> None:
+def test_shop_recovers_quickly_after_the_database_comes_back(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: after the database black-holes for 2 s under load, the shop takes
     orders again within 3 s of the heal (stale connections are dropped, not reused)."""
     impatient = ShopClient(shop.app.base_url, timeout=0.5)
@@ -64,7 +66,9 @@ def test_shop_recovers_quickly_after_the_database_comes_back(chaos, shop: Shop) 
 
 
 @pytest.mark.chaos(blast_radius=["postgres"])
-def test_degradation_ladder_holds_the_latency_objective_at_every_step(chaos, shop: Shop) -> None:
+def test_degradation_ladder_holds_the_latency_objective_at_every_step(
+    chaos: Chaos, shop: Shop
+) -> None:
     """Hypothesis: as database latency climbs 0 -> 25 -> 50 -> 100 ms, checkout keeps
     its objective (p99 under 1 s, no error) at every step. A guard watches liveness and
     aborts the experiment (healing everything) if the API stops answering."""
@@ -77,7 +81,7 @@ def test_degradation_ladder_holds_the_latency_objective_at_every_step(chaos, sho
 
 
 @pytest.mark.chaos(blast_radius=["orders-api"])
-def test_a_resubmitted_order_is_created_once(chaos, shop: Shop) -> None:
+def test_a_resubmitted_order_is_created_once(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: when a load balancer replays the customer's POST /orders and the
     customer then retries it too, all with the same Idempotency-Key, one order exists."""
     front = chaos.proxy("orders-api", upstream=shop.process.address)
@@ -101,7 +105,9 @@ def test_a_resubmitted_order_is_created_once(chaos, shop: Shop) -> None:
 
 
 @pytest.mark.chaos(blast_radius=["orders-1", "orders-2"])
-def test_chaos_monkey_kills_a_replica_and_the_shop_stays_up(chaos, start_shop) -> None:
+def test_chaos_monkey_kills_a_replica_and_the_shop_stays_up(
+    chaos: Chaos, start_shop: Callable[..., Shop]
+) -> None:
     """Hypothesis: with two replicas of the order API behind a client-side load balancer,
     killing one at random (SIGKILL, mid-traffic) costs no customer request, and the
     restarted replica takes traffic again.
