@@ -67,7 +67,7 @@ _chaos_docker_build pytest-chaos/redis:local docker/redis/Dockerfile docker/redi
 _chaos_docker_build pytest-chaos/postgres:local docker/postgres/Dockerfile docker/postgres
 # The proxy's context is the package alone (a tar on stdin), not the repo with its .venv.
 echo "docker.sh: build pytest-chaos/proxy:local"
-tar -c --exclude=__pycache__ docker/proxy/Dockerfile pytest_chaos \
+tar -c --exclude=__pycache__ docker/proxy pytest_chaos \
     | docker build --network host --build-arg "BASE=$CHAOS_DOCKER_BASE_IMAGE" \
         -f docker/proxy/Dockerfile -t pytest-chaos/proxy:local - >/tmp/pytest-chaos-proxy-build.log 2>&1 \
     || { tail -n 40 /tmp/pytest-chaos-proxy-build.log >&2; false; }
