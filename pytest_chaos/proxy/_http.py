@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,8 +109,19 @@ class HttpServer:
         return str(sockname[0]), int(sockname[1])
 
     async def start(self, host: str, port: int) -> None:
-        """Bind and start accepting; raises ``OSError`` when the address is unusable."""
-        self._server = await asyncio.start_server(self._on_connection, host, port)
+        """Bind and start accepting; raises ``OSError`` when the address is unusable.
+
+        A name is bound at one address (IPv4 first), as Go's ``net.Listen`` does:
+        asyncio would bind every address of ``localhost`` and, with port 0, give each
+        its own port, so the reported port would not answer on the others.
+        """
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(
+            host or "0.0.0.0", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        infos.sort(key=lambda info: info[0] != socket.AF_INET)
+        address = str(infos[0][4][0])
+        self._server = await asyncio.start_server(self._on_connection, address, port)
 
     async def close(self) -> None:
         """Stop listening, close every connection and wait for their tasks."""

@@ -183,3 +183,10 @@ def test_ipv6_loopback_url_is_bracketed() -> None:
         assert requests.get(f"{server.url}/version", timeout=10).status_code == 200
     finally:
         server.stop()
+
+
+def test_localhost_binds_one_address_that_answers_on_the_reported_port() -> None:
+    with EmbeddedServer(host="localhost") as server:
+        assert server.url == f"http://localhost:{server.port}"
+        status, body = _call(server.port, "GET", "/version")
+        assert status == 200 and b"2.12.0" in body
