@@ -73,8 +73,12 @@ class ChaosProxy:
         self.name = name
         self.server_name = server_name
         self.upstream = created["upstream"]
-        host, _, port = created["listen"].rpartition(":")
+        self._listen = created["listen"]
+        host, _, port = self._listen.rpartition(":")
         self.host = host.strip("[]")
+        if self.host in ("0.0.0.0", "::", "") and chaos.public_host:
+            # listening on every interface of a remote server: reach it by its name
+            self.host = chaos.public_host
         self.port = int(port)
         self.enabled = bool(created.get("enabled", True))
         self._toxics: dict[str, str] = {}  # toxic name -> type, of active faults
@@ -307,9 +311,7 @@ class ChaosProxy:
     def _set_enabled(self, enabled: bool, *, missing_ok: bool = False) -> None:
         try:
             # pinning listen to the bound port makes re-enabling bind the same port
-            self._chaos.client.update_proxy(
-                self.server_name, enabled=enabled, listen=f"{self.address}"
-            )
+            self._chaos.client.update_proxy(self.server_name, enabled=enabled, listen=self._listen)
         except ProxyAPIError as exc:
             if missing_ok and exc.status == 404:
                 return

@@ -7,6 +7,7 @@ proxies under the same run id.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import urllib.parse
 from dataclasses import dataclass, field
@@ -35,6 +36,15 @@ class Settings:
     backend: str
     url: str | None
     seed: int
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _registered(name: str) -> bool:
@@ -117,6 +127,9 @@ class ToxiproxyServer:
     backend: str
     version: str
     server: Backend = field(repr=False)
+    #: where proxies listen on the server's host, and the name clients reach them by
+    listen_host: str = "127.0.0.1"
+    public_host: str | None = None
 
     def __repr__(self) -> str:
         return f"<ToxiproxyServer {self.backend} {self.url} version={self.version}>"
@@ -191,7 +204,11 @@ class ChaosSession:
             client.close()
             backend.stop()
             raise
-        return ToxiproxyServer(backend.url, client, name, version, backend)
+        host = urllib.parse.urlsplit(backend.url).hostname or "127.0.0.1"
+        if _is_loopback(host):
+            return ToxiproxyServer(backend.url, client, name, version, backend)
+        # a remote server (staging): proxies must listen where the tests can reach them
+        return ToxiproxyServer(backend.url, client, name, version, backend, "0.0.0.0", host)
 
     def shutdown(self) -> list[tuple[str, str, BaseException]]:
         """Drain the backstop, then stop the server; return backstop failures."""

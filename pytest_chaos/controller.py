@@ -70,6 +70,8 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         hook: Any = None,
         backend: str = "embedded",
         timeline: Timeline | None = None,
+        listen_host: str = "127.0.0.1",
+        public_host: str | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -79,6 +81,10 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         self.run_id = run_id
         self.worker = worker
         self.backend = backend
+        #: where new proxies listen on the server host, and the host name clients use to
+        #: reach them when that is not the listen address (a remote staging server)
+        self.listen_host = listen_host
+        self.public_host = public_host
         self.timeline = timeline if timeline is not None else Timeline()
         self.aborted: dict[str, str] | None = None
         #: what teardown had to say beyond a clean rollback (shown in the report)
@@ -283,14 +289,14 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
     # -- proxies ----------------------------------------------------------------------
 
     def proxy(
-        self, name: str, *, upstream: str | tuple[str, int] | Any, listen: str = "127.0.0.1:0"
+        self, name: str, *, upstream: str | tuple[str, int] | Any, listen: str | None = None
     ) -> ChaosProxy:
         """Create a fault proxy ``name`` in front of ``upstream`` (``"host:port"``).
 
         ``upstream`` may also be a ``(host, port)`` tuple or any object with an
-        ``address`` attribute. The proxy listens on a free loopback port
-        (``.address``) and is removed at teardown. ``name`` is what the blast radius
-        and the reports call it.
+        ``address`` attribute. The proxy listens on a free port (``.address``; pass
+        ``listen="127.0.0.1:26379"`` to choose) and is removed at teardown. ``name``
+        is what the blast radius and the reports call it.
         """
         if not isinstance(name, str) or not _PROXY_NAME.match(name):
             raise ConfigurationError(
@@ -307,7 +313,9 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
             on_server = server_name(self.run_id, self.worker, name)
             # the inverse first: a proxy whose creation half-failed is removed as well
             self._undo.push(f"proxy {name}", lambda: self._delete_proxy(name, on_server))
-            created = self.client.create_proxy(on_server, upstream=address, listen=listen)
+            created = self.client.create_proxy(
+                on_server, upstream=address, listen=listen or f"{self.listen_host}:0"
+            )
             proxy = ChaosProxy(self, name, on_server, created)
             self._proxies[name] = proxy
         return proxy

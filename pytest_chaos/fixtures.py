@@ -53,6 +53,8 @@ def chaos(request: pytest.FixtureRequest, toxiproxy: ToxiproxyServer) -> Iterato
         worker=session.worker,
         hook=request.config.hook,
         backend=toxiproxy.backend,
+        listen_host=toxiproxy.listen_host,
+        public_host=toxiproxy.public_host,
     )
     request.node.stash[CHAOS_KEY] = controller
     session.backstop.add(controller.undo_stack)

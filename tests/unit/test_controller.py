@@ -47,6 +47,7 @@ class FakeClient:
 
     def update_proxy(self, name: str, **fields: Any) -> dict[str, Any]:
         self.calls.append(f"update {name} {fields.get('enabled')}")
+        self.last_update = fields
         self.server[name]["enabled"] = fields["enabled"]
         return {}
 
@@ -214,3 +215,33 @@ def test_a_failed_undo_is_recorded_and_raised() -> None:
     (heal,) = chaos.timeline.of_kind("heal")
     assert heal.data["error"] == "OSError: server went away"
     assert fault.heal() is False
+
+
+def test_proxies_on_a_remote_server_listen_everywhere_and_are_reached_by_its_name() -> None:
+    client = FakeClient()
+    seen: list[str] = []
+    create = client.create_proxy
+
+    def recording_create(name: str, *, upstream: str, listen: str) -> dict[str, Any]:
+        seen.append(listen)
+        return {**create(name, upstream=upstream, listen=listen), "listen": "0.0.0.0:4100"}
+
+    client.create_proxy = recording_create  # type: ignore[method-assign]
+    chaos = Chaos(
+        client=client,  # type: ignore[arg-type]
+        spec=ChaosSpec("t", ANYTHING),
+        nodeid="t",
+        seed=1,
+        listen_host="0.0.0.0",
+        public_host="toxiproxy.staging.example",
+    )
+    proxy = chaos.proxy("db", upstream="db.staging.example:5432")
+    assert seen == ["0.0.0.0:0"]
+    assert proxy.address == "toxiproxy.staging.example:4100"
+    proxy.down().heal()
+    # re-enabling pins the bound listen address, not the public name
+    assert client.last_update == {"enabled": True, "listen": "0.0.0.0:4100"}
+    assert client.calls[-2:] == [
+        "update chaos-local-master-db False",
+        "update chaos-local-master-db True",
+    ]
