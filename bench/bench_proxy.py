@@ -8,7 +8,8 @@ process. The proxy runs either in its own process (``python -m pytest_chaos.prox
 mode ``process``) or in a thread of this process (``EmbeddedServer``, mode ``thread``,
 which is how a test run uses it: proxy and test code share one GIL). Every number is
 reported next to the direct-loopback baseline measured in the same run; targets are
-ratios (issue 2, item 6). Prints a Markdown section for bench/RESULTS.md.
+ratios (issue 2, item 6). Mode ``uvloop`` is ``process`` on uvloop (``pip install
+uvloop``). Prints a Markdown table for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -110,12 +111,30 @@ class Admin:
         self.http.close()
 
 
+_UVLOOP_SERVER = """
+import asyncio, sys, uvloop
+from pytest_chaos.proxy._server import ServerCore
+
+async def main():
+    core = await ServerCore.open("127.0.0.1", 0)
+    print("listening on http://127.0.0.1:%d" % core.http.address[1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await core.close()
+
+uvloop.run(main())
+"""
+
+
 @contextmanager
 def proxy_server(mode: str) -> Iterator[int]:
     """Yield the admin port of a running embedded proxy."""
-    if mode == "process":
+    if mode in ("process", "uvloop"):
+        cmd = [sys.executable, "-m", "pytest_chaos.proxy", "-port", "0"]
+        if mode == "uvloop":
+            cmd = [sys.executable, "-c", _UVLOOP_SERVER]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest_chaos.proxy", "-port", "0"],
+            cmd,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -128,8 +147,9 @@ def proxy_server(mode: str) -> Iterator[int]:
         finally:
             proc.terminate()
             proc.wait(10)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
     else:
         from pytest_chaos.proxy._server import EmbeddedServer
 
@@ -193,10 +213,23 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def interleaved(
+    rounds: int, direct: Callable[[], list[float]], proxied: Callable[[], list[float]]
+) -> tuple[list[float], list[float]]:
+    """Alternate direct and proxied batches so that load changes hit both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(rounds):
+        a += direct()
+        b += proxied()
+    return a, b
+
+
 def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any]:
-    total = (64 if quick else 256) * 1024 * 1024
-    n_rtt = 1000 if quick else 5000
-    n_setup = 200 if quick else 500
+    total = (32 if quick else 128) * 1024 * 1024
+    rounds = 4 if quick else 10
+    n_rtt = 250 if quick else 500
+    n_setup = 50 if quick else 100
     n_toggle = 50 if quick else 200
     res: dict[str, Any] = {"mode": mode}
     with proxy_server(mode) as admin_port:
@@ -204,31 +237,39 @@ def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any
         p_echo = admin.proxy("echo", echo_port)
         p_sink = admin.proxy("sink", sink_port)
 
-        bulk_direct = [bulk(sink_port, total) for _ in range(3)]
-        bulk_proxy = [bulk(p_sink, total) for _ in range(3)]
-        res["bulk_direct_MBps"] = statistics.median(bulk_direct)
-        res["bulk_proxy_MBps"] = statistics.median(bulk_proxy)
+        b_direct, b_proxy = interleaved(
+            rounds, lambda: [bulk(sink_port, total)], lambda: [bulk(p_sink, total)]
+        )
+        res["bulk_direct_MBps"] = statistics.median(b_direct)
+        res["bulk_proxy_MBps"] = statistics.median(b_proxy)
 
-        r_direct, r_proxy = rtt(echo_port, n_rtt), rtt(p_echo, n_rtt)
+        r_direct, r_proxy = interleaved(
+            rounds, lambda: rtt(echo_port, n_rtt), lambda: rtt(p_echo, n_rtt)
+        )
         res["rtt_direct_p50_us"] = pct(r_direct, 0.5) * 1e6
         res["rtt_direct_p99_us"] = pct(r_direct, 0.99) * 1e6
         res["rtt_proxy_p50_us"] = pct(r_proxy, 0.5) * 1e6
         res["rtt_proxy_p99_us"] = pct(r_proxy, 0.99) * 1e6
 
-        s_direct, s_proxy = setup(echo_port, n_setup), setup(p_echo, n_setup)
+        s_direct, s_proxy = interleaved(
+            rounds, lambda: setup(echo_port, n_setup), lambda: setup(p_echo, n_setup)
+        )
         res["setup_direct_p50_us"] = pct(s_direct, 0.5) * 1e6
         res["setup_proxy_p50_us"] = pct(s_proxy, 0.5) * 1e6
 
-        base = pct(rtt(p_echo, 200), 0.5)
+        base = pct(rtt(p_echo, 500), 0.5)
         admin.call(
             "POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 100}}
         )
         delayed = rtt(p_echo, 30 if quick else 100)
         admin.call("DELETE", "/proxies/echo/toxics/latency_downstream")
-        errors = [abs(d - base - 0.100) * 1e3 for d in delayed]
-        res["latency_error_p50_ms"] = pct(errors, 0.5)
-        res["latency_error_max_ms"] = max(errors)
+        errors = [(d - base - 0.100) * 1e3 for d in delayed]
+        res["latency_error_p50_ms"] = pct([abs(e) for e in errors], 0.5)
+        res["latency_error_max_ms"] = max(abs(e) for e in errors)
+        res["latency_error_mean_ms"] = statistics.mean(errors)
 
+        toggles = toggle(admin, n_toggle)
+        res["toggle_0_p50_ms"] = pct(toggles, 0.5) * 1e3
         idle = []
         try:
             for _ in range(1000):
@@ -237,16 +278,7 @@ def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any
                 sock.sendall(b"i")
             for sock in idle:
                 sock.recv(1)
-            toggles = []
-            for _ in range(n_toggle):
-                start = time.perf_counter()
-                admin.call(
-                    "POST",
-                    "/proxies/echo/toxics",
-                    {"type": "latency", "name": "t", "attributes": {"latency": 10}},
-                )
-                admin.call("DELETE", "/proxies/echo/toxics/t")
-                toggles.append(time.perf_counter() - start)
+            toggles = toggle(admin, n_toggle)
             res["toggle_1000_p50_ms"] = pct(toggles, 0.5) * 1e3
             res["toggle_1000_p99_ms"] = pct(toggles, 0.99) * 1e3
         finally:
@@ -254,6 +286,21 @@ def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any
                 sock.close()
         admin.close()
     return res
+
+
+def toggle(admin: Admin, n: int) -> list[float]:
+    """Seconds per add + remove of a latency toxic over the HTTP API."""
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        admin.call(
+            "POST",
+            "/proxies/echo/toxics",
+            {"type": "latency", "name": "t", "attributes": {"latency": 10}},
+        )
+        admin.call("DELETE", "/proxies/echo/toxics/t")
+        out.append(time.perf_counter() - start)
+    return out
 
 
 def machine() -> str:
@@ -266,7 +313,9 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+    )
 
 
 def report(results: list[dict[str, Any]]) -> str:
@@ -277,13 +326,17 @@ def report(results: list[dict[str, Any]]) -> str:
 
     row(
         "bulk MB/s direct -> proxy (ratio, target >= 0.6)",
-        lambda r: f"{r['bulk_direct_MBps']:.0f} -> {r['bulk_proxy_MBps']:.0f} "
-        f"(**{r['bulk_proxy_MBps'] / r['bulk_direct_MBps']:.2f}**)",
+        lambda r: (
+            f"{r['bulk_direct_MBps']:.0f} -> {r['bulk_proxy_MBps']:.0f} "
+            f"(**{r['bulk_proxy_MBps'] / r['bulk_direct_MBps']:.2f}**)"
+        ),
     )
     row(
         "RTT p50 µs direct -> proxy (ratio, target <= 1.5)",
-        lambda r: f"{r['rtt_direct_p50_us']:.0f} -> {r['rtt_proxy_p50_us']:.0f} "
-        f"(**{r['rtt_proxy_p50_us'] / r['rtt_direct_p50_us']:.2f}**)",
+        lambda r: (
+            f"{r['rtt_direct_p50_us']:.0f} -> {r['rtt_proxy_p50_us']:.0f} "
+            f"(**{r['rtt_proxy_p50_us'] / r['rtt_direct_p50_us']:.2f}**)"
+        ),
     )
     row(
         "RTT p99 µs direct -> proxy",
@@ -291,15 +344,24 @@ def report(results: list[dict[str, Any]]) -> str:
     )
     row(
         "connect + first echo p50 µs (ratio, target <= 2.5)",
-        lambda r: f"{r['setup_direct_p50_us']:.0f} -> {r['setup_proxy_p50_us']:.0f} "
-        f"(**{r['setup_proxy_p50_us'] / r['setup_direct_p50_us']:.2f}**)",
+        lambda r: (
+            f"{r['setup_direct_p50_us']:.0f} -> {r['setup_proxy_p50_us']:.0f} "
+            f"(**{r['setup_proxy_p50_us'] / r['setup_direct_p50_us']:.2f}**)"
+        ),
     )
     row(
         "latency 100 ms error p50 / worst ms (target <= 2)",
-        lambda r: f"{r['latency_error_p50_ms']:.2f} / **{r['latency_error_max_ms']:.2f}**",
+        lambda r: (
+            f"{r['latency_error_p50_ms']:.2f} / **{r['latency_error_max_ms']:.2f}** "
+            f"(mean signed {r['latency_error_mean_ms']:+.2f})"
+        ),
     )
     row(
-        "add+remove toxic, 1,000 idle conns, p50 / p99 ms (target p50 <= 5)",
+        "add+remove toxic over HTTP, no conns, p50 ms",
+        lambda r: f"{r['toggle_0_p50_ms']:.2f}",
+    )
+    row(
+        "add+remove toxic over HTTP, 1,000 idle conns, p50 / p99 ms (target p50 <= 5)",
         lambda r: f"**{r['toggle_1000_p50_ms']:.2f}** / {r['toggle_1000_p99_ms']:.2f}",
     )
     header = "| workload | " + " | ".join(f"proxy in {r['mode']}" for r in results) + " |"
@@ -309,7 +371,7 @@ def report(results: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["process", "thread", "both"], default="both")
+    parser.add_argument("--mode", choices=["process", "uvloop", "thread", "all"], default="all")
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
@@ -318,7 +380,7 @@ def main() -> None:
     servers.start()
     try:
         echo_port, sink_port = parent.recv()
-        modes = ["process", "thread"] if args.mode == "both" else [args.mode]
+        modes = ["process", "uvloop", "thread"] if args.mode == "all" else [args.mode]
         results = [run(mode, args.quick, echo_port, sink_port) for mode in modes]
     finally:
         servers.terminate()

@@ -17,7 +17,7 @@ import socket
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from pytest_chaos.toxics._base import ConnectionContext, End, Item, LinkContext, Piece, Reply, Stage
 from pytest_chaos.toxics._chain import Chain
@@ -126,7 +126,7 @@ class _Side(asyncio.BufferedProtocol):
     once, a chain gets a copy), so no read allocates.
     """
 
-    __slots__ = ("buffer", "conn", "eof_sent", "lost", "reader", "transport", "writer")
+    __slots__ = ("buffer", "conn", "early", "eof_sent", "lost", "reader", "transport", "writer")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -136,10 +136,11 @@ class _Side(asyncio.BufferedProtocol):
         self.writer: Link | None = None
         self.lost = False
         self.eof_sent = False
+        self.early: list[bytes | None] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, hence no isinstance check.
+        self.transport = cast(asyncio.Transport, transport)
         self.conn.side_made(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -147,22 +148,36 @@ class _Side(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         link = self.reader
-        if link is None:  # closing
+        if link is None:
+            self._early(bytes(self.buffer[:nbytes]))
             return
         if link.gen != link.gens[link.index]:
             link.sync()
         if link.chain is None and not link.ended:
             link.count(nbytes)
-            link.dest_transport.write(self.buffer[:nbytes])
+            if self.conn.zero_copy:
+                link.dest_transport.write(self.buffer[:nbytes])
+            else:
+                link.dest_transport.write(bytes(self.buffer[:nbytes]))
         else:
             link.on_data(bytes(self.buffer[:nbytes]))
 
     def eof_received(self) -> bool:
         link = self.reader
-        if link is not None:
+        if link is None:
+            self._early(None)
+        else:
             link.sync()
             link.on_eof()
         return True  # keep the write side open: half-close is propagated, not forced
+
+    def _early(self, data: bytes | None) -> None:
+        # Some loops (uvloop) read once before connection_made's pause_reading takes
+        # effect: keep what arrives before the links exist (None is the EOF).
+        if not self.conn.closed:
+            self.early.append(data)
+            if self.transport is not None:
+                self.transport.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -385,6 +400,9 @@ class Connection:
         self.up: Link | None = None
         self.down: Link | None = None
         self.closed = False
+        # asyncio's selector transports copy what they cannot send at once, so the shared
+        # read buffer can be written as is; other loops (uvloop) may keep a reference.
+        self.zero_copy = isinstance(loop, asyncio.SelectorEventLoop)
         self.rolls: dict[str, tuple[int, bool]] = {}
         self._dial: asyncio.Task[None] | None = None
         self.context = ConnectionContext(
@@ -437,6 +455,15 @@ class Connection:
         server.reader = client.writer = self.down
         self.up.sync()
         self.down.sync()
+        for side in (client, server):
+            early, side.early = side.early, []
+            for data in early:
+                if side.reader is None or self.closed:
+                    break
+                if data is None:
+                    side.reader.on_eof()
+                else:
+                    side.reader.on_data(data)
         if not self.closed:
             client.transport.resume_reading()
             assert server.transport is not None

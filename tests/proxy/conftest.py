@@ -26,8 +26,13 @@ _names = itertools.count()
 class LoopThread:
     """An asyncio loop in a daemon thread; ``run`` executes a coroutine on it."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, kind: str = "asyncio") -> None:
+        if kind == "uvloop":
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._main, name="proxy-test-loop", daemon=True)
         self.thread.start()
 
@@ -104,9 +109,12 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         writer.write_eof()
 
 
-@pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    lt = LoopThread()
+@pytest.fixture(params=["asyncio", "uvloop"])
+def loop_thread(request: pytest.FixtureRequest) -> Iterator[LoopThread]:
+    """The proxy's loop: asyncio's, and uvloop's (the ``fast`` extra) when installed."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is the optional 'fast' extra")
+    lt = LoopThread(request.param)
     yield lt
     lt.close()
 
