@@ -187,6 +187,11 @@ class EmbeddedServer:
             raise ConfigurationError(
                 f"EmbeddedServer seed={seed!r} is not an int; pass an int or None"
             )
+        if config is not None and not isinstance(config, list | str | os.PathLike):
+            raise ConfigurationError(
+                f"EmbeddedServer config={config!r} is neither a populate list nor a path; "
+                'pass [{"name": ..., "listen": ..., "upstream": ...}, ...] or a JSON file path'
+            )
         self.host = host
         self._requested_port = port
         self.seed = seed

@@ -190,3 +190,8 @@ def test_localhost_binds_one_address_that_answers_on_the_reported_port() -> None
         assert server.url == f"http://localhost:{server.port}"
         status, body = _call(server.port, "GET", "/version")
         assert status == 200 and b"2.12.0" in body
+
+
+def test_bad_config_type_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="neither a populate list nor a path"):
+        EmbeddedServer(config={"name": "x"})  # type: ignore[arg-type]
