@@ -22,7 +22,7 @@ def test_latency_is_observed_by_a_client_and_healed(chaos_pytester: pytest.Pytes
             healed = echo.rtt(proxy.address)
             # generous: the fault adds ~0.3 s; the healed path is back to normal
             assert slow >= 0.25, slow
-            assert healed < slow / 2, (base, slow, healed)
+            assert healed < slow - 0.1, (base, slow, healed)
             stats = proxy.stats()
             assert stats["connections_accepted"] == 3
             assert stats["bytes_upstream"] == stats["bytes_downstream"] == 12
