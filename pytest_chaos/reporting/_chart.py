@@ -29,6 +29,7 @@ _RIGHT = 24
 _LANE = 22
 _PLOT_H = 200
 _PALETTE = ("#e6550d", "#756bb1", "#3182bd", "#d6616b", "#8c6d31", "#31a354", "#636363")
+_PROBE_COLORS = ("#1f77b4", "#17becf", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 _MAX_SAMPLES = 1500
 _TICK_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 
@@ -44,6 +45,18 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def _bar_label(text: str, x0: float, x1: float, y: float, right: float) -> str:
+    """The label of a bar: inside it if it fits, else beside it, in a readable colour."""
+    width = len(text) * 6.2 + 8  # about 6 px a character at 11 px sans-serif
+    if width <= x1 - x0:
+        where, color = f'x="{x0 + 4:.1f}"', "#fff"
+    elif x1 + width <= right:
+        where, color = f'x="{x1 + 4:.1f}"', "#333"
+    else:
+        where, color = f'x="{x0 - 4:.1f}" text-anchor="end"', "#333"
+    return f'<text {where} y="{y}" fill="{color}" font-size="11">{escape(text)}</text>'
+
+
 def _seconds(value: float) -> str:
     if value < 1:
         return f"{format_number(value * 1000)} ms"
@@ -51,16 +64,17 @@ def _seconds(value: float) -> str:
 
 
 def _thin(samples: list[dict[str, Any]], x: Callable[[float], float]) -> list[dict[str, Any]]:
-    """At most a few samples per pixel column: its fastest and slowest call, one error.
+    """At most a few samples per pixel column and probe: fastest, slowest, one error.
 
     A long steady state makes thousands of probe calls; drawing each would make the
     attachment megabytes without showing more. The extremes keep every spike visible.
     """
     if len(samples) <= _MAX_SAMPLES:
         return samples
-    columns: dict[int, dict[str, dict[str, Any]]] = {}
+    columns: dict[str, dict[str, dict[str, Any]]] = {}
     for sample in samples:
-        column = columns.setdefault(int(x(float(sample.get("t", 0.0)))), {})
+        key = f"{int(x(float(sample.get('t', 0.0))))}:{sample.get('label', '')}"
+        column = columns.setdefault(key, {})
         latency = float(sample.get("latency", 0.0))
         if not sample.get("ok"):
             column.setdefault("error", sample)
@@ -133,8 +147,8 @@ def timeline_svg(result: ChaosTestResult) -> str:
             f'<text x="8" y="{y + 15}">{escape(label[:24])}</text>'
             f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1.5):.1f}" height="{_LANE - 6}" '
             f'fill="{colors[fault.kind]}" rx="3"/>'
-            f'<text x="{x0 + 4:.1f}" y="{y + 15}" fill="#fff" font-size="11">'
-            f"{escape(_short(attrs, 60))}</text></g>"
+            + _bar_label(_short(attrs, 60), x0, x1, y + 15, _WIDTH - _RIGHT)
+            + "</g>"
         )
 
     # probe plot
@@ -151,11 +165,30 @@ def timeline_svg(result: ChaosTestResult) -> str:
         f"{sum(1 for s in samples if not s.get('ok'))} failed</text>"
     )
     drawn = _thin(samples, x)
+    legend_y = plot_top + 46
     if len(drawn) < len(samples):
         out.append(
-            f'<text x="8" y="{plot_top + 46}" fill="#888" font-size="11">'
+            f'<text x="8" y="{legend_y}" fill="#888" font-size="11">'
             f"{len(drawn)} drawn (extremes per pixel)</text>"
         )
+        legend_y += 15
+    probe_colors: dict[str, str] = {}
+    for sample in samples:
+        label = str(sample.get("label", ""))
+        if label not in probe_colors:
+            probe_colors[label] = _PROBE_COLORS[min(len(probe_colors), len(_PROBE_COLORS) - 1)]
+    if len(probe_colors) > 1:
+        # one colour per probe (a guard's liveness calls next to a steady state's)
+        for n, (label, color) in enumerate(probe_colors.items()):
+            if n == len(_PROBE_COLORS) - 1 and len(probe_colors) > len(_PROBE_COLORS):
+                label = f"{len(probe_colors) - n} more probes"
+            out.append(
+                f'<circle cx="12" cy="{legend_y - 4 + 14 * n}" r="3" fill="{color}"/>'
+                f'<text x="20" y="{legend_y + 14 * n}" fill="#555" font-size="10">'
+                f"{escape(_short(label, 21))}</text>"
+            )
+            if n == len(_PROBE_COLORS) - 1:
+                break
     for k in range(5):
         value = y_top * k / 4
         gy = plot_top + _PLOT_H - _PLOT_H * k / 4
@@ -172,7 +205,8 @@ def timeline_svg(result: ChaosTestResult) -> str:
         if sample.get("ok"):
             out.append(
                 f'<circle class="chaos-sample ok" cx="{cx:.1f}" cy="{cy:.1f}" r="2.6" '
-                f'fill="#1f77b4"><title>{tip}</title></circle>'
+                f'fill="{probe_colors.get(str(sample.get("label", "")), _PROBE_COLORS[0])}">'
+                f"<title>{tip}</title></circle>"
             )
         else:
             out.append(

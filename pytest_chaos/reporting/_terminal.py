@@ -47,7 +47,7 @@ def format_number(value: Any) -> str:
 
 def _shown(value: Any) -> bool:
     # the summary line shows numbers and flags; reasons and lists live in the journal
-    return isinstance(value, int | float) or (isinstance(value, str) and len(value) <= 24)
+    return isinstance(value, int | float) or (isinstance(value, str) and 0 < len(value) <= 24)
 
 
 def _clip(text: str, limit: int = 200) -> str:

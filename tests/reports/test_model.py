@@ -138,6 +138,19 @@ def test_thousands_of_probe_calls_are_thinned_but_spikes_and_errors_stay() -> No
     assert len(text) < 400_000
 
 
+def test_each_probe_has_its_own_colour_and_a_legend() -> None:
+    tl = Timeline()
+    for i in range(5):
+        tl.sample("steady_state:orders", t=i * 0.1, latency=0.2, ok=True)
+        tl.sample("guard:health", t=i * 0.1 + 0.05, latency=0.001, ok=True)
+    result = ChaosTestResult.build(_record(tl), _phases(setup="passed", call="passed"))
+    svg = ET.fromstring(timeline_svg(result))
+    fills = {el.get("fill") for el in svg.iter() if el.get("class") == "chaos-sample ok"}
+    assert len(fills) == 2
+    texts = {el.text for el in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"steady_state:orders", "guard:health"} <= texts
+
+
 def test_public_schema_names() -> None:
     assert pytest_chaos.reporting.JOURNAL_SCHEMA_ID == "pytest-chaos/journal/1"
     schema = pytest_chaos.reporting.journal_schema()
