@@ -21,6 +21,20 @@ from redis.retry import Retry
 
 from pytest_chaos.services import ChaosServices, ServiceSettings
 
+# Imported now, at collection: pytester restores sys.modules after each test that uses
+# it, and a docker/requests imported first inside such a test would be dropped and
+# re-imported as new classes, breaking every client made before ("You can only merge
+# into CookieJar").
+try:
+    import docker  # noqa: F401
+    import requests  # noqa: F401
+    import testcontainers.core.container  # noqa: F401
+
+    import pytest_chaos.backends.container
+    import pytest_chaos.services._docker  # noqa: F401
+except ImportError:  # pragma: no cover - the dev extra installs them
+    pass
+
 REQUIRE_DOCKER = os.environ.get("PYTEST_CHAOS_REQUIRE_DOCKER", "").lower() in ("1", "true", "yes")
 
 
