@@ -104,10 +104,20 @@ def test_valid_forms_strict_markers_and_selection(pytester: pytest.Pytester) -> 
             pass
         """
     )
+    pytester.makepyfile(
+        test_module_level="""
+        import pytest
+
+        pytestmark = pytest.mark.chaos(blast_radius=["mod"])
+
+        def test_module_marker(chaos):
+            assert chaos.spec.blast_radius.targets == ("mod",)
+        """
+    )
     result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers", "-m", "chaos")
-    result.assert_outcomes(passed=4, deselected=1)
+    result.assert_outcomes(passed=5, deselected=1)
     result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers", "-m", "not chaos")
-    result.assert_outcomes(passed=1, deselected=4)
+    result.assert_outcomes(passed=1, deselected=5)
 
 
 def test_marker_is_listed(pytester: pytest.Pytester) -> None:
