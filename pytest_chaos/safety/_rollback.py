@@ -107,3 +107,6 @@ class Backstop:
 
     def __len__(self) -> int:
         return len(self._stacks)
+
+    def __repr__(self) -> str:
+        return f"<Backstop open_stacks={len(self._stacks)}>"
