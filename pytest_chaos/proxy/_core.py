@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pytest_chaos.proxy._errors import BadRequest, BindError, Conflict, NotFound
+from pytest_chaos.proxy._fastpath import FastListener, is_fast_loop, make_transport
 from pytest_chaos.proxy._link import Connection, Link, ProxyStats, split_hostport
 from pytest_chaos.toxics._base import Toxic, ToxicConfigError
 from pytest_chaos.toxics._registry import get_toxic_class
@@ -148,6 +149,7 @@ class Proxy:
         self.chained: set[Link] = set()
         self._lingering: set[Connection] = set()
         self._server: asyncio.Server | None = None
+        self._listener: FastListener | None = None
         self._next_id = 0
 
     # -- what Connection needs (pytest_chaos.proxy._link.Owner) -------------------------
@@ -190,12 +192,15 @@ class Proxy:
 
     async def start(self) -> None:
         """Bind and accept; raises BindError."""
-        if self._server is not None:
+        if self._server is not None or self._listener is not None:
             return
         sock = _bind(self.listen)
         loop = asyncio.get_running_loop()
         host, port = sock.getsockname()[:2]
-        self._server = await loop.create_server(self._accept, sock=sock, backlog=_BACKLOG)
+        if is_fast_loop(loop):
+            self._listener = FastListener(loop, sock, self._accepted, self._accept_error)
+        else:
+            self._server = await loop.create_server(self._accept, sock=sock, backlog=_BACKLOG)
         self.bound = _format_address(host, port)
         # Like Toxiproxy, the bound address replaces the given one, so that disabling and
         # re-enabling a proxy on port 0 keeps its port and clients can reconnect.
@@ -208,6 +213,12 @@ class Proxy:
         self.connections.add(conn)
         return conn.client
 
+    def _accepted(self, sock: socket.socket, peer: object) -> None:
+        make_transport(asyncio.get_running_loop(), sock, self._accept(), {"peername": peer})
+
+    def _accept_error(self, exc: OSError) -> None:
+        self.note("accept_failed", {"error": str(exc)})
+
     async def stop(self) -> None:
         """Close the listener and abort every connection."""
         self.enabled = False
@@ -215,6 +226,9 @@ class Proxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         conns = list(self.connections) + list(self._lingering)
         dials = [t for c in conns if (t := c.dial_task()) is not None]
         for conn in conns:

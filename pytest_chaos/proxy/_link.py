@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import ipaddress
+import os
 import socket
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
+from pytest_chaos.proxy._fastpath import is_fast_loop, make_transport
 from pytest_chaos.toxics._base import ConnectionContext, End, Item, LinkContext, Piece, Reply, Stage
 from pytest_chaos.toxics._chain import Chain
 
@@ -405,6 +409,8 @@ class Connection:
         self.zero_copy = isinstance(loop, asyncio.SelectorEventLoop)
         self.rolls: dict[str, tuple[int, bool]] = {}
         self._dial: asyncio.Task[None] | None = None
+        self._dial_sock: socket.socket | None = None
+        self._dial_timer: asyncio.TimerHandle | None = None
         self.context = ConnectionContext(
             conn_id, owner.name, count=owner.stats.add, note=owner.note
         )
@@ -414,33 +420,102 @@ class Connection:
     def side_made(self, side: _Side) -> None:
         """A socket of this connection is connected."""
         assert side.transport is not None
-        # Neither side is read before both links exist: the client waits for the dial,
-        # and a server that speaks first must not lose its greeting.
-        side.transport.pause_reading()
         if side is self.client:
+            # Nothing is read from the client before the links exist.
+            side.transport.pause_reading()
             self.owner.stats.connections_accepted += 1
             self.owner.stats.connections_open += 1
-            self._dial = self.loop.create_task(self._connect())
+            self._start_dial()
         elif self.closed:
             side.transport.abort()
+        else:
+            self._start_links()
 
-    async def _connect(self) -> None:
+    @property
+    def dialing(self) -> bool:
+        """Whether the upstream dial is still pending."""
+        return self._dial is not None or self._dial_sock is not None
+
+    def _start_dial(self) -> None:
+        upstream = self.owner.upstream
         try:
-            host, port = split_hostport(self.owner.upstream)
+            host, port = split_hostport(upstream)
+        except ValueError as exc:
+            self._dial_failed(f"dial tcp {exc}")
+            return
+        host = host or "127.0.0.1"
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None  # a name: resolving may block, so it goes through the loop
+        if ip is None or not is_fast_loop(self.loop):
+            self._dial = self.loop.create_task(self._connect(host, port))
+            return
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._dial_failed(f"dial tcp {upstream}: socket: {exc.strerror or exc}")
+            return
+        sock.setblocking(False)
+        err = sock.connect_ex((host, port))
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            sock.close()
+            self._dial_failed(f"dial tcp {upstream}: connect: {os.strerror(err).lower()}")
+            return
+        self._dial_sock = sock
+        self.loop.add_writer(sock.fileno(), self._dial_ready)
+        self._dial_timer = self.loop.call_later(self.owner.dial_timeout, self._dial_timed_out)
+
+    def _dial_ready(self) -> None:
+        sock = self._take_dial_sock()
+        if sock is None:
+            return
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sock.close()
+            self._dial_failed(
+                f"dial tcp {self.owner.upstream}: connect: {os.strerror(err).lower()}"
+            )
+            return
+        self.server = _Side(self)
+        make_transport(self.loop, sock, self.server)  # connection_made -> side_made
+
+    def _dial_timed_out(self) -> None:
+        self._dial_timer = None
+        sock = self._take_dial_sock()
+        if sock is not None:
+            sock.close()
+            self._dial_failed(f"dial tcp {self.owner.upstream}: i/o timeout")
+
+    def _take_dial_sock(self) -> socket.socket | None:
+        sock, self._dial_sock = self._dial_sock, None
+        if self._dial_timer is not None:
+            self._dial_timer.cancel()
+            self._dial_timer = None
+        if sock is not None:
+            self.loop.remove_writer(sock.fileno())
+        return sock
+
+    def _dial_failed(self, error: str) -> None:
+        self.owner.stats.connections_failed += 1
+        self.owner.note("dial_failed", {"upstream": self.owner.upstream, "error": error})
+        self.close()
+
+    async def _connect(self, host: str, port: int) -> None:
+        try:
             async with asyncio.timeout(self.owner.dial_timeout):
-                await self.loop.create_connection(self._server_side, host or "127.0.0.1", port)
+                await self.loop.create_connection(self._server_side, host, port)
         except Exception as exc:  # any failure to dial counts; the client is closed
-            self.owner.stats.connections_failed += 1
-            self.owner.note("dial_failed", {"upstream": self.owner.upstream, "error": str(exc)})
-            self.close()
+            self._dial = None
+            self._dial_failed(f"dial tcp {self.owner.upstream}: {exc or type(exc).__name__}")
+            self._maybe_gone()
             return
         finally:
             self._dial = None
-        if self.closed:
-            if self.server is not None and self.server.transport is not None:
-                self.server.transport.abort()
-            return
-        self._start_links()
+        if self.closed and self.server is not None and self.server.transport is not None:
+            self.server.transport.abort()
+        self._maybe_gone()
 
     def _server_side(self) -> _Side:
         self.server = _Side(self)
@@ -466,8 +541,6 @@ class Connection:
                     side.reader.on_data(data)
         if not self.closed:
             client.transport.resume_reading()
-            assert server.transport is not None
-            server.transport.resume_reading()
 
     def link(self, stream: str) -> Link | None:
         """The link of ``stream`` (None while dialling)."""
@@ -481,7 +554,10 @@ class Connection:
     def side_lost(self, side: _Side) -> None:
         """A socket is gone: the connection goes with it."""
         self.close()
-        if self.client.lost and (self.server is None or self.server.lost) and self._dial is None:
+        self._maybe_gone()
+
+    def _maybe_gone(self) -> None:
+        if self.client.lost and (self.server is None or self.server.lost) and not self.dialing:
             self.owner.connection_gone(self)
 
     def close(self, *, reset: bool = False, abort: bool = False) -> None:
@@ -499,10 +575,12 @@ class Connection:
                 self.owner.chained.discard(link)
         if self._dial is not None:
             self._dial.cancel()
+        sock = self._take_dial_sock()
+        if sock is not None:
+            sock.close()
         self._shut(reset=reset, abort=abort)
         self.owner.connection_closed(self)
-        if self.client.lost and (self.server is None or self.server.lost) and self._dial is None:
-            self.owner.connection_gone(self)
+        self._maybe_gone()
 
     def _shut(self, *, reset: bool, abort: bool) -> None:
         for side in (self.client, self.server):

@@ -79,6 +79,8 @@ class Upstream:
                 await handler(reader, writer)
             except (ConnectionError, asyncio.CancelledError):
                 pass
+            except RuntimeError:  # uvloop: writing to a transport the peer reset
+                pass
             finally:
                 self.writers.discard(writer)
                 writer.close()
