@@ -23,6 +23,8 @@ _LAZY: dict[str, str] = {
     "Duplicator": "pytest_chaos._messages",
     "ToxiproxyClient": "pytest_chaos.client",
     "EmbeddedServer": "pytest_chaos.proxy",
+    "ChaosServices": "pytest_chaos.services",
+    "Service": "pytest_chaos.services",
     "Event": "pytest_chaos._timeline",
     "Timeline": "pytest_chaos._timeline",
     "CheckResult": "pytest_chaos.checks",
@@ -54,6 +56,7 @@ __all__ = [
     "Chaos",
     "ChaosError",
     "ChaosProxy",
+    "ChaosServices",
     "CheckError",
     "CheckResult",
     "CircuitBreakerViolated",
@@ -73,6 +76,7 @@ __all__ = [
     "RecoveryViolated",
     "RetriesViolated",
     "RollbackError",
+    "Service",
     "ServiceError",
     "SteadyStateNotMet",
     "SteadyStateViolated",
@@ -114,6 +118,7 @@ if TYPE_CHECKING:
     )
     from pytest_chaos.marker import BlastRadius
     from pytest_chaos.proxy import EmbeddedServer
+    from pytest_chaos.services import ChaosServices, Service
 
 
 def __getattr__(name: str) -> Any:
