@@ -57,7 +57,7 @@ def chaos(request: pytest.FixtureRequest, toxiproxy: ToxiproxyServer) -> Iterato
         public_host=toxiproxy.public_host,
     )
     request.node.stash[CHAOS_KEY] = controller
-    session.backstop.add(controller.undo_stack)
+    session.backstop.add(controller.undo_stack, lambda: controller.heal_all(by="session"))
     try:
         yield controller
     finally:

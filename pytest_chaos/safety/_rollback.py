@@ -80,16 +80,21 @@ class UndoStack:
 
 
 class Backstop:
-    """The undo stacks still open in this process, drained at session end."""
+    """The undo stacks still open in this process, drained at session end.
+
+    A stack may come with a ``heal`` callable that runs first (the controller heals its
+    faults ``by="session"`` so the timeline and the hooks see it); the stack's own
+    drain then undoes whatever is left, proxies included.
+    """
 
     def __init__(self) -> None:
-        self._stacks: dict[int, UndoStack] = {}
+        self._stacks: dict[int, tuple[UndoStack, Callable[[], object] | None]] = {}
         self._lock = threading.Lock()
 
-    def add(self, stack: UndoStack) -> None:
+    def add(self, stack: UndoStack, heal: Callable[[], object] | None = None) -> None:
         """Track a stack until :meth:`discard`."""
         with self._lock:
-            self._stacks[id(stack)] = stack
+            self._stacks[id(stack)] = (stack, heal)
 
     def discard(self, stack: UndoStack) -> None:
         """Stop tracking a stack (its test tore down)."""
@@ -101,7 +106,12 @@ class Backstop:
         with self._lock:
             stacks, self._stacks = list(self._stacks.values()), {}
         failures: list[tuple[str, str, BaseException]] = []
-        for stack in stacks:
+        for stack, heal in stacks:
+            if heal is not None:
+                try:
+                    heal()
+                except Exception as exc:
+                    failures.append((stack.owner, "healing", exc))
             failures.extend((stack.owner, label, exc) for label, exc in stack.drain())
         return failures
 

@@ -68,9 +68,9 @@ def test_backstop_drains_every_open_stack_newest_first() -> None:
     stack.push("fault", lambda: done.append("fault"))
     broken = UndoStack("t.py::other")
     broken.push("bad", lambda: 1 / 0)  # type: ignore[func-returns-value]
-    backstop.add(stack)
+    backstop.add(stack, heal=lambda: done.append("heal"))
     backstop.add(broken)
     failures = backstop.drain()
-    assert done == ["fault", "proxy"]
+    assert done == ["heal", "fault", "proxy"]
     assert [(owner, label) for owner, label, _ in failures] == [("t.py::other", "bad")]
     assert len(backstop) == 0 and stack.pending == []
