@@ -68,7 +68,7 @@ def _bind(listen: str) -> socket.socket:
     try:
         host, port = split_hostport(listen)
     except ValueError as exc:
-        raise BindError(f"listen tcp {listen}: {exc}") from None
+        raise BindError(f"listen tcp: {exc}") from None
     family = socket.AF_INET
     addr = host
     if host in ("", "::", "[::]"):
