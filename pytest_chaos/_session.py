@@ -69,6 +69,9 @@ def resolve_settings(config: pytest.Config) -> Settings:
     backend, backend_from = _pick(config, "chaos_backend", "chaos_backend")
     url, url_from = _pick(config, "toxiproxy_url", "chaos_toxiproxy_url")
     seed_raw, seed_from = _pick(config, "chaos_seed", "chaos_seed")
+    # a backend asked for on the command line beats a URL kept in the ini file
+    if url_from.startswith("ini") and backend_from.startswith("--") and backend != "external":
+        url = None
 
     if backend is not None and backend not in BACKENDS and not _registered(backend):
         raise pytest.UsageError(

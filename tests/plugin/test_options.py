@@ -105,6 +105,17 @@ def test_bad_settings_are_usage_errors_naming_value_rule_and_fix(
     assert message in result.stderr.str()
 
 
+def test_command_line_backend_beats_an_ini_url(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nchaos_toxiproxy_url = http://127.0.0.1:9\n")
+    pytester.makepyfile(SEED_PROBE)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-s", "--chaos-backend=embedded")
+    result.assert_outcomes(passed=1)
+    assert "BACKEND embedded" in _seed_line(result)
+    # without the option, the ini URL selects the external backend
+    result = pytester.runpytest("-p", "no:cacheprovider", "--co")
+    result.stdout.fnmatch_lines(["chaos: backend=external seed=* url=http://127.0.0.1:9"])
+
+
 def test_options_are_in_help(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(
