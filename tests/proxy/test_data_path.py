@@ -176,3 +176,28 @@ def test_a_server_that_speaks_first_is_heard(helper: Helper, upstream: type[Upst
         sock = helper.connect(proxy)
         assert recv_exactly(sock, 11) == b"220 ready\r\n"
         sock.close()
+
+
+@pytest.mark.parametrize("toxic", [None, "latency"])
+def test_a_slow_reader_holds_back_the_upstream(
+    helper: Helper, upstream: type[Upstream], toxic: str | None
+) -> None:
+    async def firehose(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        block = b"f" * 65536
+        while True:
+            writer.write(block)
+            await writer.drain()
+
+    proxy = helper.proxy(upstream(firehose).address)
+    if toxic:
+        helper.toxic(proxy, toxic, latency=50)
+    sock = helper.connect(proxy)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    time.sleep(1.0)  # the client reads nothing
+    first = helper.stats(proxy)["bytes_downstream"]
+    time.sleep(0.5)
+    second = helper.stats(proxy)["bytes_downstream"]
+    # the proxy stopped reading: socket buffers plus at most the chain's 4 MiB cap
+    assert second == first
+    assert second < 24 * 1024 * 1024, second
+    assert len(recv_exactly(sock, 1_000_000)) == 1_000_000  # and it still flows
