@@ -326,10 +326,12 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         except ProxyAPIError as exc:
             if exc.status != 404:
                 raise
-            self.notes.append(
+            message = (
                 f"proxy {name!r} ({on_server}) was already gone from {self.client.url} at "
                 "teardown: something outside pytest-chaos deleted it; nothing left to undo."
             )
+            self.notes.append(message)
+            self.timeline.record("note", "proxy_gone", target=name, message=message)
 
     @property
     def proxies(self) -> dict[str, ChaosProxy]:

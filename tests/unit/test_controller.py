@@ -245,3 +245,14 @@ def test_proxies_on_a_remote_server_listen_everywhere_and_are_reached_by_its_nam
         "update chaos-local-master-db False",
         "update chaos-local-master-db True",
     ]
+
+
+def test_a_proxy_deleted_behind_the_plugins_back_is_a_note_not_a_failure() -> None:
+    chaos, client = make()
+    proxy = chaos.proxy("db", upstream="127.0.0.1:5432")
+    proxy.latency(5)
+    del client.server["chaos-r-w-db"]  # someone else deleted it
+    chaos._teardown()  # no RollbackError: nothing of ours is left
+    (note,) = chaos.timeline.of_kind("note")
+    assert note.name == "proxy_gone" and note.target == "db"
+    assert "something outside pytest-chaos deleted it" in chaos.notes[0]
