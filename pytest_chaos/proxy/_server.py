@@ -343,6 +343,8 @@ class EmbeddedServer:
         )
         try:
             self._port = core.http.address[1]
+            # Named after the real port, so a leaked thread in a dump says which server.
+            threading.current_thread().name = f"pytest-chaos-proxy-{self.host}:{self._port}"
             self._core = core
             ready.set()
             await self._stop_event.wait()
