@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from example_suite.conftest import Shop
+from example_suite.shop.testbed import Shop
 from pytest_chaos import Chaos
 
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from example_suite.conftest import Shop
 from example_suite.shop.harness import Load, ShopRequestFailed
+from example_suite.shop.testbed import Shop
 from pytest_chaos import Chaos
 
 

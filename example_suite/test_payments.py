@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from example_suite.conftest import Shop
+from example_suite.shop.testbed import Shop
 from pytest_chaos import Chaos
 
 BREAKER_RESET = 2.0  # seconds the shop's payment breaker stays open

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from example_suite.conftest import Shop
 from example_suite.shop.harness import Load, ReplicaClient, ShopClient
+from example_suite.shop.testbed import Shop
 from pytest_chaos import Chaos
 
 

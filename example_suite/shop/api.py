@@ -32,14 +32,14 @@ from example_suite.shop.payments import (
     PaymentUnavailable,
 )
 
-__all__ = ["Shop", "create_app"]
+__all__ = ["Backends", "create_app"]
 
 _PRODUCT_TTL = 2.0
 _ORDER_TTL = 5.0
 _KEY_TTL = 24 * 3600.0
 
 
-class Shop:
+class Backends:
     """The order API's dependencies, built from a :class:`ShopConfig`."""
 
     def __init__(self, config: ShopConfig) -> None:
@@ -50,7 +50,7 @@ class Shop:
 
     def __repr__(self) -> str:
         mode = "fragile" if self.config.fragile else "resilient"
-        return f"<Shop {mode} {self.db!r} {self.cache!r} {self.payments!r}>"
+        return f"<Backends {mode} {self.db!r} {self.cache!r} {self.payments!r}>"
 
     def close(self) -> None:
         """Close every client."""
@@ -73,7 +73,7 @@ def _order_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(config: ShopConfig | None = None) -> Flask:
     """The order API's Flask application (configuration from the environment by default)."""
-    shop = Shop(config or ShopConfig.from_env())
+    shop = Backends(config or ShopConfig.from_env())
     app = Flask("orders")
     app.extensions["shop"] = shop
     use_keys = shop.config.resilience.idempotency_keys
