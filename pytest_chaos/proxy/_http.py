@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import socket
@@ -115,12 +116,15 @@ class HttpServer:
         asyncio would bind every address of ``localhost`` and, with port 0, give each
         its own port, so the reported port would not answer on the others.
         """
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(
-            host or "0.0.0.0", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        infos.sort(key=lambda info: info[0] != socket.AF_INET)
-        address = str(infos[0][4][0])
+        address = host or "0.0.0.0"
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:  # a name: resolve it off the loop (no executor for literals)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+            infos.sort(key=lambda info: info[0] != socket.AF_INET)
+            address = str(infos[0][4][0])
         self._server = await asyncio.start_server(self._on_connection, address, port)
 
     async def close(self) -> None:
