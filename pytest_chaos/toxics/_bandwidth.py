@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
-from pytest_chaos.toxics._base import (
-    Attribute,
-    Item,
-    LinkContext,
-    Piece,
-    Stage,
-    Toxic,
-    ToxicConfigError,
-)
+from pytest_chaos.toxics._base import Attribute, LinkContext, Stage, Toxic, ToxicConfigError
+from pytest_chaos.toxics._pacing import PacedStage
 from pytest_chaos.toxics._registry import register_toxic
 
 __all__ = ["BandwidthToxic"]
 
 
-class BandwidthStage(Stage):
-    """Releases each piece when a wire of the given rate would have carried it.
+class BandwidthStage(PacedStage):
+    """Releases each slice when a wire of the given rate would have carried it.
 
-    ``free_at`` is virtual: while the link stays busy the schedule does not drift with
-    timer lateness. Large pieces are cut into 100 ms slices like Toxiproxy does, so a
-    slow rate still delivers bytes steadily.
+    Slices are 100 ms worth of bytes, like Toxiproxy's, so a slow rate still delivers
+    steadily; the schedule is virtual, so a busy link does not drift with timer lateness.
     """
 
     def __init__(self, bytes_per_s: float) -> None:
         super().__init__()
         self.bytes_per_s = bytes_per_s
         self.slice = max(1, int(bytes_per_s / 10))
-        self.free_at = float("-inf")
 
-    def feed(self, item: Item, now: float) -> None:
-        if not isinstance(item, Piece):
-            self.emit(item, now)
-            return
-        t = max(now, self.free_at)
-        data = item.data
-        step = self.slice
-        for i in range(0, len(data), step):
-            part = data[i : i + step]
-            t += len(part) / self.bytes_per_s
-            self.emit(Piece(part, item.stamp), t)
-        self.free_at = t
+    def slice_size(self) -> int:
+        return self.slice
+
+    def leaves_at(self, start: float, size: int) -> float:
+        return start + size / self.bytes_per_s
 
 
 @register_toxic

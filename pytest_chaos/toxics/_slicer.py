@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from pytest_chaos.toxics._base import (
-    Attribute,
-    Item,
-    LinkContext,
-    Piece,
-    Stage,
-    Toxic,
-    ToxicConfigError,
-)
+from pytest_chaos.toxics._base import Attribute, LinkContext, Stage, Toxic, ToxicConfigError
+from pytest_chaos.toxics._pacing import PacedStage
 from pytest_chaos.toxics._registry import register_toxic
 
 __all__ = ["SlicerToxic"]
 
 
-class SlicerStage(Stage):
+class SlicerStage(PacedStage):
     """Emits slices one ``delay`` apart (Toxiproxy also waits after the last slice)."""
 
     def __init__(self, average: int, variation: int, delay_s: float, link: LinkContext) -> None:
@@ -25,23 +18,17 @@ class SlicerStage(Stage):
         self.variation = min(variation, average - 1)
         self.delay_s = delay_s
         self.rng = link.rng
-        self.free_at = float("-inf")
 
-    def feed(self, item: Item, now: float) -> None:
-        if not isinstance(item, Piece):
-            self.emit(item, max(now, self.free_at))
-            return
-        t = max(now, self.free_at)
-        data = item.data
-        i = 0
-        while i < len(data):
-            size = self.average
-            if self.variation:
-                size += self.rng.randint(-self.variation, self.variation)
-            self.emit(Piece(data[i : i + size], item.stamp), t)
-            i += size
-            t += self.delay_s
-        self.free_at = t
+    def slice_size(self) -> int:
+        if not self.variation:
+            return self.average
+        return self.average + self.rng.randint(-self.variation, self.variation)
+
+    def leaves_at(self, start: float, size: int) -> float:
+        return start
+
+    def next_start(self, left_at: float, size: int) -> float:
+        return left_at + self.delay_s
 
 
 @register_toxic

@@ -73,8 +73,10 @@ def test_bandwidth_queues_chunks_behind_each_other_and_credits_no_idle_time() ->
     s = stage("bandwidth", rate=10)  # 10,000 bytes/s
     s.accept(Piece(b"a" * 1000, 0.0), 0.0)
     s.accept(Piece(b"b" * 1000, 0.0), 0.0)
-    assert [round(t, 6) for t, _ in s._out] == [0.1, 0.2]
-    s.poll(1.0)
+    assert s.deadline() == pytest.approx(0.1)
+    assert s.poll(0.1) == [Piece(b"a" * 1000, 0.0)]
+    assert s.deadline() == pytest.approx(0.2)
+    assert s.poll(1.0) == [Piece(b"b" * 1000, 0.0)]
     s.accept(Piece(b"c" * 1000, 5.0), 5.0)
     assert s.deadline() == pytest.approx(5.1)
 
@@ -196,3 +198,24 @@ def test_chain_buffered_counts_held_bytes() -> None:
 
 def test_empty_stage_chain_is_allowed_for_drain() -> None:
     assert Chain([]).drain() == []
+
+
+def test_slicing_is_lazy_and_bounded_per_poll() -> None:
+    s = stage("slicer", average_size=1)
+    s.accept(Piece(b"z" * 262_144, 0.0), 0.0)
+    first = s.poll(0.0)
+    assert len(first) == 1024  # one poll never returns more; the rest is due at once
+    assert s.deadline() == 0.0
+    assert s.buffered == 262_144 - 1024
+    rest = s.drain()  # removal hands back the remainder in one piece
+    assert rest == [Piece(b"z" * (262_144 - 1024), 0.0)]
+    assert s.buffered == 0 and s.deadline() is None
+
+
+def test_bandwidth_end_follows_the_last_slice() -> None:
+    ch = chain(("bandwidth", {"rate": 10}))
+    ch.feed(Piece(b"q" * 2500, 0.0), 0.0)
+    ch.feed(End("eof"), 0.0)
+    out = run_until_idle(ch)
+    assert data_of(out) == b"q" * 2500
+    assert ends_of(out) == [(pytest.approx(0.25), "eof")]
