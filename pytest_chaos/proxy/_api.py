@@ -253,6 +253,8 @@ class AdminApi:
         included); any other existing proxy of that name is replaced. Raises
         :class:`PopulateError` (with the proxies done so far) on the first failure.
         """
+        if items is None:  # Go decodes null into an empty slice: nothing to do
+            items = []
         if not isinstance(items, list):
             raise PopulateError(
                 400,

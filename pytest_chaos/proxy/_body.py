@@ -117,6 +117,9 @@ def fields(obj: Any, schema: dict[str, Kind], *, where: str = "") -> dict[str, A
     Returns only the keys present with a non-null value, under their lower-case names.
     ``where`` is appended to messages (for example ``" at proxy 2"``).
     """
+    if obj is None:
+        # Go decodes a null body into the struct as "no fields given", not an error.
+        return {}
     if not isinstance(obj, dict):
         raise BodyError(f"expected a JSON object{where}, got {_describe(obj)}")
     picked: dict[str, Any] = {}

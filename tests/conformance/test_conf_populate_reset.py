@@ -122,3 +122,9 @@ def test_populate_ignores_toxics_inside_items(api: Api) -> None:
     assert resp.status_code == 201
     assert resp.json()["proxies"][0]["toxics"] == []
     assert api.call("GET", f"/proxies/{name}/toxics").json() == []
+
+
+def test_null_bodies_decode_as_empty_like_go(api: Api) -> None:
+    assert api.call("POST", "/populate", raw=b"null").status_code == 201
+    resp = api.call("POST", "/proxies", raw=b"null")
+    assert (resp.status_code, resp.json()["error"]) == (400, "missing required field: name")

@@ -60,6 +60,7 @@ def test_create_checks_in_toxiproxys_order(api: ApiUnderTest) -> None:
         (b"\xff\xfe", "not UTF-8 (byte 0xff at offset 0)"),
         (b"", "EOF"),
         (b'{"name": NaN}', "NaN is not valid JSON"),
+        (b"   ", "EOF"),
         (b"[" * 100000, "nested too deeply"),
         (b'{"name": ' + b"9" * 5000 + b"}", "invalid JSON"),
     ],
@@ -167,6 +168,8 @@ def test_populate_validates_everything_before_changing_anything(api: ApiUnderTes
     assert status == 400 and "at proxy 1" in body["error"]
     status, body, _ = api.request("POST", "/populate", {"name": "a"})
     assert status == 400 and "expected a JSON array" in body["error"]
+    status, body, _ = api.request("POST", "/populate", [None])
+    assert body["error"] == "missing required field: name at proxy 1"
 
 
 def test_populate_keeps_unchanged_proxies_and_replaces_changed_ones(api: ApiUnderTest) -> None:
@@ -209,3 +212,15 @@ def test_populate_error_midway_reports_what_was_done(api: ApiUnderTest) -> None:
 
 def test_populate_of_nothing_is_201_with_an_empty_list(api: ApiUnderTest) -> None:
     assert api.request("POST", "/populate", [])[:2] == (201, {"proxies": []})
+
+
+def test_a_null_body_means_no_fields_as_in_go(api: ApiUnderTest) -> None:
+    assert api.request("POST", "/proxies", b"null")[1] == {
+        "error": "missing required field: name",
+        "status": 400,
+    }
+    assert api.request("POST", "/populate", b"null")[:2] == (201, {"proxies": []})
+    api.request("POST", "/proxies", {"name": "p", "upstream": UP})
+    status, body, _ = api.request("PATCH", "/proxies/p", b"null")
+    assert status == 200 and body["upstream"] == UP and body["enabled"] is True
+    assert api.request("POST", "/proxies/p/toxics", b"null")[1]["error"] == "invalid toxic type"
