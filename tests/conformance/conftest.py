@@ -10,9 +10,10 @@ Markers:
 - ``embedded_only``: behaviour only pytest-chaos's server has (the stats extension,
   400 where Toxiproxy hangs); skipped when the server does not name itself
   pytest-chaos in ``GET /version``.
-- ``data_path``: moves bytes through a proxy between this process and an upstream on
-  127.0.0.1, so the server must share this machine's loopback (a container needs
-  ``--network host``); deselect with ``-m "not data_path"`` otherwise.
+- ``data_path``: needs the server to share this machine's loopback: it connects to a
+  proxy's listener, sends bytes to an upstream on 127.0.0.1, or holds a port that the
+  server must find taken (a container needs ``--network host``); deselect with
+  ``-m "not data_path"`` otherwise.
 - ``embedded_gap(reason)``: Toxiproxy behaviour the embedded server does not match
   yet; a strict xfail against the embedded server (so fixing it turns the test red
   until the marker goes), a normal test against any other server.
@@ -43,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "embedded_only: needs pytest-chaos's embedded server (skipped on others)"
     )
     config.addinivalue_line(
-        "markers", "data_path: sends bytes through a proxy over this machine's loopback"
+        "markers", "data_path: needs the server on this machine's loopback (connects, binds)"
     )
     config.addinivalue_line(
         "markers", "embedded_gap(reason): known difference of the embedded server (strict xfail)"

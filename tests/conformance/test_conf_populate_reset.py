@@ -70,6 +70,7 @@ def test_populate_replaces_a_proxy_whose_upstream_changed(api: Api) -> None:
     assert after["upstream"] == "127.0.0.1:10" and after["toxics"] == []
 
 
+@pytest.mark.data_path
 def test_populate_error_midway_answers_that_status_with_what_was_done(api: Api) -> None:
     a, b, c = api.name("a"), api.name("b"), api.name("c")
     with socket.create_server(("127.0.0.1", 0)) as taken:
@@ -90,6 +91,7 @@ def test_populate_error_midway_answers_that_status_with_what_was_done(api: Api) 
     assert api.call("GET", f"/proxies/{c}").status_code == 404
 
 
+@pytest.mark.data_path
 @pytest.mark.server_wide
 def test_reset_enables_everything_and_removes_toxics_but_deletes_nothing(api: Api) -> None:
     first = api.create(UP)

@@ -16,6 +16,7 @@ def _err(resp: object) -> tuple[int, str]:
     return status, resp.json()["error"]  # type: ignore[attr-defined]
 
 
+@pytest.mark.data_path
 def test_create_answers_201_with_the_proxy_and_binds_the_listen_address(api: Api) -> None:
     name = api.name()
     resp = api.call("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0", "upstream": UP})
@@ -36,6 +37,7 @@ def test_localhost_port_0_is_reported_as_the_bound_ip_and_port(api: Api) -> None
     assert host == "127.0.0.1" and port > 0
 
 
+@pytest.mark.data_path
 def test_disabled_proxy_reports_listen_as_given_and_binds_nothing(api: Api) -> None:
     port = free_port()
     proxy = api.create(UP, listen=f"127.0.0.1:{port}", enabled=False)
@@ -47,6 +49,7 @@ def test_disabled_proxy_reports_listen_as_given_and_binds_nothing(api: Api) -> N
     socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
+@pytest.mark.data_path
 def test_disable_then_enable_keeps_the_port_that_port_0_picked(api: Api) -> None:
     # Toxiproxy stores the bound address, so clients that cached it keep working
     # across proxy.down() (toxiproxy-python does cache it).
@@ -93,6 +96,7 @@ def test_update_unknown_proxy_is_404(api: Api) -> None:
     assert _err(resp) == (404, "proxy not found")
 
 
+@pytest.mark.data_path
 def test_delete_answers_204_then_the_proxy_is_gone(api: Api) -> None:
     proxy = api.create(UP)
     host, port = host_port(proxy["listen"])
@@ -122,6 +126,7 @@ def test_create_errors_in_order(api: Api) -> None:
     ) == (409, "proxy already exists")
 
 
+@pytest.mark.data_path
 def test_bind_failure_is_500_with_the_os_error(api: Api) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
@@ -190,6 +195,7 @@ def test_the_upstream_is_not_resolved_when_the_proxy_is_created(api: Api) -> Non
     assert proxy["upstream"] == "no-such-host.invalid:5432" and proxy["enabled"] is True
 
 
+@pytest.mark.data_path
 def test_changing_listen_moves_the_listener(api: Api) -> None:
     proxy = api.create(UP)
     old = host_port(proxy["listen"])
