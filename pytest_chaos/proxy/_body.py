@@ -15,7 +15,7 @@ import json
 import math
 from typing import Any, Literal
 
-__all__ = ["BodyError", "decode", "fields", "json_type"]
+__all__ = ["BodyError", "Kind", "decode", "fields", "json_type", "lower_keys"]
 
 Kind = Literal["string", "bool", "number", "integer", "object"]
 
