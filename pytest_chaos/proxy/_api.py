@@ -49,6 +49,12 @@ _TOXIC_UPDATE_FIELDS: dict[str, _body.Kind] = {
     "attributes": "object",
 }
 
+_ENDPOINTS = (
+    "the API has /proxies, /proxies/{name}, /proxies/{name}/toxics, "
+    "/proxies/{name}/toxics/{toxic}, /proxies/{name}/stats, /populate, /reset and /version "
+    "(without a trailing slash)"
+)
+
 Endpoint = Callable[[Request, list[str]], Awaitable[Response]]
 
 
@@ -110,7 +116,9 @@ class AdminApi:
         path = request.path
         segments = path.split("/")[1:] if path.startswith("/") else None
         if segments is None:
-            return error_response(404, f"no endpoint at {path!r}: paths start with '/'")
+            return error_response(
+                404, f"no endpoint at {path!r}: paths start with '/'; {_ENDPOINTS}"
+            )
         for pattern, methods in self._routes:
             params = _match(pattern, segments)
             if params is None:
@@ -131,7 +139,7 @@ class AdminApi:
                 return error_response(exc.status, exc.message)
             except BodyError as exc:
                 return error_response(400, str(exc))
-        return error_response(404, f"no endpoint at {path}")
+        return error_response(404, f"no endpoint at {path}; {_ENDPOINTS}")
 
     # -- proxies ---------------------------------------------------------------------
 
