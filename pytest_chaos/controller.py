@@ -43,6 +43,28 @@ if TYPE_CHECKING:
 __all__ = ["Chaos", "ChaosProxy", "Fault"]
 
 
+#: seconds a reconnected container gets to answer again when a partition heals
+_SERVICE_READY_TIMEOUT = 60.0
+
+
+def _is_service(item: object) -> bool:
+    # services load Docker lazily; only look when the services layer is imported
+    from pytest_chaos.services._service import Service
+
+    return isinstance(item, Service)
+
+
+def _dockerised(service: Any) -> Any:
+    if service.provider != "docker":
+        raise InjectionError(
+            f"chaos.partition: service {service.name!r} runs as a local process "
+            f"({service.provider}), which has no network to be cut from. Run services on "
+            "Docker (--chaos-services=docker), or put a proxy in front of it and partition "
+            "the proxy."
+        )
+    return service
+
+
 def _discard(_: object) -> None:
     return None
 
@@ -340,31 +362,48 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
             return dict(self._proxies)
 
     def partition(self, group_a: Iterable[Any], group_b: Iterable[Any] | None = None) -> Fault:
-        """Cut the given proxies off (each is disabled) as one fault.
+        """Cut the given proxies and containers off, as one fault.
 
-        ``group_a`` and ``group_b`` hold :class:`ChaosProxy` objects or proxy names;
-        every member must be in the blast radius. Healing re-enables them all on the
-        same ports. Services are cut by the container faults' own methods.
+        ``group_a`` and ``group_b`` hold :class:`ChaosProxy` objects, proxy names, or
+        Docker services from ``chaos_services``; every member must be in the blast
+        radius. Proxies are disabled; a container is disconnected from its Docker
+        network (a real partition: nothing reaches it, it reaches nothing on it).
+        Healing reconnects the containers, waits until they answer, and re-enables the
+        proxies on the same ports.
         """
-        members: list[ChaosProxy] = []
+        proxies: list[ChaosProxy] = []
+        services: list[Any] = []
         for item in [*group_a, *(group_b or [])]:
-            members.append(self._resolve_proxy(item))
-        if not members:
+            if _is_service(item):
+                services.append(_dockerised(item))
+            else:
+                proxies.append(self._resolve_proxy(item))
+        if not proxies and not services:
             raise ConfigurationError(
-                "chaos.partition() got no proxies; pass the ChaosProxy objects (or names) "
-                "to cut, e.g. chaos.partition([db], [cache])."
+                "chaos.partition() got nothing to cut; pass ChaosProxy objects (or their "
+                "names) and/or Docker services, e.g. chaos.partition([db], [cache])."
             )
-        names = [p.name for p in members]
+        names = [p.name for p in proxies] + [svc.name for svc in services]
+        networks: dict[str, str] = {}
 
         def apply() -> None:
-            for p in members:
+            for p in proxies:
                 p._set_enabled(False)
+            for svc in services:
+                networks[svc.name] = svc.runtime.disconnect(None)
 
         def undo() -> None:
-            for p in members:
+            for svc in services:
+                if svc.name in networks:
+                    svc.runtime.reconnect(networks.pop(svc.name))
+                    svc.runtime.wait_ready(_SERVICE_READY_TIMEOUT)
+            for p in proxies:
                 p._set_enabled(True, missing_ok=True)
 
-        return self._inject(names, "partition", apply, undo, {"proxies": names}, None, None)
+        attributes: dict[str, Any] = {"proxies": [p.name for p in proxies]}
+        if services:
+            attributes["services"] = [svc.name for svc in services]
+        return self._inject(names, "partition", apply, undo, attributes, None, None)
 
     def _resolve_proxy(self, item: Any) -> ChaosProxy:
         if isinstance(item, ChaosProxy):
@@ -372,9 +411,9 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         if isinstance(item, str) and item in self._proxies:
             return self._proxies[item]
         raise ConfigurationError(
-            f"chaos.partition: {item!r} is not a proxy of this test; pass ChaosProxy objects "
-            f"or names from {sorted(self._proxies)}. Services have their own faults "
-            "(chaos.disconnect(service))."
+            f"chaos.partition: {item!r} is not a proxy of this test nor a service; pass "
+            f"ChaosProxy objects, names from {sorted(self._proxies)}, or services from "
+            "chaos_services."
         )
 
     # -- teardown ---------------------------------------------------------------------
