@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_chaos import InjectionError
+from pytest_chaos import InjectionError, ServiceError
 
 REQUIRE_DOCKER = os.environ.get("PYTEST_CHAOS_REQUIRE_DOCKER", "").lower() in ("1", "true", "yes")
 
@@ -49,7 +49,12 @@ def docker_redis() -> Iterator[Any]:
         _unavailable(f"Docker is not usable: {reason}")
     settings = dataclasses.replace(ServiceSettings.from_environment(), provider="docker")
     manager = ChaosServices(settings, on_unavailable=_unavailable)
-    yield manager.redis("cache")
+    try:
+        redis = manager.redis("cache")
+    except ServiceError as exc:  # e.g. no image and no registry: not usable here
+        manager.close()
+        _unavailable(str(exc))
+    yield redis
     assert manager.close() == []
 
 
