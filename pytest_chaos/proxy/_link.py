@@ -277,6 +277,10 @@ class Link:
                 return
         if self.chain is not chain:  # a toxic performed a change (not in built-ins)
             return
+        if self.gen == -1:  # a change waits for a finishing stage: try again
+            self.sync()
+            if self.chain is not chain:
+                return
         due = chain.deadline()
         if due is not None:
             self._timer = self.loop.call_at(due - TIMER_SLACK, self.pump)
@@ -339,9 +343,12 @@ class Link:
         signature = tuple((entry.name, entry.version) for entry in entries)
         if signature == self.signature:
             return
+        names = {entry.name for entry in entries}
+        if any(name not in names and st.finishing() for name, st in self.stages.items()):
+            self.gen = -1  # retried on the next read or poll
+            return
         self.signature = signature
         now = self.loop.time()
-        names = {entry.name for entry in entries}
         held: list[Item] = []
         for name, stage in reversed(self.stages.items()):  # later stages hold older data
             held.extend(stage.drain())

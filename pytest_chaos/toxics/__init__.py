@@ -24,7 +24,19 @@ The interface
     is lost). ``start(link, now, previous)`` receives the stage this toxic had in the
     same link before the change, to carry state across updates (limit_data keeps its
     byte count). A stage emitting :class:`Reply` sends bytes back to the link's source
-    (an HTTP toxic answering a request itself).
+    (an HTTP toxic answering a request itself). ``on_remove()`` gives items to send
+    when the toxic leaves the link (timeout closes a stream it punched holes in);
+    ``finishing()`` returning true keeps the whole chain unchanged until it turns false
+    (an HTTP stage still swallowing a duplicated response when its toxic is removed).
+    Slicing stages derive from ``PacedStage`` (``_pacing``), which cuts lazily.
+
+Class flags on ``Toxic``
+    ``both_links``: the toxic needs both directions (HTTP toxics); the proxy starts a
+    stage in both links whichever stream it was added on, and rolls toxicity once per
+    connection. ``idle_effect``: the toxic acts on links that carry no data (timeout);
+    changes to such toxics reach every open link at once. Other changes reach an idle
+    link on its next read (nobody can tell), which keeps changes cheap with thousands
+    of idle connections.
 
 ``LinkContext`` (what a stage sees)
     ``direction`` (``upstream``: client to server, ``downstream``: server to client),

@@ -228,6 +228,13 @@ class Stage:
         self.cancel_pending()
         return items
 
+    def finishing(self) -> bool:
+        """True while this stage must outlive the removal of its toxic to leave the
+        stream consistent (an HTTP stage still swallowing a duplicated response). The
+        link then keeps its whole chain unchanged and retries the change after each
+        poll, so a removal waits for it; new toxics wait too (usually milliseconds)."""
+        return False
+
     def on_remove(self) -> list[Item]:
         """Items to send after :meth:`drain` when the toxic leaves the link for good
         (a timeout toxic that dropped data closes the connection, as Toxiproxy does)."""
