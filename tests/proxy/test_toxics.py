@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from .conftest import Helper, Upstream, recv_all, recv_exactly
+from pytest_chaos.proxy._core import ProxyManager
+
+from .conftest import Helper, LoopThread, Upstream, recv_all, recv_exactly
 
 
 def _rtt(sock: socket.socket, n: int = 5) -> float:
@@ -223,3 +225,54 @@ def test_timeout_added_to_an_idle_connection_closes_it(
     helper.toxic(proxy, "timeout", "upstream", timeout=300)  # no data flows after this
     assert recv_all(sock) == b""
     assert 0.25 <= time.monotonic() - start < 3.0
+
+
+def test_toxicity_is_rolled_per_link_from_the_seed(
+    loop_thread: LoopThread, upstream: type[Upstream]
+) -> None:
+    up = upstream()
+
+    def pattern(seed: int) -> list[bool]:
+        async def make() -> ProxyManager:
+            return ProxyManager(seed=seed)
+
+        manager = loop_thread.run(make())
+        helper = Helper(loop_thread, manager)
+        try:
+            proxy = helper.proxy(up.address)
+            loop_thread.call(
+                lambda: manager.add_toxic(
+                    proxy.name,
+                    type="latency",
+                    name=None,
+                    stream="downstream",
+                    toxicity=0.5,
+                    attributes={"latency": 1},
+                )
+            )
+            hits = []
+            for _ in range(24):
+                sock = helper.connect(proxy)
+                sock.sendall(b"x")
+                assert recv_exactly(sock, 1) == b"x"  # affected or not, data flows
+                hits.append(
+                    loop_thread.call(
+                        lambda: any(bool(c.down and c.down.stages) for c in proxy.connections)
+                    )
+                )
+                sock.close()
+                helper.sockets.clear()
+                deadline = time.monotonic() + 10
+                while loop_thread.call(lambda: len(proxy.connections)) and (
+                    time.monotonic() < deadline
+                ):
+                    time.sleep(0.01)
+            return hits
+        finally:
+            helper.close()
+            loop_thread.run(manager.close())
+
+    first, again, other = pattern(11), pattern(11), pattern(12)
+    assert first == again  # the same seed rolls the same way
+    assert 4 <= sum(first) <= 20  # about half of the links are affected
+    assert first != other
