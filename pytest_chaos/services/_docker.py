@@ -232,6 +232,9 @@ class ContainerRuntime:
 
     def kill(self) -> None:
         """``docker kill``: SIGKILL every process of the container."""
+        # Docker refuses to kill a paused container; a frozen process dies all the same.
+        if self.state() == "paused":
+            self.container.unpause()
         self.container.kill()
 
     def start(self) -> None:
@@ -257,8 +260,12 @@ class ContainerRuntime:
         if self._removed:
             return
         self._removed = True
-        with contextlib.suppress(docker.errors.NotFound):
+        try:
             self._tc.stop(force=True, delete_volume=True)
+        except docker.errors.NotFound:
+            pass  # removed by someone else: nothing left to do but close the client
+        finally:
+            self._tc.get_docker_client().client.close()
 
     def describe(self) -> str:
         """The container's short id."""

@@ -124,3 +124,28 @@ def test_a_fault_outside_the_blast_radius_touches_nothing(chaos, services: Chaos
     with pytest.raises(BlastRadiusError, match="redis"):
         chaos.kill(svc)
     assert svc.state == "running"
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_killing_a_paused_service_works_and_both_heal(
+    chaos, services: ChaosServices, redis_client
+) -> None:
+    svc = services.redis()
+    pause = chaos.pause(svc)
+    kill = chaos.kill(svc)
+    assert svc.state == "stopped"
+    kill.heal()
+    pause.heal()
+    assert svc.state == "running"
+    assert redis_client(svc.host, svc.port).ping()
+
+
+def test_a_service_left_down_is_restarted_at_the_next_request(
+    services: ChaosServices, redis_client
+) -> None:
+    svc = services.redis()
+    svc.runtime.kill()  # behind the controller's back: no fault, no heal
+    assert svc.state == "stopped"
+    assert services.redis() is svc
+    assert svc.state == "running"
+    assert redis_client(svc.host, svc.port).ping()
