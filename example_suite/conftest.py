@@ -10,8 +10,9 @@ a fault proxy of the test's ``chaos`` controller:
 Redis and PostgreSQL come from pytest-chaos's ``chaos_services`` (containers when a
 Docker engine answers, local binaries otherwise). ``SHOP_FRAGILE=1`` starts the fragile
 build of the order API (no timeouts, no breaker, no idempotency keys, retries without
-backoff); the suite is expected to fail against it, and tests/example checks that it
-fails for the right reasons.
+backoff; a comma-separated list such as ``SHOP_FRAGILE=breaker`` removes only those);
+the suite is expected to fail against it, and tests/example checks that it fails for the
+right reasons.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ from typing import Any
 
 import pytest
 
+from example_suite.shop.config import PROTECTIONS, parse_fragile
 from example_suite.shop.harness import ServiceProcess, ShopClient, create_database
 from example_suite.shop.testbed import Backing, Payments, Shop
 from pytest_chaos import Chaos
 
-FRAGILE = os.environ.get("SHOP_FRAGILE", "").strip().lower() in {"1", "true", "yes", "on"}
+FRAGILE = os.environ.get("SHOP_FRAGILE", "")
+try:
+    REMOVED = parse_fragile(FRAGILE)
+except ValueError as exc:  # a typo stops the run before any process starts
+    raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,8 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    build = "FRAGILE (SHOP_FRAGILE=1: no timeouts, breaker or idempotency keys)"
-    return f"example shop: {build if FRAGILE else 'resilient'} build"
+    if not REMOVED:
+        return "example shop: resilient build"
+    return f"example shop: FRAGILE build (SHOP_FRAGILE={FRAGILE}): without " + ", ".join(
+        PROTECTIONS[name] for name in sorted(REMOVED)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +91,7 @@ def start_shop(
             "SHOP_REDIS_URL": f"redis://{cache.address}/0",
             "SHOP_REDIS_PREFIX": name,
             "SHOP_PAYMENTS_URL": f"http://{pay.address}",
-            "SHOP_FRAGILE": "1" if FRAGILE else "0",
+            "SHOP_FRAGILE": FRAGILE,
         }
         if breaker_reset is not None:
             env["SHOP_BREAKER_RESET"] = str(breaker_reset)
@@ -103,7 +112,7 @@ def start_shop(
             pay=pay,
             payments=payments,
             database_url=database_url,
-            fragile=FRAGILE,
+            fragile=bool(REMOVED),
         )
         started.append(shop)
         return shop

@@ -49,7 +49,7 @@ class Backends:
         self.payments = PaymentsClient(config.payments_url, config.resilience)
 
     def __repr__(self) -> str:
-        mode = "fragile" if self.config.fragile else "resilient"
+        mode = f"without {sorted(self.config.removed)}" if self.config.fragile else "resilient"
         return f"<Backends {mode} {self.db!r} {self.cache!r} {self.payments!r}>"
 
     def close(self) -> None:
@@ -87,7 +87,7 @@ def create_app(config: ShopConfig | None = None) -> Flask:
         # Liveness only: it touches no dependency, so it answers while they are faulted.
         return jsonify(
             status="ok",
-            fragile=shop.config.fragile,
+            fragile=sorted(shop.config.removed),
             cache=shop.cache.state,
             payments_breaker=shop.payments.breaker_state,
             payment_attempts=shop.payments.attempts,

@@ -1,7 +1,9 @@
 """Configuration of the order API, read from the environment.
 
-The resilient defaults are what a careful team ships; ``SHOP_FRAGILE=1`` turns every
-protection off at once, the way a first version of a service often looks.
+The resilient defaults are what a careful team ships. ``SHOP_FRAGILE`` removes
+protections, the way a first version of a service often looks: ``1`` (or ``all``) removes
+every one, a comma-separated list removes some (see :data:`PROTECTIONS`), so a test can
+show which experiment catches which missing protection.
 """
 
 from __future__ import annotations
@@ -10,9 +12,35 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-__all__ = ["Resilience", "ShopConfig"]
+__all__ = ["PROTECTIONS", "Resilience", "ShopConfig", "parse_fragile"]
 
-_TRUE = {"1", "true", "yes", "on"}
+_ALL = {"1", "true", "yes", "on", "all"}
+_NONE = {"", "0", "false", "no", "off", "none"}
+
+#: what each name in ``SHOP_FRAGILE`` removes
+PROTECTIONS: dict[str, str] = {
+    "timeouts": "every timeout (database, Redis, payment provider)",
+    "breaker": "the circuit breaker on payments",
+    "idempotency": "idempotency keys on orders and charges (and the paid-order check)",
+    "backoff": "retry discipline: 5 immediate payment attempts, no database retry",
+}
+
+
+def parse_fragile(value: str) -> frozenset[str]:
+    """The protections ``SHOP_FRAGILE=value`` removes (empty: the resilient build)."""
+    text = value.strip().lower()
+    if text in _NONE:
+        return frozenset()
+    if text in _ALL:
+        return frozenset(PROTECTIONS)
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(names - set(PROTECTIONS))
+    if unknown:
+        raise ValueError(
+            f"SHOP_FRAGILE={value!r} names unknown protections {unknown}; use 1 (all), 0 "
+            f"(none) or a comma-separated list of {sorted(PROTECTIONS)}"
+        )
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -41,22 +69,30 @@ class Resilience:
     db_attempts: int = 2
 
     @classmethod
+    def without(cls, removed: frozenset[str] | set[str]) -> Resilience:
+        """The build with the named :data:`PROTECTIONS` removed."""
+        changes: dict[str, object] = {}
+        if "timeouts" in removed:
+            changes.update(
+                db_timeout=None,
+                db_connect_timeout=None,
+                redis_timeout=None,
+                redis_retry_after=0.0,
+                payments_connect_timeout=None,
+                payments_timeout=None,
+            )
+        if "breaker" in removed:
+            changes.update(breaker=False)
+        if "idempotency" in removed:
+            changes.update(idempotency_keys=False)
+        if "backoff" in removed:
+            changes.update(payments_attempts=5, backoff_initial=0.0, backoff_max=0.0, db_attempts=1)
+        return replace(cls(), **changes)  # type: ignore[arg-type]
+
+    @classmethod
     def fragile(cls) -> Resilience:
         """The naive build: no timeouts, no breaker, no idempotency keys, eager retries."""
-        return cls(
-            db_timeout=None,
-            db_connect_timeout=None,
-            redis_timeout=None,
-            redis_retry_after=0.0,
-            payments_connect_timeout=None,
-            payments_timeout=None,
-            payments_attempts=5,
-            backoff_initial=0.0,
-            backoff_max=0.0,
-            breaker=False,
-            idempotency_keys=False,
-            db_attempts=1,
-        )
+        return cls.without(frozenset(PROTECTIONS))
 
 
 @dataclass(frozen=True)
@@ -67,8 +103,13 @@ class ShopConfig:
     redis_url: str
     payments_url: str
     redis_prefix: str = "shop"
-    fragile: bool = False
+    removed: frozenset[str] = frozenset()
     resilience: Resilience = field(default_factory=Resilience)
+
+    @property
+    def fragile(self) -> bool:
+        """Whether any protection was removed."""
+        return bool(self.removed)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ShopConfig:
@@ -87,8 +128,8 @@ class ShopConfig:
                 "(postgresql://user@host:port/db, redis://host:port/0, http://host:port); "
                 "set them, normally to the addresses of pytest-chaos proxies"
             )
-        fragile = env.get("SHOP_FRAGILE", "").strip().lower() in _TRUE
-        resilience = Resilience.fragile() if fragile else Resilience()
+        removed = parse_fragile(env.get("SHOP_FRAGILE", ""))
+        resilience = Resilience.without(removed)
         reset = env.get("SHOP_BREAKER_RESET")
         if reset:
             resilience = replace(resilience, breaker_reset=float(reset))
@@ -97,6 +138,6 @@ class ShopConfig:
             redis_url=env["SHOP_REDIS_URL"],
             payments_url=env["SHOP_PAYMENTS_URL"].rstrip("/"),
             redis_prefix=env.get("SHOP_REDIS_PREFIX", "shop"),
-            fragile=fragile,
+            removed=removed,
             resilience=resilience,
         )

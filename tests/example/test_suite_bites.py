@@ -4,7 +4,12 @@ the fragile one, each failing experiment with the check and the reason it was bu
 Both runs execute the README's main command (``pytest example_suite -m chaos``) in a
 subprocess, the fragile one with ``SHOP_FRAGILE=1`` (no timeouts, no circuit breaker, no
 idempotency keys, retries without backoff), and read the outcome of every experiment
-from a JUnit XML report.
+from a JUnit XML report. Then each protection is removed alone, and the experiments
+that guard it must catch it.
+
+Known gap: removing only the retry backoff (``SHOP_FRAGILE=backoff``) is caught by no
+experiment, because the breaker still cuts the retries off; the ``retries`` check
+bounds attempts per call, not how fast they come.
 """
 
 from __future__ import annotations
@@ -88,7 +93,35 @@ class Run:
         return f"exit code {self.returncode}; last output:\n{self.output[-6000:]}"
 
 
-def run_example_suite(tmp_path: Path, *, fragile: bool) -> Run:
+# protection removed alone -> the experiments that must catch it, and with which violation
+CATCHES: dict[str, dict[str, str]] = {
+    "timeouts": {
+        "test_cache.py::test_shop_keeps_selling_when_redis_is_down": "SteadyStateViolated",
+        "test_system.py::test_hanging_payment_provider_does_not_take_the_shop_down": (
+            "SteadyStateViolated"
+        ),
+    },
+    "breaker": {
+        "test_payments.py::test_breaker_opens_when_payments_fail_30_percent": (
+            "CircuitBreakerViolated"
+        ),
+        "test_payments.py::test_payment_outage_causes_no_retry_storm": "RetriesViolated",
+        # timeouts alone do not stop the cascade: 3 timed-out attempts per payment still
+        # hold the worker threads
+        "test_system.py::test_hanging_payment_provider_does_not_take_the_shop_down": (
+            "SteadyStateViolated"
+        ),
+    },
+    "idempotency": {
+        "test_payments.py::test_duplicated_payment_request_charges_once": "IdempotencyViolated",
+        "test_system.py::test_a_resubmitted_order_is_created_once": "IdempotencyViolated",
+    },
+}
+
+
+def run_example_suite(
+    tmp_path: Path, *, fragile: bool | str, select: list[str] | None = None
+) -> Run:
     """Run the README's main command in a subprocess; the outcome of every test."""
     junit = tmp_path / "junit.xml"
     env = {
@@ -97,7 +130,8 @@ def run_example_suite(tmp_path: Path, *, fragile: bool) -> Run:
         # this test may itself run under xdist: the child is a plain session of its own
         if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"))
     }
-    env["SHOP_FRAGILE"] = "1" if fragile else "0"
+    env["SHOP_FRAGILE"] = fragile if isinstance(fragile, str) else "1" if fragile else "0"
+    selection = ["-k", " or ".join(n.split("::")[1] for n in select)] if select else []
     try:
         proc = subprocess.run(
             [
@@ -113,6 +147,7 @@ def run_example_suite(tmp_path: Path, *, fragile: bool) -> Run:
                 f"--basetemp={tmp_path / 'basetemp'}",
                 "-o",
                 "junit_family=xunit2",
+                *selection,
             ],
             cwd=REPO,
             env=env,
@@ -187,3 +222,23 @@ def test_fragile_shop_fails_the_right_experiments_for_the_right_reasons(tmp_path
     assert run.returncode == 1, run.explain()
     failed = len(FRAGILE_FAILURES)
     assert f"({len(BOTH_PASS)} passed, {failed} failed)" in run.output, run.explain()
+
+
+@pytest.mark.parametrize("protection", sorted(CATCHES))
+def test_each_protection_removed_alone_is_caught(tmp_path: Path, protection: str) -> None:
+    """Remove one protection (``SHOP_FRAGILE=<name>``): the experiments built to guard it
+    fail, each with its check's violation."""
+    expected = CATCHES[protection]
+    run = run_example_suite(tmp_path, fragile=protection, select=sorted(expected))
+    assert set(run.outcomes) == set(expected), (
+        f"selected {sorted(run.outcomes)}, expected {sorted(expected)}\n{run.explain()}"
+    )
+    wrong = {
+        name: outcome
+        for name, outcome in run.outcomes.items()
+        if outcome.result != "failed" or expected[name] not in outcome.message
+    }
+    assert not wrong, (
+        f"without {protection!r}, these experiments did not fail with the expected "
+        f"violation ({ {n: expected[n] for n in wrong} }): {wrong}\n{run.explain()}"
+    )
