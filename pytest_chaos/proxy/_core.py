@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pytest_chaos.proxy._errors import BadRequest, BindError, Conflict, NotFound
 from pytest_chaos.proxy._fastpath import FastListener, is_fast_loop, make_transport
-from pytest_chaos.proxy._link import Connection, Link, ProxyStats, split_hostport
+from pytest_chaos.proxy._link import Connection, Link, ProxyStats, Side, split_hostport
 from pytest_chaos.toxics._base import Toxic, ToxicConfigError
 from pytest_chaos.toxics._registry import get_toxic_class
 
@@ -214,7 +214,12 @@ class Proxy:
         return conn.client
 
     def _accepted(self, sock: socket.socket, peer: object) -> None:
-        make_transport(asyncio.get_running_loop(), sock, self._accept(), {"peername": peer})
+        # Adopt the transport at once, so the dial starts in this loop turn rather than
+        # on connection_made in the next one.
+        side = self._accept()
+        assert isinstance(side, Side)
+        side.transport = make_transport(asyncio.get_running_loop(), sock, side, {"peername": peer})
+        side.conn.side_made(side)
 
     def _accept_error(self, exc: OSError) -> None:
         self.note("accept_failed", {"error": str(exc)})

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from pytest_chaos.toxics._base import Toxic
 
-__all__ = ["CHAIN_HIGH", "Connection", "Link", "ProxyStats", "split_hostport"]
+__all__ = ["CHAIN_HIGH", "Connection", "Link", "ProxyStats", "Side", "split_hostport"]
 
 #: A link stops reading its source while its chain holds more than this many bytes.
 CHAIN_HIGH = 4 * 1024 * 1024
@@ -122,7 +122,7 @@ def split_hostport(address: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-class _Side(asyncio.BufferedProtocol):
+class Side(asyncio.BufferedProtocol):
     """One socket of a connection. ``reader`` reads from it, ``writer`` writes to it.
 
     Reads land in one buffer shared by every socket of the manager: a link consumes the
@@ -143,6 +143,8 @@ class _Side(asyncio.BufferedProtocol):
         self.early: list[bytes | None] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is not None:
+            return  # adopted when the transport was made (fast path): already handled
         # uvloop's transports do not subclass asyncio.Transport, hence no isinstance check.
         self.transport = cast(asyncio.Transport, transport)
         self.conn.side_made(self)
@@ -205,7 +207,7 @@ class Link:
     a proxy with a thousand idle connections cheap.
     """
 
-    def __init__(self, conn: Connection, direction: str, source: _Side, dest: _Side) -> None:
+    def __init__(self, conn: Connection, direction: str, source: Side, dest: Side) -> None:
         assert source.transport is not None and dest.transport is not None
         owner = conn.owner
         self.conn = conn
@@ -406,8 +408,8 @@ class Connection:
         self.owner = owner
         self.id = conn_id
         self.loop = loop
-        self.client = _Side(self)
-        self.server: _Side | None = None
+        self.client = Side(self)
+        self.server: Side | None = None
         self.up: Link | None = None
         self.down: Link | None = None
         self.closed = False
@@ -424,7 +426,7 @@ class Connection:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def side_made(self, side: _Side) -> None:
+    def side_made(self, side: Side) -> None:
         """A socket of this connection is connected."""
         assert side.transport is not None
         if side is self.client:
@@ -485,8 +487,10 @@ class Connection:
                 f"dial tcp {self.owner.upstream}: connect: {os.strerror(err).lower()}"
             )
             return
-        self.server = _Side(self)
-        make_transport(self.loop, sock, self.server)  # connection_made -> side_made
+        # Adopt the transport at once rather than on connection_made, a loop turn later.
+        self.server = Side(self)
+        self.server.transport = make_transport(self.loop, sock, self.server)
+        self.side_made(self.server)
 
     def _dial_timed_out(self) -> None:
         self._dial_timer = None
@@ -524,8 +528,8 @@ class Connection:
             self.server.transport.abort()
         self._maybe_gone()
 
-    def _server_side(self) -> _Side:
-        self.server = _Side(self)
+    def _server_side(self) -> Side:
+        self.server = Side(self)
         return self.server
 
     def _start_links(self) -> None:
@@ -558,7 +562,7 @@ class Connection:
         if self.up is not None and self.down is not None and self.up.ended and self.down.ended:
             self.close()
 
-    def side_lost(self, side: _Side) -> None:
+    def side_lost(self, side: Side) -> None:
         """A socket is gone: the connection goes with it."""
         self.close()
         self._maybe_gone()
