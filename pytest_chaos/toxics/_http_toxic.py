@@ -76,7 +76,13 @@ class _Conversation:
         self.replay: dict[bool, deque[list[float]]] = {True: deque(), False: deque()}
 
     def refresh_rules(self) -> None:
-        self.session.rules = [stage.toxic for stage in self.members[True]]
+        # The same toxic added on both streams (``stream="both"``) acts once: an HTTP
+        # toxic already spans both directions, and two draws would double its rate.
+        rules: dict[str, HttpToxic] = {}
+        for stage in self.members[True]:
+            key = f"{stage.toxic.type_name}:{sorted(stage.toxic.to_json().items())!r}"
+            rules.setdefault(key, stage.toxic)
+        self.session.rules = list(rules.values())
 
 
 _SHARED_KEY = "http"

@@ -377,3 +377,24 @@ def test_every_request_gets_one_answer_in_order_at_any_split(
             if m != "HEAD":
                 assert body.startswith(p.encode() + b"#")
     assert wire.counts["http_responses"] == len(sent)
+
+
+def test_the_same_toxic_on_both_streams_acts_once() -> None:
+    """ChaosProxy(stream="both") adds two identical toxics: rate and copies stay as asked."""
+    wire = Wire(toxic("http_duplicate", copies=2), toxic("http_duplicate", copies=2))
+    wire.client(req("POST", "/x"))
+    assert wire.take()[0] == req("POST", "/x") * 2
+
+    def share(n_toxics: int) -> int:
+        wire = Wire(*[toxic("http_error", rate=0.3) for _ in range(n_toxics)], seed=3)
+        hits = 0
+        for _ in range(300):
+            wire.client(req("GET", "/"))
+            to_server, to_client = wire.take()
+            hits += bool(to_client) and not to_server
+            if to_server:
+                wire.server(resp(b""))
+                wire.take()
+        return hits
+
+    assert share(2) == share(1)  # same seed, same draws: one rule, not two
