@@ -2,31 +2,30 @@
 
 :class:`ProxyManager` is the model behind the Toxiproxy HTTP API. Every method runs on
 the server's event loop; the HTTP layer maps :class:`~pytest_chaos.proxy._errors.ApiError`
-to responses. The data path lives in :mod:`pytest_chaos.proxy._link`, the toxics in
-:mod:`pytest_chaos.toxics`.
+to responses. Connections live in :mod:`._connection`, the data path in :mod:`._link`,
+addresses in :mod:`._address`, the toxics in :mod:`pytest_chaos.toxics`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import ipaddress
 import random
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pytest_chaos.proxy._address import BACKLOG, bind_listener, canonical_listen, format_address
+from pytest_chaos.proxy._connection import Connection
 from pytest_chaos.proxy._errors import BadRequest, BindError, Conflict, NotFound
 from pytest_chaos.proxy._fastpath import FastListener, is_fast_loop, make_transport
-from pytest_chaos.proxy._link import Connection, Link, ProxyStats, Side, split_hostport
+from pytest_chaos.proxy._link import Link, ProxyStats, Side
 from pytest_chaos.toxics._base import Toxic, ToxicConfigError
 from pytest_chaos.toxics._registry import get_toxic_class
 
 __all__ = ["Proxy", "ProxyManager", "ToxicState"]
 
 _STREAMS = ("upstream", "downstream")
-_BACKLOG = 4096
 _READ_SIZE = 256 * 1024
 
 
@@ -59,79 +58,6 @@ class ToxicState:
         )
 
 
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _bind(listen: str) -> socket.socket:
-    """A listening socket for ``listen``, or BindError worded like Go's net.Listen."""
-    try:
-        host, port = split_hostport(listen)
-    except ValueError as exc:
-        raise BindError(f"listen tcp: {exc}") from None
-    family = socket.AF_INET
-    addr = host
-    if host in ("", "::", "[::]"):
-        family, addr = socket.AF_INET6, "::"
-    else:
-        try:
-            ip = ipaddress.ip_address(host)
-            family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        except ValueError:
-            # A name: Go prefers IPv4 for localhost-like names; so do we.
-            try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except socket.gaierror:
-                raise BindError(f"listen tcp: lookup {host}: no such host") from None
-            infos.sort(key=lambda info: info[0] != socket.AF_INET)
-            family, addr = infos[0][0], str(infos[0][4][0])
-    try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        if family == socket.AF_INET6 and host in ("", "::"):
-            family, addr = socket.AF_INET, "0.0.0.0"
-            sock = socket.socket(family, socket.SOCK_STREAM)
-        else:
-            raise BindError(f"listen tcp {listen}: socket: {_os_text(exc)}") from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and addr == "::":
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((addr, port))
-        sock.listen(_BACKLOG)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise BindError(f"listen tcp {listen}: bind: {_os_text(exc)}") from None
-    return sock
-
-
-def _canonical_listen(listen: str) -> str:
-    """``localhost:80`` and ``127.0.0.1:80`` compare equal; unparsable text stays as is."""
-    try:
-        host, port = split_hostport(listen)
-    except ValueError:
-        return listen
-    if host in ("", "::"):
-        return f"[::]:{port}"
-    try:
-        return _format_address(str(ipaddress.ip_address(host)), port)
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return listen
-    infos.sort(key=lambda info: info[0] != socket.AF_INET)
-    return _format_address(str(infos[0][4][0]), port)
-
-
-def _os_text(exc: OSError) -> str:
-    text = exc.strerror or str(exc)
-    return text[:1].lower() + text[1:]
-
-
 class Proxy:
     """A named proxy: listener, upstream, toxics per stream, open connections, stats."""
 
@@ -152,7 +78,7 @@ class Proxy:
         self._listener: FastListener | None = None
         self._next_id = 0
 
-    # -- what Connection needs (pytest_chaos.proxy._link.Owner) -------------------------
+    # -- what Connection needs (pytest_chaos.proxy._connection.Owner) -------------------------
 
     @property
     def rng(self) -> random.Random:
@@ -194,14 +120,14 @@ class Proxy:
         """Bind and accept; raises BindError."""
         if self._server is not None or self._listener is not None:
             return
-        sock = _bind(self.listen)
+        sock = bind_listener(self.listen)
         loop = asyncio.get_running_loop()
         host, port = sock.getsockname()[:2]
         if is_fast_loop(loop):
             self._listener = FastListener(loop, sock, self._accepted, self._accept_error)
         else:
-            self._server = await loop.create_server(self._accept, sock=sock, backlog=_BACKLOG)
-        self.bound = _format_address(host, port)
+            self._server = await loop.create_server(self._accept, sock=sock, backlog=BACKLOG)
+        self.bound = format_address(host, port)
         # Like Toxiproxy, the bound address replaces the given one, so that disabling and
         # re-enabling a proxy on port 0 keeps its port and clients can reconnect.
         self.listen = self.bound
@@ -249,7 +175,7 @@ class Proxy:
     def differs(self, listen: str, upstream: str) -> bool:
         """Whether ``listen``/``upstream`` name another address than this proxy's, the way
         Toxiproxy compares them (populate keeps a proxy that does not differ)."""
-        return _canonical_listen(listen) != _canonical_listen(self.listen) or (
+        return canonical_listen(listen) != canonical_listen(self.listen) or (
             upstream != self.upstream
         )
 

@@ -1,0 +1,279 @@
+"""One proxied TCP connection: its two sockets, the upstream dial and its two links.
+
+The dial never blocks accepting: on asyncio's selector loop it is a non-blocking
+``connect`` watched by a writer callback (see :mod:`._fastpath`), elsewhere a task
+around ``create_connection``; both give up after the manager's ``dial_timeout`` and count
+the failure in ``connections_failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import os
+import socket
+import struct
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from pytest_chaos.proxy._address import split_hostport
+from pytest_chaos.proxy._fastpath import is_fast_loop, make_transport
+from pytest_chaos.proxy._link import Link, ProxyStats, Side, ToxicEntry
+from pytest_chaos.toxics._base import ConnectionContext
+
+if TYPE_CHECKING:
+    import random
+
+__all__ = ["Connection", "Owner"]
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+class Owner(Protocol):
+    """The proxy a connection belongs to."""
+
+    name: str
+    upstream: str
+    stats: ProxyStats
+    #: Generation of the toxics of each stream (upstream, downstream).
+    gens: list[int]
+    #: Links that have a chain.
+    chained: set[Link]
+
+    @property
+    def read_buffer(self) -> memoryview: ...
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def dial_timeout(self) -> float: ...
+
+    def toxics_for(self, stream: str) -> Sequence[ToxicEntry]: ...
+
+    def connection_closed(self, conn: Connection) -> None: ...
+
+    def connection_gone(self, conn: Connection) -> None: ...
+
+    def note(self, label: str, data: Mapping[str, object]) -> None: ...
+
+
+class Connection:
+    """A client connection, its upstream connection and the two links between them."""
+
+    def __init__(self, owner: Owner, conn_id: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.owner = owner
+        self.id = conn_id
+        self.loop = loop
+        self.client = Side(self)
+        self.server: Side | None = None
+        self.up: Link | None = None
+        self.down: Link | None = None
+        self.closed = False
+        # asyncio's selector transports copy what they cannot send at once, so the shared
+        # read buffer can be written as is; other loops (uvloop) may keep a reference.
+        self.zero_copy = isinstance(loop, asyncio.SelectorEventLoop)
+        self.rolls: dict[str, tuple[int, bool]] = {}
+        self._dial: asyncio.Task[None] | None = None
+        self._dial_sock: socket.socket | None = None
+        self._dial_timer: asyncio.TimerHandle | None = None
+        self.context = ConnectionContext(
+            conn_id, owner.name, count=owner.stats.add, note=owner.note
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def side_made(self, side: Side) -> None:
+        """A socket of this connection is connected."""
+        assert side.transport is not None
+        if side is self.client:
+            # Nothing is read from the client before the links exist.
+            side.transport.pause_reading()
+            self.owner.stats.connections_accepted += 1
+            self.owner.stats.connections_open += 1
+            self._start_dial()
+        elif self.closed:
+            side.transport.abort()
+        else:
+            self._start_links()
+
+    @property
+    def dialing(self) -> bool:
+        """Whether the upstream dial is still pending."""
+        return self._dial is not None or self._dial_sock is not None
+
+    def _start_dial(self) -> None:
+        upstream = self.owner.upstream
+        try:
+            host, port = split_hostport(upstream)
+        except ValueError as exc:
+            self._dial_failed(f"dial tcp {exc}")
+            return
+        host = host or "127.0.0.1"
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None  # a name: resolving may block, so it goes through the loop
+        if ip is None or not is_fast_loop(self.loop):
+            self._dial = self.loop.create_task(self._connect(host, port))
+            return
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._dial_failed(f"dial tcp {upstream}: socket: {exc.strerror or exc}")
+            return
+        sock.setblocking(False)
+        err = sock.connect_ex((host, port))
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            sock.close()
+            self._dial_failed(f"dial tcp {upstream}: connect: {os.strerror(err).lower()}")
+            return
+        self._dial_sock = sock
+        self.loop.add_writer(sock.fileno(), self._dial_ready)
+        self._dial_timer = self.loop.call_later(self.owner.dial_timeout, self._dial_timed_out)
+
+    def _dial_ready(self) -> None:
+        sock = self._take_dial_sock()
+        if sock is None:
+            return
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sock.close()
+            self._dial_failed(
+                f"dial tcp {self.owner.upstream}: connect: {os.strerror(err).lower()}"
+            )
+            return
+        # Adopt the transport at once rather than on connection_made, a loop turn later.
+        self.server = Side(self)
+        self.server.transport = make_transport(self.loop, sock, self.server)
+        self.side_made(self.server)
+
+    def _dial_timed_out(self) -> None:
+        self._dial_timer = None
+        sock = self._take_dial_sock()
+        if sock is not None:
+            sock.close()
+            self._dial_failed(f"dial tcp {self.owner.upstream}: i/o timeout")
+
+    def _take_dial_sock(self) -> socket.socket | None:
+        sock, self._dial_sock = self._dial_sock, None
+        if self._dial_timer is not None:
+            self._dial_timer.cancel()
+            self._dial_timer = None
+        if sock is not None:
+            self.loop.remove_writer(sock.fileno())
+        return sock
+
+    def _dial_failed(self, error: str) -> None:
+        self.owner.stats.connections_failed += 1
+        self.owner.note("dial_failed", {"upstream": self.owner.upstream, "error": error})
+        self.close()
+
+    async def _connect(self, host: str, port: int) -> None:
+        try:
+            async with asyncio.timeout(self.owner.dial_timeout):
+                await self.loop.create_connection(self._server_side, host, port)
+        except Exception as exc:  # any failure to dial counts; the client is closed
+            self._dial = None
+            self._dial_failed(f"dial tcp {self.owner.upstream}: {exc or type(exc).__name__}")
+            self._maybe_gone()
+            return
+        finally:
+            self._dial = None
+        if self.closed and self.server is not None and self.server.transport is not None:
+            self.server.transport.abort()
+        self._maybe_gone()
+
+    def _server_side(self) -> Side:
+        self.server = Side(self)
+        return self.server
+
+    def _start_links(self) -> None:
+        client, server = self.client, self.server
+        assert server is not None and client.transport is not None
+        self.up = Link(self, "upstream", client, server)
+        self.down = Link(self, "downstream", server, client)
+        client.reader = server.writer = self.up
+        server.reader = client.writer = self.down
+        self.up.sync()
+        self.down.sync()
+        for side in (client, server):
+            early, side.early = side.early, []
+            for data in early:
+                if side.reader is None or self.closed:
+                    break
+                if data is None:
+                    side.reader.on_eof()
+                else:
+                    side.reader.on_data(data)
+        if not self.closed:
+            client.transport.resume_reading()
+
+    def link(self, stream: str) -> Link | None:
+        """The link of ``stream`` (None while dialling)."""
+        return self.up if stream == "upstream" else self.down
+
+    def link_ended(self) -> None:
+        """A link passed its end of stream; when both have, the connection is done."""
+        if self.up is not None and self.down is not None and self.up.ended and self.down.ended:
+            self.close()
+
+    def side_lost(self, side: Side) -> None:
+        """A socket is gone: the connection goes with it."""
+        self.close()
+        self._maybe_gone()
+
+    def _maybe_gone(self) -> None:
+        if self.client.lost and (self.server is None or self.server.lost) and not self.dialing:
+            self.owner.connection_gone(self)
+
+    def close(self, *, reset: bool = False, abort: bool = False) -> None:
+        """Close both sockets: FIN after buffered data, RST with ``reset``, at once with
+        ``abort``. Idempotent."""
+        if self.closed:
+            if abort or reset:
+                self._shut(reset=reset, abort=True)
+            return
+        self.closed = True
+        self.owner.stats.connections_open -= 1
+        for link in (self.up, self.down):
+            if link is not None:
+                link.cancel_timer()
+                self.owner.chained.discard(link)
+        if self._dial is not None:
+            self._dial.cancel()
+        sock = self._take_dial_sock()
+        if sock is not None:
+            sock.close()
+        self._shut(reset=reset, abort=abort)
+        self.owner.connection_closed(self)
+        self._maybe_gone()
+
+    def _shut(self, *, reset: bool, abort: bool) -> None:
+        for side in (self.client, self.server):
+            if side is None or side.transport is None or side.lost:
+                continue
+            transport = side.transport
+            if reset:
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+                transport.abort()
+            elif abort:
+                transport.abort()
+            else:
+                transport.close()
+
+    def dial_task(self) -> asyncio.Task[None] | None:
+        """The pending upstream dial, if any."""
+        return self._dial
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("dialing" if self.up is None else "open")
+        return (
+            f"<Connection #{self.id} {self.owner.name} {state} up={self.up!r} down={self.down!r}>"
+        )
