@@ -228,6 +228,11 @@ class Stage:
         self.cancel_pending()
         return items
 
+    def __repr__(self) -> str:
+        due = self.deadline()
+        when = "idle" if due is None else f"due={due:.3f}"
+        return f"<{type(self).__name__} held={self.buffered} {when} ended={self.ended}>"
+
     def finishing(self) -> bool:
         """True while this stage must outlive the removal of its toxic to leave the
         stream consistent (an HTTP stage still swallowing a duplicated response). The
