@@ -18,7 +18,10 @@ MAX_COPIES = 100
 class HttpDuplicateToxic(HttpToxic):
     """Sends each matching request ``copies`` times upstream, back to back on the same
     connection, byte for byte (chunked bodies included). The client gets the first
-    response; the proxy reads and drops the others, so the connection stays in step.
+    response once every copy has been answered (so when the client's call returns, the
+    effects of all copies are visible upstream); the proxy reads and drops the other
+    responses, so the connection stays in step. Removing the toxic waits for the
+    answers in flight.
 
     The first copy is streamed as it arrives; the others follow once the request is
     complete, so the proxy holds one copy of each duplicated request in memory.

@@ -78,6 +78,8 @@ class _Slot:
     complete: bool = False  # synthetic: the request ended and the response is ready
     close: bool = False
     responses: int = 0  # forwarded: responses completed so far
+    held: bytearray = field(default_factory=bytearray)  # duplicated: the first answer
+    streaming: bool = False  # duplicated: the first answer was too big to hold
 
 
 def build_response(
@@ -268,7 +270,27 @@ class HttpSession:
         """The server closed its side (ends a body that runs until close)."""
         out = Output()
         self._server_pieces(self._responses.feed_eof(), out)
+        # Copies the server will never answer: the client still gets the first answer.
+        chunks: list[bytes] = []
+        for slot in self._slots:
+            self._release(slot, chunks)
+        out.to_client += b"".join(chunks)
         return out
+
+    @staticmethod
+    def _release(slot: _Slot, chunks: list[bytes]) -> None:
+        if slot.held:
+            chunks.append(bytes(slot.held))
+            slot.held.clear()
+
+    def finishing(self, upstream: bool) -> bool:
+        """Whether a link's HTTP stage must outlive its toxic's removal to keep the
+        stream consistent: upstream while it drops or repeats the request being read,
+        downstream while an extra answer is to be consumed or an injected one written."""
+        if upstream:
+            slot = self._current
+            return slot is not None and (slot.kind == "synthetic" or slot.copy is not None)
+        return any(slot.kind == "synthetic" or slot.copies > 1 for slot in self._slots)
 
     def _server_pieces(self, pieces: list[Piece], out: Output) -> None:
         chunks: list[bytes] = []
@@ -278,8 +300,17 @@ class HttpSession:
             if kind == "raw" or slot is None:
                 chunks.append(raw)
                 continue
-            if slot.responses == 0:
-                chunks.append(raw)  # the first answer is the client's
+            if slot.responses == 0:  # the first answer is the client's
+                if slot.copies > 1 and kind != "interim" and not slot.streaming:
+                    # Held until every copy is answered: when the client's call returns,
+                    # the effects of all copies are visible upstream.
+                    slot.held += raw
+                    if len(slot.held) > MAX_COPY_BYTES:
+                        chunks.append(bytes(slot.held))
+                        slot.held.clear()
+                        slot.streaming = True
+                else:
+                    chunks.append(raw)
             if kind == "end":
                 if slot.responses == 0:
                     self.responses += 1
@@ -287,10 +318,13 @@ class HttpSession:
                         self._on_response()
                 slot.responses += 1
                 if slot.responses >= slot.copies:
+                    self._release(slot, chunks)
                     self._slots.remove(slot)
                     self._flush_synthetic_into(chunks, out)
         if self._responses.passthrough and self._slots:
             # The server left HTTP (101, CONNECT or garbage): nothing to swallow any more.
+            for slot in self._slots:
+                self._release(slot, chunks)
             self._slots.clear()
         self._report("server", self._responses)
         out.to_client += b"".join(chunks)

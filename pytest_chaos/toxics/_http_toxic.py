@@ -273,6 +273,9 @@ class HttpStage(Stage):
             self.ended = True
             self.emit(End("close"), now)
 
+    def finishing(self) -> bool:
+        return self.parsing and self.session.finishing(self.upstream)
+
     def drain(self) -> list[Item]:
         # The chain is being rebuilt: this stage is done, whatever comes next.
         members = self.conversation.members[self.upstream]

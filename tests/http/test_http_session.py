@@ -153,9 +153,9 @@ def test_duplicate_sends_copies_and_swallows_the_extra_responses() -> None:
     to_server, _ = wire.take()
     assert to_server == chunked * 3
     wire.server(resp(b"first") + resp(b"second"))
-    assert wire.take()[1] == resp(b"first")
+    assert wire.take()[1] == b""  # held until every copy is answered
     wire.server(resp(b"third"))
-    assert wire.take()[1] == b""
+    assert wire.take()[1] == resp(b"first")
     wire.client(req("GET", "/n"))
     assert wire.take()[0] == req("GET", "/n") * 3
     wire.server(resp(b"n1") + resp(b"n2") + resp(b"n3"))
@@ -398,3 +398,30 @@ def test_the_same_toxic_on_both_streams_acts_once() -> None:
         return hits
 
     assert share(2) == share(1)  # same seed, same draws: one rule, not two
+
+
+def test_removal_waits_for_the_answers_in_flight() -> None:
+    """A stage of a removed toxic stays while it still has answers to consume, so a
+    keep-alive client never reads an extra copy's answer as its next response."""
+    wire = Wire(toxic("http_duplicate"))
+    up, down = wire.up.stages[0], wire.down.stages[0]
+    assert not up.finishing() and not down.finishing()
+    wire.client(req("POST", "/a", b"x", "Expect: 100-continue")[:-1])
+    assert up.finishing()  # mid-request: the copy is not sent yet
+    wire.client(req("POST", "/a", b"x", "Expect: 100-continue")[-1:])
+    assert not up.finishing() and down.finishing()
+    wire.server(resp(b"1"))
+    assert down.finishing()
+    wire.server(resp(b"2"))
+    assert not down.finishing()
+    assert wire.take()[1] == resp(b"1")
+
+
+def test_server_closing_before_the_copies_are_answered_releases_the_first_answer() -> None:
+    wire = Wire(toxic("http_duplicate", copies=3))
+    wire.client(req("GET", "/"))
+    wire.server(resp(b"only"))
+    assert wire.take()[1] == b""
+    wire.down.feed(End("eof"), wire.now)
+    wire.pump()
+    assert wire.take()[1] == resp(b"only")
