@@ -58,9 +58,7 @@ def test_bind_picks_ipv4_for_localhost_and_reports_go_errors() -> None:
         assert sock.getsockname()[0] == "127.0.0.1"
     finally:
         sock.close()
-    with pytest.raises(
-        BindError, match=r"^listen tcp: lookup no-such-host\.invalid: no such host$"
-    ):
+    with pytest.raises(BindError, match=r"^listen tcp: address nonsense: missing port"):
         bind_listener("nonsense")
 
 
