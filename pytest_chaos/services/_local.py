@@ -1,9 +1,9 @@
 """The local-binary provider: Redis and PostgreSQL as processes on this machine.
 
 Used when no Docker engine answers. Each server runs in its own temporary directory on
-a free loopback port, in its own process group, so that pause, stop and kill reach the
-server and every process it forked (PostgreSQL forks one backend per connection), like
-they reach every process of a container.
+a free loopback port, in its own session; pause and kill reach the server and every
+process it forked (PostgreSQL forks one backend per connection), found by parent pid,
+like they reach every process of a container.
 
 PostgreSQL's ``initdb`` and ``postgres`` refuse to run as root. When the test process
 is root they run as the ``postgres`` user (created by Debian's package) or, failing
@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,6 +61,15 @@ def find_postgres_bin() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (a zombie holds no port or memory)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _unprivileged_user() -> pwd.struct_passwd | None:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
@@ -83,8 +93,10 @@ class LocalProcess:
         workdir: Path,
         ready: Callable[[], bool],
         log: Path,
+        stop_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
         self._label = label
+        self._stop_signal = stop_signal
         self._argv = argv
         self._workdir = workdir
         self._ready = ready
@@ -139,61 +151,91 @@ class LocalProcess:
             return "stopped"
         return "paused" if self._paused else "running"
 
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if self._proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._proc.pid, sig)
+    def _tree(self) -> list[int]:
+        """The server and every process it forked, the server first.
+
+        Found through parent pids, not the process group: PostgreSQL backends call
+        setsid(), so signalling the group would miss them.
+        """
+        if not self._alive() or self._proc is None:
+            return []
+        root = self._proc.pid
+        children: dict[int, list[int]] = {}
+        try:
+            entries = os.listdir("/proc")
+        except OSError:  # no procfs: the process group is the best we can do
+            return [root]
+        for entry in entries:
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+        tree = [root]
+        for pid in tree:  # grows while iterated: breadth-first over descendants
+            tree.extend(children.get(pid, []))
+        return tree
+
+    def _signal(self, sig: signal.Signals, pids: list[int]) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        if self._proc is not None:
+            # Anything still in the group that the parent-pid walk did not see.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, sig)
 
     def pause(self) -> None:
-        """SIGSTOP the whole process group."""
+        """SIGSTOP the server and every process it forked."""
         if not self._alive():
             raise ServiceError(f"cannot pause {self._label}: it is not running.")
-        self._signal_group(signal.SIGSTOP)
+        self._signal(signal.SIGSTOP, self._tree())
         self._paused = True
 
     def unpause(self) -> None:
-        """SIGCONT the whole process group."""
-        self._signal_group(signal.SIGCONT)
+        """SIGCONT the server and every process it forked."""
+        self._signal(signal.SIGCONT, self._tree())
         self._paused = False
 
     def stop(self) -> None:
-        """SIGTERM the group (continued first if paused), SIGKILL after 10 s."""
+        """The server's graceful stop signal (continued first if paused), SIGKILL after 10 s."""
         if self._proc is None:
             return
-        self._signal_group(signal.SIGTERM)
+        tree = self._tree()
         if self._paused:
             self.unpause()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._proc.pid, self._stop_signal)
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self._signal_group(signal.SIGKILL)
+            self._signal(signal.SIGKILL, self._tree())
             self._proc.wait()
-        self._reap_group()
+        self._paused = False
+        self._reap(tree)
 
     def kill(self) -> None:
-        """SIGKILL the whole group at once, as ``docker kill`` does to a container."""
+        """SIGKILL the server and every process it forked, as ``docker kill`` does."""
         if self._proc is None:
             return
-        self._signal_group(signal.SIGKILL)
+        tree = self._tree()
+        self._signal(signal.SIGKILL, tree)
         self._proc.wait()
         self._paused = False
-        self._reap_group()
+        self._reap(tree)
 
-    def _reap_group(self) -> None:
-        # Forked children (PostgreSQL backends) may outlive the leader for a moment and
-        # hold the port or shared memory: a restart must not race them.
-        if self._proc is None:
-            return
-        pgid = self._proc.pid
-        for _ in range(200):
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                return
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            wait_until(lambda: False, timeout=0.01)
+    def _reap(self, pids: list[int]) -> None:
+        # Orphaned children (PostgreSQL backends) may outlive the server for a moment
+        # and hold the port or shared memory: a restart must not race them.
+        deadline = time.monotonic() + 10
+        for pid in pids:
+            while _running(pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                time.sleep(0.01)
 
     def disconnect(self, network: str | None) -> str:
         """Not possible for a local process: there is no network to leave."""
@@ -300,6 +342,9 @@ def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
         workdir=workdir,
         ready=lambda: postgres_ready("127.0.0.1", port, POSTGRES_USER, POSTGRES_DB),
         log=workdir / "postgres.log",
+        # Fast shutdown, like the official image's STOPSIGNAL: SIGTERM would wait for
+        # every client to disconnect.
+        stop_signal=signal.SIGINT,
     )
     process.start()
     try:

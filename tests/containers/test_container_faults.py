@@ -7,6 +7,8 @@ the tests check that the client sees the fault and that the service is back afte
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 import pytest
 import redis
@@ -149,3 +151,24 @@ def test_a_service_left_down_is_restarted_at_the_next_request(
     assert services.redis() is svc
     assert svc.state == "running"
     assert redis_client(svc.host, svc.port).ping()
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_pause_freezes_open_postgres_sessions_too(chaos, services: ChaosServices) -> None:
+    svc = services.postgres()
+    with psycopg.connect(svc.url, connect_timeout=10, autocommit=True) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        answers: list[object] = []
+        with chaos.pause(svc):
+            # PostgreSQL serves a session from its own backend process: a pause that
+            # froze only the server's main process would let this query through.
+            worker = threading.Thread(
+                target=lambda: answers.append(conn.execute("SELECT 2").fetchone())
+            )
+            worker.start()
+            worker.join(timeout=1.5)
+            assert answers == []
+            with pytest.raises(psycopg.OperationalError):
+                psycopg.connect(svc.url, connect_timeout=2).close()
+        worker.join(timeout=30)
+        assert answers == [(2,)]  # the frozen query completes after the heal
