@@ -307,6 +307,30 @@ class RequestSplitter(_Splitter):
         return Piece("body", raw) if raw else None
 
 
+_END = h11.EndOfMessage()
+_STAND_INS: dict[str, h11.Request] = {}
+
+
+def _stand_in(request: RequestInfo) -> h11.Request:
+    """The request a response parser is told it sent (h11 events are immutable, so
+    plain requests share one per method: building and validating one costs more than
+    parsing a small response)."""
+    upgrade = request.header("upgrade")
+    if upgrade is None and request.method != "CONNECT":
+        cached = _STAND_INS.get(request.method)
+        if cached is not None:
+            return cached
+    headers = [("Host", "proxy")]
+    if upgrade is not None:
+        # Tell h11 about the proposal so that a 101 answer switches it over.
+        headers += [("Connection", "upgrade"), ("Upgrade", upgrade)]
+    # The target only matters for CONNECT (h11 needs a proposal to switch on 2xx).
+    event = h11.Request(method=request.method, target=request.target or "/", headers=headers)
+    if upgrade is None and request.method != "CONNECT" and len(_STAND_INS) < 64:
+        _STAND_INS[request.method] = event
+    return event
+
+
 class ResponseSplitter(_Splitter):
     """Splits a server's byte stream into responses.
 
@@ -327,13 +351,8 @@ class ResponseSplitter(_Splitter):
     def _new_connection(self) -> h11.Connection:
         request = self.expected.popleft()  # _expecting() said there is one
         conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
-        headers = [("Host", "proxy")]
-        if request.header("upgrade") is not None:
-            # Tell h11 about the proposal so that a 101 answer switches it over.
-            headers += [("Connection", "upgrade"), ("Upgrade", request.header("upgrade") or "")]
-        # The target only matters for CONNECT (h11 needs a proposal to switch on 2xx).
-        conn.send(h11.Request(method=request.method, target=request.target or "/", headers=headers))
-        conn.send(h11.EndOfMessage())
+        conn.send(_stand_in(request))
+        conn.send(_END)
         return conn
 
     def _expecting(self) -> bool:
