@@ -82,10 +82,22 @@ class Admin:
         self.created.append(name)
         return name, str(r.json()["listen"])
 
-    def toxic(self, proxy: str, type_name: str, stream: str = "upstream", **attributes: Any) -> str:
+    def toxic(
+        self,
+        proxy: str,
+        type_name: str,
+        stream: str = "upstream",
+        toxicity: float = 1.0,
+        **attributes: Any,
+    ) -> str:
         r = self.session.post(
             f"{self.url}/proxies/{proxy}/toxics",
-            json={"type": type_name, "stream": stream, "attributes": attributes},
+            json={
+                "type": type_name,
+                "stream": stream,
+                "toxicity": toxicity,
+                "attributes": attributes,
+            },
             timeout=10,
         )
         assert r.status_code == 200, r.text

@@ -217,3 +217,20 @@ def test_redis_through_http_toxics_passes_through_intact(admin: Admin, redis_add
     notes = admin.notes(name)
     assert [label for label, _ in notes] == ["http_passthrough"]
     assert "not HTTP" in str(notes[0][1]["reason"])
+
+
+def test_toxicity_picks_whole_connections(admin: Admin, upstream: Upstream) -> None:
+    """Toxicity is rolled once per connection for HTTP toxics: a connection has the
+    fault on every request or on none, and both of its directions agree."""
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", toxicity=0.5, status=503)
+    per_connection = []
+    for _ in range(30):
+        conn = connect(listen)
+        try:
+            per_connection.append([call(conn, "GET", "/")[0] for _ in range(3)])
+        finally:
+            conn.close()
+    assert all(len(set(statuses)) == 1 for statuses in per_connection), per_connection
+    # Both kinds occur (all 30 alike has probability 2 * 0.5**30).
+    assert {statuses[0] for statuses in per_connection} == {200, 503}
