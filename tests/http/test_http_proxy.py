@@ -11,6 +11,7 @@ import re
 import socket
 import time
 
+import pytest
 import redis
 from _httpfixtures import Admin, Upstream
 
@@ -234,3 +235,26 @@ def test_toxicity_picks_whole_connections(admin: Admin, upstream: Upstream) -> N
     assert all(len(set(statuses)) == 1 for statuses in per_connection), per_connection
     # Both kinds occur (all 30 alike has probability 2 * 0.5**30).
     assert {statuses[0] for statuses in per_connection} == {200, 503}
+
+
+def test_a_plain_toxiproxy_client_drives_http_toxics(
+    admin: Admin, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP toxics are ordinary toxic types of the API: toxiproxy-python adds them."""
+    from toxiproxy import Toxiproxy
+    from toxiproxy.api import APIConsumer
+
+    host, port = admin.url.removeprefix("http://").rsplit(":", 1)
+    # toxiproxy-python keeps the server address in class attributes.
+    monkeypatch.setattr(APIConsumer, "host", host)
+    monkeypatch.setattr(APIConsumer, "port", int(port))
+    name, listen = admin.proxy(upstream.address)
+    proxy = Toxiproxy().get_proxy(name)
+    proxy.add_toxic(type="http_duplicate", stream="upstream", attributes={"copies": 2})
+    conn = connect(listen)
+    try:
+        assert call(conn, "POST", "/t", b"1")[0] == 200
+    finally:
+        conn.close()
+    assert [t.type for t in proxy.toxics().values()] == ["http_duplicate"]
+    assert len(upstream.log()) == 2
