@@ -145,7 +145,9 @@ class ContainerFaultsMixin:
                 runtime.reconnect(state["network"])
                 runtime.wait_ready(HEAL_READY_TIMEOUT)
 
-        return self._container_fault(svc, "disconnect", apply, undo, network=network)
+        # Name the network on the timeline even when the default one is meant.
+        shown = network or getattr(runtime, "network", None)
+        return self._container_fault(svc, "disconnect", apply, undo, network=shown)
 
     def kill_random(self, services: Sequence[Service], k: int = 1) -> list[Fault]:
         """Kill ``k`` of ``services`` chosen by the test's seeded RNG (Chaos Monkey).

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from pytest_chaos.errors import InjectionError
-from pytest_chaos.services import ChaosServices
+from pytest_chaos.services import ChaosServices, ServiceSettings
 
 
 @pytest.mark.chaos(blast_radius=["redis"])
@@ -172,3 +172,36 @@ def test_pause_freezes_open_postgres_sessions_too(chaos, services: ChaosServices
                 psycopg.connect(svc.url, connect_timeout=2).close()
         worker.join(timeout=30)
         assert answers == [(2,)]  # the frozen query completes after the heal
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_disconnect_cuts_the_service_off_its_neighbours_by_alias(
+    chaos, docker_services: ChaosServices
+) -> None:
+    svc = docker_services.redis()
+    neighbour = docker_services.container(
+        ServiceSettings.from_environment().redis_image, 6379, name="neighbour"
+    )
+    container = neighbour.runtime.container  # type: ignore[attr-defined]
+    assert svc.internal_address == "redis:6379"
+
+    def ping_by_alias() -> bytes:
+        _, output = container.exec_run(["timeout", "5", "redis-cli", "-h", "redis", "ping"])
+        return bytes(output).strip()
+
+    assert ping_by_alias() == b"PONG"
+    with chaos.disconnect(svc):
+        assert ping_by_alias() != b"PONG"
+    assert ping_by_alias() == b"PONG"
+
+
+def test_a_generic_container_is_published_on_loopback(docker_services: ChaosServices) -> None:
+    image = ServiceSettings.from_environment().redis_image
+    svc = docker_services.container(image, 6379, name="generic", scheme="redis")
+    assert svc.kind == "container" and svc.provider == "docker"
+    assert svc.url == f"redis://127.0.0.1:{svc.port}"
+    assert docker_services.container(image, 6379, name="generic") is svc
+    ports = svc.runtime.container.attrs["HostConfig"]["PortBindings"]  # type: ignore[attr-defined]
+    assert ports == {"6379/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(svc.port)}]}
+    with pytest.raises(ValueError, match="already used by a container service"):
+        docker_services.redis("generic")
