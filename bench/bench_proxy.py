@@ -1,15 +1,18 @@
 #!/usr/bin/env python
 """Benchmark of the embedded proxy: the same workloads direct and through the proxy.
 
-Run: ``.venv/bin/python bench/bench_proxy.py [--mode process|thread|both] [--quick]``
+Run: ``.venv/bin/python bench/bench_proxy.py [--mode M] [--runs N] [--quick]``
 
 Layout: the echo and sink servers run in their own process; the load generator is this
 process. The proxy runs either in its own process (``python -m pytest_chaos.proxy``,
 mode ``process``) or in a thread of this process (``EmbeddedServer``, mode ``thread``,
 which is how a test run uses it: proxy and test code share one GIL). Every number is
 reported next to the direct-loopback baseline measured in the same run; targets are
-ratios (issue 2, item 6). Mode ``uvloop`` is ``process`` on uvloop (``pip install
-uvloop``). Prints a Markdown table for bench/RESULTS.md.
+ratios (issue 2, item 6). Mode ``uvloop`` is ``process`` on uvloop (the ``fast``
+extra); mode ``streams`` is a ten-line asyncio-streams forwarder without toxics or API,
+the design baseline the engine's Protocols are measured against. With ``--runs N`` the
+modes alternate N times and the table shows medians. Prints a Markdown table for
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -125,6 +128,61 @@ uvloop.run(main())
 """
 
 
+_STREAMS_PROXY = """
+import asyncio, sys
+
+async def pump(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.write_eof()
+    except (ConnectionError, OSError):
+        writer.transport.abort()
+
+def forward(port):
+    async def handle(reader, writer):
+        try:
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pump(reader, up_w), pump(up_r, writer))
+        up_w.close()
+        writer.close()
+    return handle
+
+async def main():
+    servers = [await asyncio.start_server(forward(int(p)), "127.0.0.1", 0, backlog=4096)
+               for p in sys.argv[1:]]
+    print(" ".join(str(s.sockets[0].getsockname()[1]) for s in servers), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+@contextmanager
+def streams_proxy(*ports: int) -> Iterator[list[int]]:
+    """A minimal asyncio-streams forwarder (no toxics, no API): the design baseline."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STREAMS_PROXY, *map(str, ports)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # its pending pumps complain when terminated
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield [int(p) for p in proc.stdout.readline().split()]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
 @contextmanager
 def proxy_server(mode: str) -> Iterator[int]:
     """Yield the admin port of a running embedded proxy."""
@@ -225,37 +283,48 @@ def interleaved(
     return a, b
 
 
-def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any]:
+def transfer(
+    res: dict[str, Any], quick: bool, echo_port: int, sink_port: int, p_echo: int, p_sink: int
+) -> None:
+    """Bulk, RTT and connection setup, direct and proxied, interleaved."""
     total = (32 if quick else 128) * 1024 * 1024
     rounds = 4 if quick else 10
     n_rtt = 250 if quick else 500
     n_setup = 50 if quick else 100
+    b_direct, b_proxy = interleaved(
+        rounds, lambda: [bulk(sink_port, total)], lambda: [bulk(p_sink, total)]
+    )
+    res["bulk_direct_MBps"] = statistics.median(b_direct)
+    res["bulk_proxy_MBps"] = statistics.median(b_proxy)
+    r_direct, r_proxy = interleaved(
+        rounds, lambda: rtt(echo_port, n_rtt), lambda: rtt(p_echo, n_rtt)
+    )
+    res["rtt_direct_p50_us"] = pct(r_direct, 0.5) * 1e6
+    res["rtt_direct_p99_us"] = pct(r_direct, 0.99) * 1e6
+    res["rtt_proxy_p50_us"] = pct(r_proxy, 0.5) * 1e6
+    res["rtt_proxy_p99_us"] = pct(r_proxy, 0.99) * 1e6
+    s_direct, s_proxy = interleaved(
+        rounds, lambda: setup(echo_port, n_setup), lambda: setup(p_echo, n_setup)
+    )
+    res["setup_direct_p50_us"] = pct(s_direct, 0.5) * 1e6
+    res["setup_proxy_p50_us"] = pct(s_proxy, 0.5) * 1e6
+    res["bulk_ratio"] = res["bulk_proxy_MBps"] / res["bulk_direct_MBps"]
+    res["rtt_ratio"] = res["rtt_proxy_p50_us"] / res["rtt_direct_p50_us"]
+    res["setup_ratio"] = res["setup_proxy_p50_us"] / res["setup_direct_p50_us"]
+
+
+def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any]:
     n_toggle = 50 if quick else 200
     res: dict[str, Any] = {"mode": mode}
+    if mode == "streams":
+        with streams_proxy(echo_port, sink_port) as (p_echo, p_sink):
+            transfer(res, quick, echo_port, sink_port, p_echo, p_sink)
+        return res
     with proxy_server(mode) as admin_port:
         admin = Admin(admin_port)
         p_echo = admin.proxy("echo", echo_port)
         p_sink = admin.proxy("sink", sink_port)
-
-        b_direct, b_proxy = interleaved(
-            rounds, lambda: [bulk(sink_port, total)], lambda: [bulk(p_sink, total)]
-        )
-        res["bulk_direct_MBps"] = statistics.median(b_direct)
-        res["bulk_proxy_MBps"] = statistics.median(b_proxy)
-
-        r_direct, r_proxy = interleaved(
-            rounds, lambda: rtt(echo_port, n_rtt), lambda: rtt(p_echo, n_rtt)
-        )
-        res["rtt_direct_p50_us"] = pct(r_direct, 0.5) * 1e6
-        res["rtt_direct_p99_us"] = pct(r_direct, 0.99) * 1e6
-        res["rtt_proxy_p50_us"] = pct(r_proxy, 0.5) * 1e6
-        res["rtt_proxy_p99_us"] = pct(r_proxy, 0.99) * 1e6
-
-        s_direct, s_proxy = interleaved(
-            rounds, lambda: setup(echo_port, n_setup), lambda: setup(p_echo, n_setup)
-        )
-        res["setup_direct_p50_us"] = pct(s_direct, 0.5) * 1e6
-        res["setup_proxy_p50_us"] = pct(s_proxy, 0.5) * 1e6
+        transfer(res, quick, echo_port, sink_port, p_echo, p_sink)
 
         base = pct(rtt(p_echo, 500), 0.5)
         admin.call(
@@ -318,60 +387,70 @@ def machine() -> str:
     )
 
 
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every number over repeated runs of one mode."""
+    out: dict[str, Any] = {"mode": runs[0]["mode"], "runs": len(runs)}
+    for key, value in runs[0].items():
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in runs)
+    return out
+
+
 def report(results: list[dict[str, Any]]) -> str:
     rows = []
 
-    def row(label: str, get: Callable[[dict[str, Any]], str]) -> None:
-        rows.append(f"| {label} | " + " | ".join(get(r) for r in results) + " |")
+    def row(label: str, keys: list[str], fmt: Callable[..., str]) -> None:
+        cells = []
+        for r in results:
+            cells.append(fmt(*(r[k] for k in keys)) if all(k in r for k in keys) else "-")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
 
     row(
         "bulk MB/s direct -> proxy (ratio, target >= 0.6)",
-        lambda r: (
-            f"{r['bulk_direct_MBps']:.0f} -> {r['bulk_proxy_MBps']:.0f} "
-            f"(**{r['bulk_proxy_MBps'] / r['bulk_direct_MBps']:.2f}**)"
-        ),
+        ["bulk_direct_MBps", "bulk_proxy_MBps", "bulk_ratio"],
+        lambda d, p, x: f"{d:.0f} -> {p:.0f} (**{x:.2f}**)",
     )
     row(
         "RTT p50 µs direct -> proxy (ratio, target <= 1.5)",
-        lambda r: (
-            f"{r['rtt_direct_p50_us']:.0f} -> {r['rtt_proxy_p50_us']:.0f} "
-            f"(**{r['rtt_proxy_p50_us'] / r['rtt_direct_p50_us']:.2f}**)"
-        ),
+        ["rtt_direct_p50_us", "rtt_proxy_p50_us", "rtt_ratio"],
+        lambda d, p, x: f"{d:.0f} -> {p:.0f} (**{x:.2f}**)",
     )
     row(
         "RTT p99 µs direct -> proxy",
-        lambda r: f"{r['rtt_direct_p99_us']:.0f} -> {r['rtt_proxy_p99_us']:.0f}",
+        ["rtt_direct_p99_us", "rtt_proxy_p99_us"],
+        lambda d, p: f"{d:.0f} -> {p:.0f}",
     )
     row(
         "connect + first echo p50 µs (ratio, target <= 2.5)",
-        lambda r: (
-            f"{r['setup_direct_p50_us']:.0f} -> {r['setup_proxy_p50_us']:.0f} "
-            f"(**{r['setup_proxy_p50_us'] / r['setup_direct_p50_us']:.2f}**)"
-        ),
+        ["setup_direct_p50_us", "setup_proxy_p50_us", "setup_ratio"],
+        lambda d, p, x: f"{d:.0f} -> {p:.0f} (**{x:.2f}**)",
     )
     row(
-        "latency 100 ms error p50 / worst ms (target <= 2)",
-        lambda r: (
-            f"{r['latency_error_p50_ms']:.2f} / **{r['latency_error_max_ms']:.2f}** "
-            f"(mean signed {r['latency_error_mean_ms']:+.2f})"
-        ),
+        "latency 100 ms: error p50 / worst ms (target worst <= 2), mean signed",
+        ["latency_error_p50_ms", "latency_error_max_ms", "latency_error_mean_ms"],
+        lambda a, w, m: f"{a:.2f} / **{w:.2f}** ({m:+.2f})",
     )
     row(
-        "add+remove toxic over HTTP, no conns, p50 ms",
-        lambda r: f"{r['toggle_0_p50_ms']:.2f}",
+        "add+remove toxic over HTTP, no connections, p50 ms",
+        ["toggle_0_p50_ms"],
+        lambda a: f"{a:.2f}",
     )
     row(
-        "add+remove toxic over HTTP, 1,000 idle conns, p50 / p99 ms (target p50 <= 5)",
-        lambda r: f"**{r['toggle_1000_p50_ms']:.2f}** / {r['toggle_1000_p99_ms']:.2f}",
+        "add+remove toxic over HTTP, 1,000 idle connections, p50 / p99 ms (target p50 <= 5)",
+        ["toggle_1000_p50_ms", "toggle_1000_p99_ms"],
+        lambda a, b: f"**{a:.2f}** / {b:.2f}",
     )
-    header = "| workload | " + " | ".join(f"proxy in {r['mode']}" for r in results) + " |"
+    header = "| workload | " + " | ".join(r["mode"] for r in results) + " |"
     sep = "|---|" + "---|" * len(results)
     return "\n".join([header, sep, *rows])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["process", "uvloop", "thread", "all"], default="all")
+    parser.add_argument(
+        "--mode", choices=["process", "uvloop", "thread", "streams", "all"], default="all"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
@@ -380,8 +459,12 @@ def main() -> None:
     servers.start()
     try:
         echo_port, sink_port = parent.recv()
-        modes = ["process", "uvloop", "thread"] if args.mode == "all" else [args.mode]
-        results = [run(mode, args.quick, echo_port, sink_port) for mode in modes]
+        modes = ["process", "uvloop", "thread", "streams"] if args.mode == "all" else [args.mode]
+        raw: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+        for _ in range(args.runs):  # modes alternate, so load changes hit all alike
+            for mode in modes:
+                raw[mode].append(run(mode, args.quick, echo_port, sink_port))
+        results = [combine(raw[m]) for m in modes]
     finally:
         servers.terminate()
         servers.join(10)
@@ -391,7 +474,7 @@ def main() -> None:
     print()
     print(report(results))
     print()
-    print(json.dumps(results, indent=1))
+    print(json.dumps(raw, indent=1))
 
 
 if __name__ == "__main__":
