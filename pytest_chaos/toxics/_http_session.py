@@ -171,6 +171,10 @@ class HttpSession:
     def client_data(self, data: bytes, now: float) -> Output:
         """The client sent ``data`` at ``now``: what goes where."""
         out = Output()
+        if self._responses.passthrough and not self._requests.passthrough:
+            # Answers can no longer be told apart (the toxic joined mid-answer, or the
+            # server is not HTTP): acting on requests now could desynchronize them.
+            self._send(out, self._requests.switch_to_passthrough("answers not parsed"), now)
         for piece in self._requests.feed(data):
             if piece.kind == "head":
                 assert piece.request is not None

@@ -425,3 +425,16 @@ def test_server_closing_before_the_copies_are_answered_releases_the_first_answer
     wire.down.feed(End("eof"), wire.now)
     wire.pump()
     assert wire.take()[1] == resp(b"only")
+
+
+def test_a_toxic_joining_mid_answer_leaves_the_connection_alone() -> None:
+    """Added while a response was on its way (a pooled keep-alive connection): the
+    answer is unsolicited for the new stage, so it stops acting on that connection
+    rather than risk consuming the wrong answers."""
+    wire = Wire(toxic("http_duplicate"))
+    wire.server(resp(b"answer to a request sent before the toxic"))
+    wire.client(req("POST", "/pay"))
+    to_server, to_client = wire.take()
+    assert to_server == req("POST", "/pay")  # once
+    assert to_client == resp(b"answer to a request sent before the toxic")
+    assert [label for label, _ in wire.notes] == ["http_passthrough"]
