@@ -125,7 +125,8 @@ class ServiceSettings:
             provider = env.get(PROVIDER_ENV) or str(config.getini("chaos_services") or "auto")
         provider = provider.strip().lower()
 
-        require = bool(config.getoption("chaos_require_docker", False))
+        require_option = bool(config.getoption("chaos_require_docker", False))
+        require = require_option
         if not require and env.get(REQUIRE_DOCKER_ENV) is not None:
             require = _parse_bool(env[REQUIRE_DOCKER_ENV], where=REQUIRE_DOCKER_ENV)
         if not require:
@@ -134,6 +135,11 @@ class ServiceSettings:
                 require = ini_value
             elif ini_value:
                 require = _parse_bool(str(ini_value), where="ini chaos_require_docker")
+
+        # An explicit local provider beats a demand for Docker made for the whole
+        # machine (CI exports PYTEST_CHAOS_REQUIRE_DOCKER=1); only both as options clash.
+        if provider == "local" and not require_option:
+            require = False
 
         images: dict[str, str] = {}
         for key, (env_name, default) in IMAGE_SETTINGS.items():

@@ -85,8 +85,10 @@ def test_bad_settings_are_usage_errors(pytester: pytest.Pytester, clean_env) -> 
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*services provider 'kubernetes' is unknown*auto, docker, local*"])
-    clean_env.setenv("PYTEST_CHAOS_SERVICES", "local")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-require-docker")
+    clean_env.delenv("PYTEST_CHAOS_SERVICES")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--chaos-require-docker", "--chaos-services=local"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--chaos-services=local contradicts a demand for Docker*"])
 

@@ -102,3 +102,11 @@ def test_from_environment_outside_pytest() -> None:
     assert s.toxiproxy_image == "local/proxy:1"
     assert s.require_docker
     assert s.redis_image == "redis:7-alpine"
+
+
+def test_an_explicit_local_provider_beats_a_machine_wide_docker_demand() -> None:
+    env = {"PYTEST_CHAOS_REQUIRE_DOCKER": "1"}
+    s = settings(options={"chaos_services": "local"}, env=env)
+    assert s.provider == "local" and not s.require_docker
+    with pytest.raises(ValueError, match="contradicts"):
+        settings(options={"chaos_services": "local", "chaos_require_docker": True})
