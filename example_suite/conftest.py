@@ -10,7 +10,7 @@ a fault proxy of the test's ``chaos`` controller:
 Redis and PostgreSQL come from pytest-chaos's ``chaos_services`` (containers when a
 Docker engine answers, local binaries otherwise). ``SHOP_FRAGILE=1`` starts the fragile
 build of the order API (no timeouts, no breaker, no idempotency keys, retries without
-backoff; a comma-separated list such as ``SHOP_FRAGILE=breaker`` removes only those);
+backoff, commits not durable; a list such as ``SHOP_FRAGILE=breaker`` removes only those);
 the suite is expected to fail against it, and tests/example checks that it fails for the
 right reasons.
 """
@@ -54,9 +54,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def backing(chaos_services: Any) -> Backing:
     """Redis and PostgreSQL for the whole session (one pair per xdist worker)."""
-    postgres = chaos_services.postgres()
-    redis = chaos_services.redis()
-    return Backing(postgres.url, postgres.address, redis.address, postgres.provider)
+    return Backing(postgres=chaos_services.postgres(), redis=chaos_services.redis())
 
 
 @pytest.fixture
@@ -83,8 +81,8 @@ def start_shop(
     ) -> Shop:
         name = f"shop_{uuid.uuid4().hex[:10]}"
         database_url = create_database(backing.postgres_admin_url, name)
-        db = chaos.proxy("postgres", upstream=backing.postgres_address)
-        cache = chaos.proxy("redis", upstream=backing.redis_address)
+        db = chaos.proxy("postgres", upstream=backing.postgres)
+        cache = chaos.proxy("redis", upstream=backing.redis)
         pay = chaos.proxy("payments", upstream=payments.address)
         env = {
             "SHOP_DATABASE_URL": backing.database_url(db.address, name),
@@ -111,6 +109,7 @@ def start_shop(
             cache=cache,
             pay=pay,
             payments=payments,
+            backing=backing,
             database_url=database_url,
             fragile=bool(REMOVED),
         )

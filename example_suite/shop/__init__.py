@@ -11,5 +11,6 @@ Two HTTP services, each in its own process:
 Every address comes from the environment (:class:`~example_suite.shop.config.ShopConfig`),
 so a test puts a fault proxy in front of each dependency. ``SHOP_FRAGILE=1`` builds the
 same system the naive way (no timeouts, no breaker, no idempotency keys, retries without
-backoff) so that the chaos suite can show what it catches.
+backoff, commits not durable) so that the chaos suite can show what it catches;
+``SHOP_FRAGILE=breaker,timeouts`` removes only the protections named.
 """

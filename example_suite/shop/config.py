@@ -23,6 +23,7 @@ PROTECTIONS: dict[str, str] = {
     "breaker": "the circuit breaker on payments",
     "idempotency": "idempotency keys on orders and charges (and the paid-order check)",
     "backoff": "retry discipline: 5 immediate payment attempts, no database retry",
+    "durability": "durable commits: synchronous_commit=off for speed",
 }
 
 
@@ -66,6 +67,7 @@ class Resilience:
     breaker_failure_rate: float = 0.2
     breaker_reset: float = 3.0
     idempotency_keys: bool = True  # on orders, on charges, and paying a paid order
+    durable_commits: bool = True  # an acknowledged order survives a database crash
     db_attempts: int = 2
 
     @classmethod
@@ -85,6 +87,8 @@ class Resilience:
             changes.update(breaker=False)
         if "idempotency" in removed:
             changes.update(idempotency_keys=False)
+        if "durability" in removed:
+            changes.update(durable_commits=False)
         if "backoff" in removed:
             changes.update(payments_attempts=5, backoff_initial=0.0, backoff_max=0.0, db_attempts=1)
         return replace(cls(), **changes)  # type: ignore[arg-type]

@@ -13,19 +13,27 @@ from urllib.parse import urlsplit, urlunsplit
 
 from example_suite.shop.harness import ServiceProcess, ShopClient, orders_in, stock_in
 from pytest_chaos import ChaosProxy
+from pytest_chaos.services import Service
 
 __all__ = ["Backing", "Payments", "Shop"]
 
 
 @dataclass(frozen=True)
 class Backing:
-    """The shop's data stores for this worker, as pytest-chaos's ``chaos_services``
-    started them (containers when Docker answers, local binaries otherwise)."""
+    """The shop's data stores for this worker: the services pytest-chaos's
+    ``chaos_services`` started (containers when Docker answers, local binaries otherwise).
 
-    postgres_admin_url: str
-    postgres_address: str
-    redis_address: str
-    provider: str
+    Tests reach them through proxies; ``postgres`` and ``redis`` themselves are there for
+    service faults (``chaos.kill(backing.postgres)``).
+    """
+
+    postgres: Service
+    redis: Service
+
+    @property
+    def postgres_admin_url(self) -> str:
+        """The URL of the cluster's default database, reached directly."""
+        return str(self.postgres.url)
 
     def database_url(self, address: str, name: str) -> str:
         """The URL of database ``name`` reached at ``address`` (a proxy), same credentials."""
@@ -65,7 +73,8 @@ class Shop:
 
     ``app`` is a client of the order API; ``db``, ``cache`` and ``pay`` are the chaos
     proxies the API reaches PostgreSQL, Redis and the payment provider through;
-    ``database_url`` reads the ground truth directly, bypassing every proxy.
+    ``database_url`` reads the ground truth directly, bypassing every proxy; ``backing``
+    holds the Redis and PostgreSQL services themselves.
     ``replicas`` are the order API processes (one unless asked for more; ``process`` is
     the first), named ``orders-1``, ``orders-2``, ...
     """
@@ -77,6 +86,7 @@ class Shop:
     cache: ChaosProxy
     pay: ChaosProxy
     payments: Payments
+    backing: Backing
     database_url: str
     fragile: bool
 

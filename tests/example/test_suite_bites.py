@@ -3,9 +3,9 @@ the fragile one, each failing experiment with the check and the reason it was bu
 
 Both runs execute the README's main command (``pytest example_suite -m chaos``) in a
 subprocess, the fragile one with ``SHOP_FRAGILE=1`` (no timeouts, no circuit breaker, no
-idempotency keys, retries without backoff), and read the outcome of every experiment
-from a JUnit XML report. Then each protection is removed alone, and the experiments
-that guard it must catch it.
+idempotency keys, retries without backoff, commits not durable), and read the outcome of
+every experiment from a JUnit XML report. Then each protection is removed alone, and
+the experiments that guard it must catch it.
 
 Known gap: removing only the retry backoff (``SHOP_FRAGILE=backoff``) is caught by no
 experiment, because the breaker still cuts the retries off; the ``retries`` check
@@ -52,6 +52,11 @@ FRAGILE_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "test_system.py::test_hanging_payment_provider_does_not_take_the_shop_down": (
         "SteadyStateViolated",
         ("steady_state violated: error rate", "Read timed out"),
+    ),
+    # synchronous_commit=off: a crash loses commits already acknowledged to customers.
+    "test_database.py::test_database_crash_loses_no_acknowledged_order": (
+        "HistoryViolated",
+        ("history violated:", "acknowledged writes lost"),
     ),
     # Idempotency-Key ignored on orders: the replayed POST creates more orders.
     "test_system.py::test_a_resubmitted_order_is_created_once": (
@@ -111,6 +116,9 @@ CATCHES: dict[str, dict[str, str]] = {
         "test_system.py::test_hanging_payment_provider_does_not_take_the_shop_down": (
             "SteadyStateViolated"
         ),
+    },
+    "durability": {
+        "test_database.py::test_database_crash_loses_no_acknowledged_order": "HistoryViolated",
     },
     "idempotency": {
         "test_payments.py::test_duplicated_payment_request_charges_once": "IdempotencyViolated",
