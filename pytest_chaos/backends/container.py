@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -130,7 +131,9 @@ class ContainerBackend:
         run_id = self.options.run_id or uuid.uuid4().hex[:12]
         port = free_port()
         tc = DockerContainer(self.image, command=cast(Any, ["-host=127.0.0.1", f"-port={port}"]))
-        tc.with_name(f"pytest-chaos-{run_id}-toxiproxy-{self.options.worker}-{port}")
+        # Docker names allow [a-zA-Z0-9_.-] only; run ids and worker ids are not ours.
+        name = re.sub(r"[^a-zA-Z0-9_.-]", "-", f"{run_id}-toxiproxy-{self.options.worker}")
+        tc.with_name(f"pytest-chaos-{name}-{port}")
         tc.with_kwargs(
             network_mode="host",
             labels={
