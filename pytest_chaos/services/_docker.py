@@ -274,6 +274,9 @@ class ContainerRuntime:
         except Exception:
             return "container (gone)"
 
+    def __repr__(self) -> str:
+        return f"<ContainerRuntime {self._label} {self.describe()} network={self._network}>"
+
 
 class DockerProvider:
     """Starts service containers for one pytest process and removes them all at close."""
@@ -286,6 +289,12 @@ class DockerProvider:
         self._runtimes: list[ContainerRuntime] = []
         self.removed_leftovers = remove_dead_leftovers(self._client)
         settle_ryuk(self._client)
+
+    def __repr__(self) -> str:
+        return (
+            f"<DockerProvider run={self.run_id} network={self._network or '-'} "
+            f"containers={len(self._runtimes)}>"
+        )
 
     @property
     def labels(self) -> dict[str, str]:

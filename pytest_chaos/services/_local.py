@@ -265,6 +265,9 @@ class LocalProcess:
             return f"pid {self._proc.pid}"
         return "not running"
 
+    def __repr__(self) -> str:
+        return f"<LocalProcess {self._label} {self.describe()} {self.state()}>"
+
 
 def start_redis(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
     """Start ``redis-server`` on a free loopback port; return it and the port."""
