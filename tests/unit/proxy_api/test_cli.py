@@ -185,3 +185,21 @@ def test_metrics_flags_are_accepted_with_a_warning() -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "no /metrics endpoint" in err
+
+
+def test_a_config_proxy_that_cannot_bind_exits_2_naming_the_file(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = tmp_path / "ports.json"
+        config.write_text(
+            json.dumps([{"name": "r", "listen": f"127.0.0.1:{port}", "upstream": "127.0.0.1:9"}])
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest_chaos.proxy", "-port", "0", "-config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert str(config) in result.stderr
+    assert "address already in use" in result.stderr and "status 500" in result.stderr
