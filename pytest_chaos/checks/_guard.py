@@ -10,7 +10,6 @@ but it runs on against a healed system, and the ``with`` block then raises
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -93,7 +92,11 @@ class Guard:
         self.reason = reason
         healed: object = None
         if self._on_breach is not None:
-            healed = self._on_breach(reason)
+            try:
+                healed = self._on_breach(reason)
+            except BaseException as exc:  # a heal that failed: re-raised at the exit
+                if self._crash is None:
+                    self._crash = exc
         self.healed = _fault_ids(healed)
         timeline = self._probe.timeline
         if self._record_abort and timeline is not None:
@@ -120,9 +123,10 @@ class Guard:
                     return
                 self._stop.wait(self._interval)
         except BaseException as exc:  # the guard's safety is gone: heal, then re-raise at exit
+            if self.breached:
+                return  # _trip already ran and kept its own error
             self._crash = exc
-            with contextlib.suppress(Exception):
-                self._trip(f"guard probe crashed ({type(exc).__name__}); every fault was healed")
+            self._trip(f"guard probe crashed ({type(exc).__name__}); every fault was healed")
 
     def __enter__(self) -> Guard:
         if self._thread is not None:

@@ -16,6 +16,7 @@ from pytest_chaos.checks._common import Finish, fmt_s, last_heal_t, standalone_f
 from pytest_chaos.checks._errors import RecoveryViolated
 from pytest_chaos.checks._probe import Probe, check_count, check_positive
 from pytest_chaos.checks._result import CheckResult
+from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
     from pytest_chaos._timeline import Timeline
@@ -55,6 +56,12 @@ def recovers(
     start = since if since is not None else last_heal_t(timeline)
     if start is None or start > now:
         start = now
+    if now - start > within:
+        raise CheckError(
+            f"{_CHECK}: called {now - start:.2f} s after the last heal, later than "
+            f"within={within!r}: the recovery time can no longer be measured; call "
+            f"recovers() right after the heal (or pass since=)"
+        )
     deadline = start + within
 
     calls = failed = streak = 0

@@ -121,3 +121,26 @@ def test_recovers_needs_k_in_a_row() -> None:
 def test_recovers_rejects_bad_arguments() -> None:
     with pytest.raises(CheckError, match="within=0"):
         recovers(lambda: True, within=0)
+
+
+def test_recovers_called_too_late_is_a_check_error() -> None:
+    tl = Timeline()
+    tl.record("inject", "down", fault_id="f1")
+    tl.record("heal", "down", fault_id="f1", by="test", duration=0.1)
+    time.sleep(0.15)
+    with pytest.raises(
+        CheckError, match=r"called 0\.\d\d s after the last heal, later than within=0\.1"
+    ):
+        recovers(lambda: True, within=0.1, timeline=tl)
+
+
+def test_a_failing_heal_is_reraised_at_the_exit() -> None:
+    def heal(reason: str) -> None:
+        raise RuntimeError("proxy API unreachable")
+
+    with (
+        pytest.raises(RuntimeError, match="proxy API unreachable"),
+        guard(lambda: False, on_breach=heal, interval=0.01) as g,
+    ):
+        time.sleep(0.1)
+    assert g.breached
