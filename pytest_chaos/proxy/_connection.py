@@ -126,7 +126,10 @@ class Connection:
             self._dial_failed(f"dial tcp {upstream}: socket: {exc.strerror or exc}")
             return
         sock.setblocking(False)
-        err = sock.connect_ex((host, port))
+        try:
+            err = sock.connect_ex((host, port))
+        except OSError as exc:
+            err = exc.errno or errno.EINVAL
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
             sock.close()
             self._dial_failed(f"dial tcp {upstream}: connect: {os.strerror(err).lower()}")
@@ -148,7 +151,13 @@ class Connection:
             return
         # Adopt the transport at once rather than on connection_made, a loop turn later.
         self.server = Side(self)
-        self.server.transport = make_transport(self.loop, sock, self.server)
+        try:
+            self.server.transport = make_transport(self.loop, sock, self.server)
+        except Exception as exc:  # e.g. the loop is closing; never leave the socket open
+            sock.close()
+            self.server = None
+            self._dial_failed(f"dial tcp {self.owner.upstream}: {exc}")
+            return
         self.side_made(self.server)
 
     def _dial_timed_out(self) -> None:
@@ -179,13 +188,13 @@ class Connection:
         except Exception as exc:  # any failure to dial counts; the client is closed
             self._dial = None
             self._dial_failed(f"dial tcp {self.owner.upstream}: {exc or type(exc).__name__}")
-            self._maybe_gone()
             return
         finally:
+            # Also when cancelled by close(): the sockets may all be gone already.
             self._dial = None
+            self._maybe_gone()
         if self.closed and self.server is not None and self.server.transport is not None:
             self.server.transport.abort()
-        self._maybe_gone()
 
     def _server_side(self) -> Side:
         self.server = Side(self)

@@ -201,3 +201,34 @@ def test_a_slow_reader_holds_back_the_upstream(
     assert second == first
     assert second < 24 * 1024 * 1024, second
     assert len(recv_exactly(sock, 1_000_000)) == 1_000_000  # and it still flows
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # the fast dial, the task dial
+def test_clients_gone_during_a_hanging_dial_leave_nothing_behind(helper: Helper, host: str) -> None:
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    try:
+        proxy = helper.proxy(f"{host}:{hole.getsockname()[1]}")
+        for _ in range(5):
+            helper.connect(proxy).close()
+        helper.sockets.clear()
+
+        def dialing() -> int:
+            return helper.lt.call(lambda: sum(c.dialing for c in proxy.connections))
+
+        deadline = time.monotonic() + 15  # the dial timeout is 2 s
+        while dialing() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = helper.stats(proxy)
+        assert dialing() == 0
+        assert stats["connections_accepted"] == 5
+        # the dials the hole's backlog took stay open, half-closed, waiting for the
+        # server (a half-close is passed on, not turned into a close); the others failed
+        assert stats["connections_failed"] + stats["connections_open"] == 5
+        assert stats["connections_failed"] >= 3
+        helper.lt.run(helper.manager.delete(proxy.name))
+        assert helper.lt.call(lambda: len(proxy.connections) + len(proxy._lingering)) == 0
+        assert helper.lt.call(proxy.stats_json)["connections_open"] == 0
+    finally:
+        hole.close()
