@@ -73,7 +73,8 @@ class _Slot:
     kind: Literal["forward", "synthetic"]
     copies: int = 1
     due: float = 0.0
-    copy: bytearray | None = None  # the raw request, kept to send it again
+    copy: bytearray | None = None  # duplicated: the raw request, kept to send it again
+    answer: bytes = b""  # synthetic: the response, written once the request is read
     out: bytearray = field(default_factory=bytearray)  # synthetic bytes not yet written
     complete: bool = False  # synthetic: the request ended and the response is ready
     close: bool = False
@@ -211,7 +212,7 @@ class HttpSession:
             if request.expects_continue:
                 # The client waits for this before it sends the body we must read.
                 slot.out += _CONTINUE
-            slot.copy = bytearray(plan.response)  # the answer, written once complete
+            slot.answer = plan.response
         else:
             slot = _Slot(request, "forward", copies=max(plan.copies, 1))
             slot.due = now + max(plan.delay, 0.0)
@@ -238,9 +239,7 @@ class HttpSession:
                         self._send(out, bytes(slot.copy), max(now, slot.due))
                     slot.copy = None
         elif end:
-            assert slot.copy is not None
-            slot.out += slot.copy
-            slot.copy = None
+            slot.out += slot.answer
             slot.complete = True
         if end:
             self._current = None
