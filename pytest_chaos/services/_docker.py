@@ -19,8 +19,6 @@ about to be used.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -33,6 +31,7 @@ from testcontainers.core.container import DockerContainer
 
 from pytest_chaos.errors import ServiceError
 from pytest_chaos.services._local import free_port
+from pytest_chaos.services._owner import owner_is_dead, owner_token
 from pytest_chaos.services._probe import tcp_ready, wait_until
 from pytest_chaos.services._service import ServiceState
 
@@ -50,38 +49,6 @@ __all__ = [
 LABEL_RUN = "pytest-chaos.run-id"
 LABEL_OWNER = "pytest-chaos.owner"
 LABEL_SERVICE = "pytest-chaos.service"
-
-
-def _process_start_time(pid: int) -> str:
-    """The kernel's start time of ``pid`` (guards against pid reuse), or ``""``."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            # Field 22; the command name (field 2) may contain spaces, so split after ')'.
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def owner_token(pid: int | None = None) -> str:
-    """``host:pid:starttime`` of this (or the given) process."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_process_start_time(pid)}"
-
-
-def _owner_is_dead(token: str) -> bool:
-    """Whether the process named by an owner label is gone (only judged on this host)."""
-    host, _, rest = token.partition(":")
-    pid_text, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return bool(started) and _process_start_time(pid) != started
 
 
 def docker_unusable_reason() -> str | None:
@@ -127,12 +94,12 @@ def remove_dead_leftovers(client: docker.DockerClient) -> list[str]:
     """Remove containers and networks of dead pytest-chaos processes on this host."""
     removed: list[str] = []
     for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
-        if _owner_is_dead(container.labels.get(LABEL_OWNER, "")):
+        if owner_is_dead(container.labels.get(LABEL_OWNER, "")):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
                 removed.append(f"container {container.name}")
     for network in client.networks.list(filters={"label": LABEL_RUN}):
-        if _owner_is_dead((network.attrs.get("Labels") or {}).get(LABEL_OWNER, "")):
+        if owner_is_dead((network.attrs.get("Labels") or {}).get(LABEL_OWNER, "")):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 network.remove()
                 removed.append(f"network {network.name}")

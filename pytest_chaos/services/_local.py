@@ -26,14 +26,63 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_chaos.errors import ServiceError
+from pytest_chaos.services._owner import owner_is_dead, owner_token
 from pytest_chaos.services._probe import postgres_ready, redis_ready, wait_until
 from pytest_chaos.services._service import ServiceState
 
-__all__ = ["LocalProcess", "find_postgres_bin", "find_redis_server", "free_port"]
+__all__ = [
+    "LocalProcess",
+    "find_postgres_bin",
+    "find_redis_server",
+    "free_port",
+    "remove_dead_local_leftovers",
+]
 
 POSTGRES_USER = "postgres"
 POSTGRES_PASSWORD = "postgres"
 POSTGRES_DB = "postgres"
+
+#: every server directory is tempdir/pytest-chaos-<kind>-<random>, holding these files
+_DIR_GLOB = "pytest-chaos-[rp][eo]*-*"
+_OWNER_FILE = "owner"
+_PID_FILE = "server.pid"
+
+
+def _workdir(kind: str) -> Path:
+    workdir = Path(tempfile.mkdtemp(prefix=f"pytest-chaos-{kind}-"))
+    (workdir / _OWNER_FILE).write_text(owner_token())
+    return workdir
+
+
+def remove_dead_local_leftovers() -> list[str]:
+    """Kill servers and delete directories that dead pytest processes left behind.
+
+    A pytest killed with SIGKILL never runs its teardown; its servers keep running in
+    their own sessions. The directory names the owner; the pid file names the server,
+    trusted only if that process still works in the directory.
+    """
+    removed: list[str] = []
+    for workdir in Path(tempfile.gettempdir()).glob(_DIR_GLOB):
+        try:
+            owner = (workdir / _OWNER_FILE).read_text().strip()
+        except OSError:
+            continue
+        if not owner_is_dead(owner):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((workdir / _PID_FILE).read_text().strip())
+            # A recycled pid would not be working in this directory (servers rewrite
+            # their command lines, so the working directory is the safer witness).
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            if cwd == workdir or workdir in cwd.parents:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                removed.append(f"process {pid}")
+        shutil.rmtree(workdir, ignore_errors=True)
+        removed.append(f"directory {workdir}")
+    return removed
 
 
 def free_port() -> int:
@@ -122,6 +171,9 @@ class LocalProcess:
                 cwd=self._workdir,
                 start_new_session=True,
             )
+        # For the next run's sweep, should this process die without its teardown.
+        with contextlib.suppress(OSError):
+            (self._workdir / _PID_FILE).write_text(str(self._proc.pid))
         self._paused = False
 
     def wait_ready(self, timeout: float) -> None:
@@ -277,7 +329,7 @@ def start_redis(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
             "redis-server is not on PATH; install it (Debian: apt-get install redis-server) "
             "or use Docker."
         )
-    workdir = Path(tempfile.mkdtemp(prefix="pytest-chaos-redis-"))
+    workdir = _workdir("redis")
     port = free_port()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]  # fmt: skip
@@ -305,7 +357,7 @@ def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
             "PostgreSQL's initdb is neither on PATH nor under /usr/lib/postgresql/*/bin; "
             "install it (Debian: apt-get install postgresql) or use Docker."
         )
-    workdir = Path(tempfile.mkdtemp(prefix="pytest-chaos-postgres-"))
+    workdir = _workdir("postgres")
     datadir = workdir / "data"
     prefix: list[str] = []
     owner: tuple[int, int] | None = None

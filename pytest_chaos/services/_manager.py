@@ -19,6 +19,7 @@ from pytest_chaos.services._local import (
     POSTGRES_USER,
     find_postgres_bin,
     find_redis_server,
+    remove_dead_local_leftovers,
     start_postgres,
     start_redis,
 )
@@ -73,6 +74,9 @@ class ChaosServices:
         self._docker_reason: str | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._local_swept = False
+        #: what the sweep of dead runs removed (containers, processes, directories)
+        self.removed_leftovers: list[str] = []
 
     # -- provider choice ------------------------------------------------------------
 
@@ -110,6 +114,7 @@ class ChaosServices:
             from pytest_chaos.services._docker import DockerProvider
 
             self._docker = DockerProvider(run_id=self._run_id)
+            self.removed_leftovers.extend(self._docker.removed_leftovers)
         return self._docker
 
     @property
@@ -154,6 +159,7 @@ class ChaosServices:
             else:
                 if find_redis_server() is None:
                     self._unavailable("redis", "redis-server (Debian: redis-server)")
+                self._sweep_local()
                 runtime, port = start_redis(label=name, timeout=timeout)
             service = Service(
                 name=name,
@@ -198,6 +204,7 @@ class ChaosServices:
             else:
                 if find_postgres_bin() is None:
                     self._unavailable("postgres", "PostgreSQL (Debian: postgresql)")
+                self._sweep_local()
                 runtime, port = start_postgres(label=name, timeout=timeout)
             service = Service(
                 name=name,
@@ -265,6 +272,11 @@ class ChaosServices:
             )
             self._services[name] = service
             return service
+
+    def _sweep_local(self) -> None:
+        if not self._local_swept:
+            self._local_swept = True
+            self.removed_leftovers.extend(remove_dead_local_leftovers())
 
     def _unavailable(self, kind: str, package: str) -> NoReturn:
         why = self._docker_reason or "Docker is not allowed (--chaos-services=local)"

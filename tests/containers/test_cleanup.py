@@ -106,3 +106,45 @@ def test_leftovers_of_a_dead_run_are_removed_at_the_next_start(docker_client: An
         for leftover in [*made, net]:
             with contextlib.suppress(docker.errors.NotFound):
                 leftover.remove()
+
+
+ABANDON = """
+import os, sys
+from pytest_chaos.services import ChaosServices, ServiceSettings
+services = ChaosServices(ServiceSettings(provider="local"))
+svc = services.redis()
+print(svc._runtime._proc.pid, flush=True)
+os._exit(0)  # like a pytest killed with SIGKILL: no teardown at all
+"""
+
+
+def test_local_servers_of_a_killed_run_are_removed_at_the_next_start() -> None:
+    import os
+    import sys
+    import time
+
+    from pytest_chaos.services import ChaosServices, ServiceSettings
+    from pytest_chaos.services._local import find_redis_server
+
+    if find_redis_server() is None:
+        pytest.skip("redis-server is not installed")
+    out = subprocess.run(
+        [sys.executable, "-c", ABANDON], capture_output=True, text=True, timeout=60, check=True
+    )
+    orphan = int(out.stdout.split()[0])
+    os.kill(orphan, 0)  # still serving, owned by nobody alive
+    services = ChaosServices(ServiceSettings(provider="local"))
+    try:
+        services.redis()
+        assert f"process {orphan}" in services.removed_leftovers
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(orphan, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the abandoned redis-server {orphan} is still running")
+    finally:
+        assert services.close() == []

@@ -5,28 +5,26 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
-
-docker_module = pytest.importorskip("pytest_chaos.services._docker")
+from pytest_chaos.services import _owner as owner_module
 
 
 def test_a_live_process_is_not_dead() -> None:
-    assert not docker_module._owner_is_dead(docker_module.owner_token())
+    assert not owner_module.owner_is_dead(owner_module.owner_token())
 
 
 def test_a_finished_process_is_dead() -> None:
     proc = subprocess.Popen(["true"])
     proc.wait()
-    token = docker_module.owner_token().split(":")[0] + f":{proc.pid}:123"
-    assert docker_module._owner_is_dead(token)
+    token = owner_module.owner_token().split(":")[0] + f":{proc.pid}:123"
+    assert owner_module.owner_is_dead(token)
 
 
 def test_a_reused_pid_is_dead() -> None:
-    host, pid, _ = docker_module.owner_token().split(":")
+    host, pid, _ = owner_module.owner_token().split(":")
     assert pid == str(os.getpid())
-    assert docker_module._owner_is_dead(f"{host}:{pid}:not-my-start-time")
+    assert owner_module.owner_is_dead(f"{host}:{pid}:not-my-start-time")
 
 
 def test_another_host_or_garbage_is_never_judged() -> None:
-    assert not docker_module._owner_is_dead("some-other-host:1:1")
-    assert not docker_module._owner_is_dead("")
+    assert not owner_module.owner_is_dead("some-other-host:1:1")
+    assert not owner_module.owner_is_dead("")
