@@ -15,9 +15,7 @@ connection (``http_passthrough``).
 
 from __future__ import annotations
 
-import math
 import random
-from collections import deque
 from typing import ClassVar
 
 from pytest_chaos.toxics._base import (
@@ -61,19 +59,16 @@ class _Conversation:
     the toxics of the upstream link's HTTP stages as its rules (in chain order); later
     HTTP stages in the same link pass items on. A stage stops being live when its chain
     is rebuilt (``drain``).
-
-    ``replay`` holds, per direction, the bytes the parsing stage still held when its
-    chain was rebuilt, with their due times: the chain refeeds drained items to the new
-    stages, and since the session has parsed them already, the new parsing stage
-    re-emits them as they were instead of parsing them twice.
     """
 
-    __slots__ = ("members", "replay", "session")
+    __slots__ = ("members", "session", "skip")
 
     def __init__(self, session: HttpSession) -> None:
         self.session = session
         self.members: dict[bool, list[HttpStage]] = {True: [], False: []}
-        self.replay: dict[bool, deque[list[float]]] = {True: deque(), False: deque()}
+        # Bytes a removed HTTP stage handed back (already parsed) that the chain will
+        # feed again: the next parsing stage passes them on without parsing them twice.
+        self.skip: dict[bool, int] = {True: 0, False: 0}
 
     def refresh_rules(self) -> None:
         # The same toxic added on both streams (``stream="both"``) acts once: an HTTP
@@ -163,6 +158,12 @@ class HttpToxic(Toxic):
             conversation = _Conversation(_new_session(link))
             shared[_SHARED_KEY] = conversation
         stage = HttpStage(conversation, link.direction == "upstream", self)
+        if isinstance(previous, HttpStage):
+            stage.adopt(previous)
+        else:
+            # A toxic being added: nothing is handed back in such a change, so a count
+            # left from an earlier removal (with no HTTP stage to consume it) is stale.
+            conversation.skip[stage.upstream] = 0
         conversation.members[stage.upstream].append(stage)
         conversation.refresh_rules()
         return stage
@@ -218,7 +219,8 @@ class HttpStage(Stage):
         self.session = conversation.session
         self.upstream = upstream
         self.toxic = toxic
-        self._replay = conversation.replay[upstream]
+        # What this stage held when its chain was rebuilt (see drain), with due times.
+        self._carry: list[tuple[float, Item]] = []
 
     @property
     def parsing(self) -> bool:
@@ -237,29 +239,20 @@ class HttpStage(Stage):
                 self._emit_output(out, now, stamp=now)
             self.emit(item, now)
             return
-        data = self._replayed(item, now)
-        if not data:
-            return
+        data = item.data
+        skip = self.conversation.skip
+        if skip[self.upstream]:
+            n = min(skip[self.upstream], len(data))
+            skip[self.upstream] -= n
+            self.emit(Piece(data[:n], item.stamp), now)
+            data = data[n:]
+            if not data:
+                return
         if self.upstream:
             out = self.session.client_data(data, now)
         else:
             out = self.session.server_data(data, now)
         self._emit_output(out, now, stamp=item.stamp)
-
-    def _replayed(self, item: Piece, now: float) -> bytes:
-        """Re-emit the part of ``item`` that the session already handled; return the rest."""
-        data = item.data
-        parts = self._replay
-        while data and parts:
-            due, left = parts[0]
-            n = min(int(left), len(data))
-            self.emit(Piece(data[:n], item.stamp), max(due, now) if math.isfinite(due) else now)
-            data = data[n:]
-            if n == left:
-                parts.popleft()
-            else:
-                parts[0][1] = left - n
-        return data
 
     def _emit_output(self, out: Output, now: float, *, stamp: float) -> None:
         for due, data in out.to_server:
@@ -277,16 +270,32 @@ class HttpStage(Stage):
         return self.parsing and self.session.finishing(self.upstream)
 
     def drain(self) -> list[Item]:
-        # The chain is being rebuilt: this stage is done, whatever comes next.
+        """The chain is being rebuilt. What this stage holds (delayed requests) has been
+        parsed already: rather than hand it back to be fed through the new chain (and
+        parsed twice), keep it for this toxic's next stage (:meth:`adopt`), or release
+        it in :meth:`on_remove` if the toxic is gone."""
         members = self.conversation.members[self.upstream]
         if self in members:
             members.remove(self)
             self.conversation.refresh_rules()
-        pending = list(self._out)
-        items = super().drain()
-        for due, item in pending:
-            if isinstance(item, Piece):
-                self._replay.append([due, len(item.data)])
+        self._carry = list(self._out)
+        self.cancel_pending()
+        return []
+
+    def adopt(self, previous: HttpStage) -> None:
+        """Take over what this toxic's stage held before the chain was rebuilt."""
+        for due, item in previous._carry:
+            self.emit(item, due)
+        previous._carry = []
+        self.ended = previous.ended
+
+    def on_remove(self) -> list[Item]:
+        """The toxic is gone: what it held goes on now (a healed delay lets go)."""
+        items = [item for _, item in self._carry]
+        self._carry = []
+        self.conversation.skip[self.upstream] += sum(
+            len(item.data) for item in items if isinstance(item, Piece)
+        )
         return items
 
     def __repr__(self) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import http.client
 import re
 import socket
+import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -258,3 +260,54 @@ def test_a_plain_toxiproxy_client_drives_http_toxics(
         conn.close()
     assert [t.type for t in proxy.toxics().values()] == ["http_duplicate"]
     assert len(upstream.log()) == 2
+
+
+def _in_background(fn: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(fn()), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_changing_other_toxics_keeps_a_delayed_request_delivered_once(
+    admin: Admin, upstream: Upstream
+) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_delay", delay=800)
+    conn = connect(listen)
+    try:
+        started = time.perf_counter()
+        thread, result = _in_background(lambda: call(conn, "POST", "/held", b"x"))
+        time.sleep(0.3)  # the request is now held by the delay
+        latency = admin.toxic(name, "latency", stream="downstream", latency=1)  # rebuild
+        admin.remove_toxic(name, latency)  # and again
+        thread.join(10)
+        elapsed = time.perf_counter() - started
+        assert result == [(200, b"POST /held #1 1")]
+        assert call(conn, "GET", "/next") == (200, b"GET /next #2 0")
+    finally:
+        conn.close()
+    assert elapsed >= 0.75  # the delay survived the rebuilds
+    assert [e["path"] for e in upstream.log()] == ["/held", "/next"]
+
+
+def test_healing_a_delay_lets_held_requests_go_and_other_http_toxics_keep_working(
+    admin: Admin, upstream: Upstream
+) -> None:
+    name, listen = admin.proxy(upstream.address)
+    delay = admin.toxic(name, "http_delay", delay=5000, path_prefix="/slow")
+    admin.toxic(name, "http_error", status=503, path_prefix="/err")
+    conn = connect(listen)
+    try:
+        started = time.perf_counter()
+        thread, result = _in_background(lambda: call(conn, "GET", "/slow"))
+        time.sleep(0.3)
+        admin.remove_toxic(name, delay)
+        thread.join(10)
+        assert time.perf_counter() - started < 4  # released at the heal, not after 5 s
+        assert result == [(200, b"GET /slow #1 0")]
+        assert call(conn, "GET", "/err")[0] == 503
+        assert call(conn, "GET", "/ok") == (200, b"GET /ok #2 0")
+    finally:
+        conn.close()
+    assert [e["path"] for e in upstream.log()] == ["/slow", "/ok"]
