@@ -206,3 +206,18 @@ def test_changing_listen_moves_the_listener(api: Api) -> None:
     socket.create_connection(("127.0.0.1", new_port), timeout=5).close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(old, timeout=5).close()
+
+
+@pytest.mark.data_path
+def test_moving_onto_a_taken_port_is_500_and_leaves_the_proxy_disabled(api: Api) -> None:
+    proxy = api.create(UP)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        resp = api.call("PATCH", f"/proxies/{proxy['name']}", {"listen": f"127.0.0.1:{port}"})
+        assert resp.status_code == 500
+        assert "address already in use" in resp.json()["error"]
+        after = api.call("GET", f"/proxies/{proxy['name']}").json()
+    # As Toxiproxy: the new address is stored, the proxy stopped and stays off.
+    assert after["enabled"] is False and after["listen"] == f"127.0.0.1:{port}"
+    on = api.call("PATCH", f"/proxies/{proxy['name']}", {"enabled": True})
+    assert on.status_code == 200 and on.json()["enabled"] is True  # the port is free now
