@@ -311,3 +311,52 @@ def test_healing_a_delay_lets_held_requests_go_and_other_http_toxics_keep_workin
     finally:
         conn.close()
     assert [e["path"] for e in upstream.log()] == ["/slow", "/ok"]
+
+
+def _raw(listen: str) -> socket.socket:
+    host, port = listen.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_expect_100_continue_through_error_and_duplicate(admin: Admin, upstream: Upstream) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", status=507, path_prefix="/full")
+    admin.toxic(name, "http_duplicate", path_prefix="/twice")
+    head = "PUT {} HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+    with _raw(listen) as sock:
+        for path, final in [("/full", b"HTTP/1.1 507 "), ("/twice", b"HTTP/1.1 200 ")]:
+            sock.sendall(head.format(path).encode())
+            # The client may send its body only after "100 Continue" (from the proxy for
+            # an injected error, from the server otherwise).
+            assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 100 Continue\r\n")
+            sock.sendall(b"hello")
+            answer = _read_until(sock, b"\r\n\r\n")
+            assert answer.startswith(final), answer
+            length = int(re.search(rb"(?i)content-length: (\d+)", answer).group(1))  # type: ignore[union-attr]
+            body = answer.split(b"\r\n\r\n", 1)[1]
+            while len(body) < length:
+                body += sock.recv(65536)
+    assert [(e["path"], e["body"]) for e in upstream.log()] == [("/twice", "hello")] * 2
+
+
+def test_http_1_0_client_gets_the_error_and_the_close(admin: Admin, upstream: Upstream) -> None:
+    name, listen = admin.proxy(upstream.address)
+    admin.toxic(name, "http_error", status=500, body="x")
+    with _raw(listen) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):  # ends when the proxy closes
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 500 ") and data.endswith(b"\r\n\r\nx")
+    assert b"connection: close" in data.lower()
+    assert upstream.log() == []
