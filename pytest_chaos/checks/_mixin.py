@@ -65,21 +65,84 @@ class ChecksMixin:
                 f"{names}; heal them first (leave their with blocks or call .heal())"
             )
 
-    def steady_state(self, probe: Callable[[], object], **kwargs: Any) -> CheckResult:
+    def steady_state(
+        self,
+        probe: Callable[[], object],
+        *,
+        calls: int | None = None,
+        duration: float | None = None,
+        concurrency: int = 1,
+        interval: float = 0.0,
+        p50: float | None = None,
+        p95: float | None = None,
+        p99: float | None = None,
+        max_error_rate: float = 0.0,
+        failures: object = (Exception,),
+        target: str = "",
+        label: str | None = None,
+    ) -> CheckResult:
         """:func:`pytest_chaos.checks.steady_state` on this test's timeline.
 
         Before any fault is injected, a violation raises ``SteadyStateNotMet`` (an error).
         """
         return steady_state(
-            probe, timeline=self._host().timeline, finish=self._finish_check, **kwargs
+            probe,
+            calls=calls,
+            duration=duration,
+            concurrency=concurrency,
+            interval=interval,
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            max_error_rate=max_error_rate,
+            failures=failures,
+            target=target,
+            label=label,
+            timeline=self._host().timeline,
+            finish=self._finish_check,
         )
 
-    def observe(self, probe: Callable[[], object], **kwargs: Any) -> Observation:
+    def observe(
+        self,
+        probe: Callable[[], object],
+        *,
+        concurrency: int = 1,
+        interval: float = 0.05,
+        p50: float | None = None,
+        p95: float | None = None,
+        p99: float | None = None,
+        max_error_rate: float = 0.0,
+        failures: object = (Exception,),
+        target: str = "",
+        label: str | None = None,
+    ) -> Observation:
         """:func:`pytest_chaos.checks.observe`: the steady state *during* a ``with`` block."""
-        return observe(probe, timeline=self._host().timeline, finish=self._finish_check, **kwargs)
+        return observe(
+            probe,
+            concurrency=concurrency,
+            interval=interval,
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            max_error_rate=max_error_rate,
+            failures=failures,
+            target=target,
+            label=label,
+            timeline=self._host().timeline,
+            finish=self._finish_check,
+        )
 
     def guard(
-        self, probe: Callable[[], object], *, only_while_faults: bool = True, **kwargs: Any
+        self,
+        probe: Callable[[], object],
+        *,
+        interval: float = 0.05,
+        consecutive: int = 1,
+        max_latency: float | None = None,
+        only_while_faults: bool = True,
+        failures: object = (Exception,),
+        target: str = "",
+        label: str | None = None,
     ) -> Guard:
         """:func:`pytest_chaos.checks.guard` whose breach calls ``chaos.abort(reason)``.
 
@@ -93,10 +156,15 @@ class ChecksMixin:
             probe,
             on_breach=host.abort,
             record_abort=False,
+            interval=interval,
+            consecutive=consecutive,
+            max_latency=max_latency,
             active=active,
+            failures=failures,
+            target=target,
+            label=label,
             timeline=host.timeline,
             finish=self._finish_check,
-            **kwargs,
         )
 
     def circuit_breaker(
@@ -105,11 +173,19 @@ class ChecksMixin:
         *,
         proxy: object,
         opens_within_calls: int,
+        fail_fast: float = 0.1,
         reset_timeout: float | None = None,
         heal: Callable[[], object] | None = None,
         fault: object | None = None,
+        open_calls: int = 5,
+        close_calls: int = 3,
+        closes_within: float | None = None,
+        interval: float = 0.05,
         counters: Sequence[str] = DEFAULT_COUNTERS,
-        **kwargs: Any,
+        breaker: object | None = None,
+        failures: object = (Exception,),
+        target: str = "",
+        label: str | None = None,
     ) -> CheckResult:
         """:func:`pytest_chaos.checks.circuit_breaker`.
 
@@ -123,13 +199,21 @@ class ChecksMixin:
             call,
             proxy=proxy,
             opens_within_calls=opens_within_calls,
+            fail_fast=fail_fast,
             reset_timeout=reset_timeout,
             heal=heal,
             fault=fault,
+            open_calls=open_calls,
+            close_calls=close_calls,
+            closes_within=closes_within,
+            interval=interval,
             counters=counters,
+            breaker=breaker,
+            failures=failures,
+            target=target,
+            label=label,
             timeline=host.timeline,
             finish=self._finish_check,
-            **kwargs,
         )
 
     def retries(
@@ -138,27 +222,68 @@ class ChecksMixin:
         *,
         proxy: object,
         max_attempts_per_call: float,
-        **kwargs: Any,
+        calls: int = 5,
+        counter: str | Sequence[str] = "connections_accepted",
+        interval: float = 0.0,
+        settle: float = 0.1,
+        failures: object = (Exception,),
+        target: str = "",
+        label: str | None = None,
     ) -> CheckResult:
         """:func:`pytest_chaos.checks.retries` on this test's timeline."""
         return retries(
             call,
             proxy=proxy,
             max_attempts_per_call=max_attempts_per_call,
+            calls=calls,
+            counter=counter,
+            interval=interval,
+            settle=settle,
+            failures=failures,
+            target=target,
+            label=label,
             timeline=self._host().timeline,
             finish=self._finish_check,
-            **kwargs,
         )
 
     def idempotent(
-        self, action: Callable[[], object], *, state: Callable[[], object], **kwargs: Any
+        self,
+        action: Callable[[], object],
+        *,
+        state: Callable[[], object],
+        via: object = None,
+        times: int = 2,
+        failures: object = (),
+        require_effect: bool = True,
+        settle: float | None = None,
+        target: str = "",
     ) -> CheckResult:
         """:func:`pytest_chaos.checks.idempotent` on this test's timeline."""
         return idempotent(
-            action, state=state, timeline=self._host().timeline, finish=self._finish_check, **kwargs
+            action,
+            state=state,
+            via=via,
+            times=times,
+            failures=failures,
+            require_effect=require_effect,
+            settle=settle,
+            target=target,
+            timeline=self._host().timeline,
+            finish=self._finish_check,
         )
 
-    def recovers(self, probe: Callable[[], object], *, within: float, **kwargs: Any) -> CheckResult:
+    def recovers(
+        self,
+        probe: Callable[[], object],
+        *,
+        within: float,
+        consecutive: int = 3,
+        interval: float = 0.05,
+        since: float | None = None,
+        failures: object = (Exception,),
+        target: str = "",
+        label: str | None = None,
+    ) -> CheckResult:
         """:func:`pytest_chaos.checks.recovers`, timed from the last heal on the timeline.
 
         Every fault must be healed first (a CheckError otherwise).
@@ -167,12 +292,19 @@ class ChecksMixin:
         return recovers(
             probe,
             within=within,
+            consecutive=consecutive,
+            interval=interval,
+            since=since,
+            failures=failures,
+            target=target,
+            label=label,
             timeline=self._host().timeline,
             finish=self._finish_check,
-            **kwargs,
         )
 
-    def history(self, **kwargs: Any) -> History:
+    def history(
+        self, *, definite_failures: object = (ConnectionRefusedError,), label: str = "history:write"
+    ) -> History:
         """A :class:`pytest_chaos.checks.History` on this test's timeline.
 
         Its ``check()`` must run after every fault is healed (a CheckError otherwise).
@@ -184,7 +316,12 @@ class ChecksMixin:
                 mixin._require_healed("history.check")
                 return super().check(read, target=target)
 
-        return _TestHistory(timeline=self._host().timeline, finish=self._finish_check, **kwargs)
+        return _TestHistory(
+            definite_failures=definite_failures,
+            timeline=self._host().timeline,
+            finish=self._finish_check,
+            label=label,
+        )
 
     def watch_breaker(self, breaker: object, *, name: str | None = None) -> BreakerWatch:
         """Record a pybreaker / circuitbreaker / purgatory breaker's transitions.

@@ -59,3 +59,18 @@ def test_the_controller_inherits_the_checks() -> None:
         assert callable(getattr(Chaos, method))
     for method in ("idempotent", "recovers", "history", "watch_breaker"):
         assert callable(getattr(Chaos, method))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["steady_state", "observe", "guard", "circuit_breaker", "retries", "idempotent", "recovers"],
+)
+def test_methods_take_the_functions_arguments_with_the_same_defaults(name: str) -> None:
+    import inspect
+
+    internal = {"timeline", "finish", "on_breach", "record_abort", "active"}
+    function = inspect.signature(getattr(checks, name)).parameters
+    method = inspect.signature(getattr(checks.ChecksMixin, name)).parameters
+    expected = {k: p.default for k, p in function.items() if k not in internal}
+    got = {k: p.default for k, p in method.items() if k != "self" and k != "only_while_faults"}
+    assert got == expected
