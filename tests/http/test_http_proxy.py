@@ -342,7 +342,9 @@ def test_expect_100_continue_through_error_and_duplicate(admin: Admin, upstream:
             sock.sendall(b"hello")
             answer = _read_until(sock, b"\r\n\r\n")
             assert answer.startswith(final), answer
-            length = int(re.search(rb"(?i)content-length: (\d+)", answer).group(1))  # type: ignore[union-attr]
+            match = re.search(rb"(?i)content-length: (\d+)", answer)
+            assert match is not None, answer
+            length = int(match.group(1))
             body = answer.split(b"\r\n\r\n", 1)[1]
             while len(body) < length:
                 body += sock.recv(65536)
