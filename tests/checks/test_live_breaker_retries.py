@@ -47,7 +47,7 @@ def test_no_breaker_is_caught(chaos, service, redis_address) -> None:
     with redis.timeout(), pytest.raises(CircuitBreakerViolated) as info:
         chaos.circuit_breaker(_call(svc), proxy=redis, opens_within_calls=3, fail_fast=0.25)
     message = str(info.value)
-    assert "did not open within 3 calls: call 4 failed (returned False) after 0.5" in message
+    assert "did not open within 3 calls: call 4 failed (returned False) after " in message
     assert "connections_accepted +1" in message
     assert "4 of 4 calls reached" in message
     assert info.value.measured["slowest"] >= 0.45
