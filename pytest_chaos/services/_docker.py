@@ -19,6 +19,8 @@ about to be used.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -53,6 +55,16 @@ LABEL_SERVICE = "pytest-chaos.service"
 
 def docker_unusable_reason() -> str | None:
     """``None`` when a Docker engine answers, else why it does not (for messages)."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if host.startswith("unix://"):
+        # Probe the socket first: the docker SDK leaks its socket when the engine is
+        # missing, which becomes a ResourceWarning (an error under filterwarnings=error).
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(5)
+                probe.connect(host[len("unix://") :])
+        except OSError as exc:
+            return f"no Docker engine answers on {host} ({exc.strerror or exc})"
     try:
         client = docker.from_env(timeout=5)
     except docker.errors.DockerException as exc:
