@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +223,11 @@ class ApiMachine(RuleBasedStateMachine):
             assert got["upstream"] == want.upstream, name
             assert got["enabled"] is want.enabled, name
             assert (got["listen"] == "127.0.0.1:0") is want.listen_literal, (name, got)
+            if want.enabled:
+                # An enabled proxy accepts on the address it reports. (A disabled one's
+                # old port is not checked: after a few steps another process may own it.)
+                _, _, port = got["listen"].rpartition(":")
+                assert _accepts(int(port)), (name, got)
             assert got["toxics"] == [
                 {
                     "name": t.name,
@@ -232,6 +238,14 @@ class ApiMachine(RuleBasedStateMachine):
                 }
                 for t in want.toxics_in_api_order()
             ], name
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
