@@ -8,14 +8,14 @@ faults. The target name is the service's name: ``blast_radius=["redis"]`` allows
 
 What each fault does, per provider:
 
-=============  =====================================  ================================
-fault          Docker provider                        local-binary provider
-=============  =====================================  ================================
-pause          ``docker pause`` (cgroup freezer)      SIGSTOP to the process group
-stop           ``docker stop`` (TERM, KILL after 10s)  SIGTERM to the group (KILL 10s)
-kill           ``docker kill`` (SIGKILL)              SIGKILL to the process group
-disconnect     ``docker network disconnect``          unsupported (no network): error
-=============  =====================================  ================================
+=============  ======================================  =================================
+fault          Docker provider                         local-binary provider
+=============  ======================================  =================================
+pause          ``docker pause`` (cgroup freezer)       SIGSTOP to the server and children
+stop           ``docker stop`` (stop signal, KILL 10s)  SIGTERM (PostgreSQL: SIGINT), KILL
+kill           ``docker kill`` (SIGKILL)               SIGKILL to the server and children
+disconnect     ``docker network disconnect``           unsupported (no network): error
+=============  ======================================  =================================
 
 Healing undoes the fault and waits until the service answers again: unpause, start
 (same container or command, same address and data), reconnect under the same alias.
@@ -101,7 +101,7 @@ class ContainerFaultsMixin:
         return self._container_fault(svc, "pause", runtime.pause, runtime.unpause)
 
     def stop(self, service: Service) -> Fault:
-        """Stop ``service`` gracefully (SIGTERM, SIGKILL after 10 s).
+        """Stop ``service`` gracefully (its stop signal, SIGKILL after 10 s).
 
         Clients see refused connections. Healed by starting it again on the same
         address and waiting until it answers.
