@@ -139,6 +139,11 @@ class _Splitter:
         """True once the stream is known not to be HTTP (or left HTTP)."""
         return self.passthrough_reason is not None
 
+    def __repr__(self) -> str:
+        mode = f"passthrough ({self.passthrough_reason})" if self.passthrough else "http"
+        state = "in a message" if self._conn is not None else "between messages"
+        return f"<{type(self).__name__} {mode} messages={self.messages} {state}>"
+
     def switch_to_passthrough(self, reason: str) -> bytes:
         """Stop parsing; return every byte held so far (to be forwarded unchanged)."""
         if self.passthrough_reason is None:

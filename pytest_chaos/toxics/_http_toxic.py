@@ -70,6 +70,10 @@ class _Conversation:
         # feed again: the next parsing stage passes them on without parsing them twice.
         self.skip: dict[bool, int] = {True: 0, False: 0}
 
+    def __repr__(self) -> str:
+        up, down = len(self.members[True]), len(self.members[False])
+        return f"<HTTP conversation stages={up}+{down} {self.session!r}>"
+
     def refresh_rules(self) -> None:
         # The same toxic added on both streams (``stream="both"``) acts once: an HTTP
         # toxic already spans both directions, and two draws would double its rate.
