@@ -8,11 +8,13 @@ the tests check that the client sees the fault and that the service is back afte
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
 import redis
 
+from pytest_chaos import BlastRadius
 from pytest_chaos.errors import InjectionError
 from pytest_chaos.services import ChaosServices, ServiceSettings
 
@@ -205,3 +207,17 @@ def test_a_generic_container_is_published_on_loopback(docker_services: ChaosServ
     assert ports == {"6379/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(svc.port)}]}
     with pytest.raises(ValueError, match="already used by a container service"):
         docker_services.redis("generic")
+
+
+@pytest.mark.chaos(blast_radius=BlastRadius(targets=["redis"], max_fault_seconds=0.5))
+def test_the_safety_timer_heals_a_forgotten_container_fault(
+    chaos, services: ChaosServices, redis_client
+) -> None:
+    svc = services.redis()
+    fault = chaos.kill(svc)
+    deadline = time.monotonic() + 60
+    while fault.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not fault.active and fault.healed_by == "safety_timer"
+    assert svc.state == "running"
+    assert redis_client(svc.host, svc.port).ping()
