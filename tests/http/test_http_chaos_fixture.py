@@ -3,6 +3,7 @@ pytester run, against the real counting HTTP upstream."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,32 @@ def test_message_faults_through_the_fixture(http_pytester: pytest.Pytester) -> N
     result = http_pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*duplicated*"])
+
+
+def test_message_faults_replay_exactly_under_the_same_chaos_seed(
+    http_pytester: pytest.Pytester,
+) -> None:
+    http_pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.chaos(blast_radius=["messages"])
+        def test_it(chaos):
+            seen = []
+            consume = chaos.duplicate(seen.append, rate=0.5)
+            for message in chaos.reorder(list(range(30)), window=4):
+                consume(message)
+            print("RESULT", seen)
+        """
+    )
+
+    def run(seed: str) -> str:
+        result = http_pytester.runpytest("-p", "no:cacheprovider", "-s", f"--chaos-seed={seed}")
+        result.assert_outcomes(passed=1)
+        found = re.findall(r"RESULT \[[0-9, ]*\]", result.stdout.str())
+        assert len(found) == 1, result.stdout.str()
+        return str(found[0])
+
+    first = run("123")
+    assert run("123") == first
+    assert run("124") != first
