@@ -25,7 +25,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pytest_chaos.errors import ConfigurationError
+from pytest_chaos.errors import BlastRadiusError, ConfigurationError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -247,13 +247,20 @@ class MessageFaultsMixin:
                 duplicated=duplicator.duplicated,
             )
 
-        duplicator.fault = self.inject(
-            target,
-            "duplicate",
-            apply=duplicator._activate,
-            undo=undo,
-            attributes={"copies": copies, "rate": float(rate), "handler": name},
-        )
+        try:
+            duplicator.fault = self.inject(
+                target,
+                "duplicate",
+                apply=duplicator._activate,
+                undo=undo,
+                attributes={"copies": copies, "rate": float(rate), "handler": name},
+            )
+        except BlastRadiusError as exc:
+            exc.add_note(
+                f"chaos.duplicate faults the target named by target= ({target!r}); name the "
+                "queue or consumer with target=... and list it in the blast radius."
+            )
+            raise
         return duplicator
 
     def reorder(

@@ -88,8 +88,9 @@ def test_rate_duplicates_a_seeded_share_and_replays_exactly() -> None:
 
 def test_duplicate_needs_the_target_in_the_blast_radius() -> None:
     chaos = make_chaos(targets=("redis",))
-    with pytest.raises(BlastRadiusError, match="messages"):
+    with pytest.raises(BlastRadiusError, match="messages") as info:
         chaos.duplicate(Inbox().handle)
+    assert "target=" in "".join(info.value.__notes__)
     queue = make_chaos(targets=("orders-queue",))
     consume = queue.duplicate(Inbox().handle, target="orders-queue")
     assert consume.fault is not None and consume.fault.target == "orders-queue"
