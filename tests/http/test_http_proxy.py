@@ -362,3 +362,22 @@ def test_http_1_0_client_gets_the_error_and_the_close(admin: Admin, upstream: Up
     assert data.startswith(b"HTTP/1.1 500 ") and data.endswith(b"\r\n\r\nx")
     assert b"connection: close" in data.lower()
     assert upstream.log() == []
+
+
+def test_a_toxic_added_to_an_idle_keep_alive_connection_applies_to_its_next_request(
+    admin: Admin, upstream: Upstream
+) -> None:
+    """Applications keep pooled connections open: a fault injected between two requests
+    must reach the connection the pool already holds."""
+    name, listen = admin.proxy(upstream.address)
+    conn = connect(listen)
+    try:
+        assert call(conn, "GET", "/before")[0] == 200
+        toxic = admin.toxic(name, "http_error", status=503)
+        assert call(conn, "GET", "/during")[0] == 503
+        admin.remove_toxic(name, toxic)
+        assert call(conn, "GET", "/after")[0] == 200
+    finally:
+        conn.close()
+    assert [e["path"] for e in upstream.log()] == ["/before", "/after"]
+    assert admin.stats(name)["connections_accepted"] == 1
