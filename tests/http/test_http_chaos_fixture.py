@@ -99,11 +99,13 @@ def test_duplicated_charge_is_caught_by_the_idempotency_check(
     result.stdout.fnmatch_lines(["*idempotent violated*"])
 
 
-def test_http_error_through_chaos_proxy_is_healed_at_the_end_of_the_block(
+def test_http_error_and_delay_through_chaos_proxy_are_healed_with_their_block(
     http_pytester: pytest.Pytester,
 ) -> None:
     http_pytester.makepyfile(
         """
+        import time
+
         import pytest
         from conftest import post
 
@@ -117,6 +119,10 @@ def test_http_error_through_chaos_proxy_is_healed_at_the_end_of_the_block(
             assert [c["path"] for c in payments.charges()] == ["/refund", "/charge"]
             stats = pay.stats()
             assert stats["http_requests"] == 2
+            with pay.http_delay(300, method="POST"):
+                started = time.perf_counter()
+                assert post(pay.address, "/slow")[0] == 200
+                assert time.perf_counter() - started >= 0.29  # never shorter than asked
         """
     )
     http_pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
