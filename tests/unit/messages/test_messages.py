@@ -7,6 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_chaos._messages import Duplicator, bounded_permutation
 from pytest_chaos.controller import Chaos
@@ -211,3 +213,13 @@ def test_bad_window_names_the_value(bad: object) -> None:
 def test_reorder_rejects_a_string() -> None:
     with pytest.raises(ConfigurationError, match="messages="):
         make_chaos().reorder("abc")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 20), st.integers(0, 2**32))
+def test_bounded_permutation_property(n: int, window: int, seed: int) -> None:
+    import random
+
+    order = bounded_permutation(n, window, random.Random(seed))
+    assert sorted(order) == list(range(n))
+    assert all(abs(pos - i) <= window for pos, i in enumerate(order))
