@@ -62,12 +62,15 @@ def bind_listener(listen: str) -> socket.socket:
                 raise BindError(f"listen tcp: lookup {host}: no such host") from None
             infos.sort(key=lambda info: info[0] != socket.AF_INET)
             family, addr = infos[0][0], str(infos[0][4][0])
+    # IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio sets TCP_NODELAY only
+    # on sockets whose proto says TCP (without it, a reply written in two parts waits
+    # for the peer's delayed ACK, ~40 ms).
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as exc:
         if family == socket.AF_INET6 and host in ("", "::"):
             family, addr = socket.AF_INET, "0.0.0.0"
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         else:
             raise BindError(f"listen tcp {listen}: socket: {os_text(exc)}") from None
     try:

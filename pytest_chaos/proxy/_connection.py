@@ -121,11 +121,13 @@ class Connection:
             return
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         except OSError as exc:
             self._dial_failed(f"dial tcp {upstream}: socket: {exc.strerror or exc}")
             return
         sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             err = sock.connect_ex((host, port))
         except OSError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
+import contextlib
 import inspect
 import socket
 from collections.abc import Callable
@@ -86,6 +87,8 @@ class FastListener:
                     self._retry = self.loop.call_later(_RETRY_DELAY, self._resume)
                 return
             conn.setblocking(False)
+            with contextlib.suppress(OSError):  # small writes must not wait for ACKs
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.on_accept(conn, peer)
 
     def _resume(self) -> None:

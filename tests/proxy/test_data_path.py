@@ -232,3 +232,36 @@ def test_clients_gone_during_a_hanging_dial_leave_nothing_behind(helper: Helper,
         assert helper.lt.call(proxy.stats_json)["connections_open"] == 0
     finally:
         hole.close()
+
+
+def test_replies_written_in_two_parts_do_not_wait_for_delayed_acks(
+    helper: Helper, upstream: type[Upstream]
+) -> None:
+    async def two_parts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(1):
+            writer.write(b"head")
+            await writer.drain()
+            await asyncio.sleep(0.001)  # the parts reach the proxy as two reads
+            writer.write(b"body")
+            await writer.drain()
+
+    proxy = helper.proxy(upstream(two_parts).address)
+    sock = helper.connect(proxy)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    start = time.monotonic()
+    for _ in range(20):
+        sock.sendall(b"?")
+        assert recv_exactly(sock, 8) == b"headbody"
+    # with Nagle on the proxy's sockets each exchange waits ~40 ms for a delayed ACK
+    assert time.monotonic() - start < 0.5
+    nodelay = helper.lt.call(
+        lambda: [
+            side.transport.get_extra_info("socket").getsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY
+            )
+            for conn in proxy.connections
+            for side in (conn.client, conn.server)
+            if side is not None and side.transport is not None
+        ]
+    )
+    assert nodelay and all(nodelay)
