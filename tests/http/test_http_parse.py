@@ -186,3 +186,31 @@ def test_any_pipeline_at_any_cuts_is_split_exactly(
     assert messages(pieces) == requests
     assert b"".join(p.raw for p in pieces) == stream
     assert not splitter.passthrough
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=30),
+            st.sampled_from([GET, CHUNKED, HEAD_WITH_LENGTH, b"\r\n", b"HTTP/1.1 200 OK\r\n"]),
+        ),
+        max_size=8,
+    ),
+    st.data(),
+)
+def test_any_bytes_come_out_unchanged_and_in_order(parts: list[bytes], data: st.DataObject) -> None:
+    """Garbage, truncated and valid messages mixed: the splitters never raise and never
+    lose, add or reorder a byte."""
+    stream = b"".join(parts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    pieces, _ = split_requests(chunks)
+    assert b"".join(p.raw for p in pieces) == stream
+    expected: deque[RequestInfo] = deque(RequestInfo("GET", "/", "1.1", ()) for _ in range(20))
+    responses = ResponseSplitter(expected)
+    out: list[Piece] = []
+    for chunk in chunks:
+        out += responses.feed(chunk)
+    out += responses.feed_eof()
+    assert b"".join(p.raw for p in out) == stream
