@@ -346,7 +346,7 @@ class ProxyManager:
         toxic_name = name or f"{type}_{stream_l}"
         if toxic_name in p.toxics:
             raise Conflict("toxic already exists")
-        toxicity = _check_toxicity(toxicity)
+        toxicity = 1.0 if toxicity is None else _check_toxicity(toxicity)  # null: default
         try:
             toxic = cls.from_attributes(attributes)
         except ToxicConfigError as exc:
