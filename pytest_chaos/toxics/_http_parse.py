@@ -62,8 +62,12 @@ class RequestInfo:
 
     @property
     def path(self) -> str:
-        """The target without its query string (``/a/b`` for ``/a/b?x=1``)."""
-        return self.target.split("?", 1)[0]
+        """The target without its query string (``/a/b`` for ``/a/b?x=1``); for an
+        absolute-form target (``http://host/a/b``, sent to HTTP proxies) its path."""
+        target = self.target
+        if target[:1] != "/" and "://" in target:
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        return target.split("?", 1)[0].split("#", 1)[0]
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""

@@ -214,3 +214,13 @@ def test_any_bytes_come_out_unchanged_and_in_order(parts: list[bytes], data: st.
         out += responses.feed(chunk)
     out += responses.feed_eof()
     assert b"".join(p.raw for p in out) == stream
+
+
+def test_path_of_origin_and_absolute_form_targets() -> None:
+    def path(target: str) -> str:
+        return RequestInfo("GET", target, "1.1", ()).path
+
+    assert path("/a/b?x=1") == "/a/b"
+    assert path("http://host:80/a/b?x") == "/a/b"
+    assert path("http://host") == "/"
+    assert path("*") == "*"
