@@ -190,10 +190,15 @@ class _Splitter:
     def feed_eof(self) -> list[Piece]:
         """The peer closed its side: finish a body that runs until close, if any."""
         pieces: list[Piece] = []
-        if self.passthrough or self._conn is None:
+        if self.passthrough:
             return pieces
-        self._conn.receive_data(b"")
-        self._run(pieces, eof=True)
+        if self._conn is not None:
+            self._conn.receive_data(b"")
+            self._run(pieces, eof=True)
+        if self._between:
+            # The start of a message that will never be complete: hand it on as is.
+            pieces.append(Piece("raw", bytes(self._between)))
+            self._between.clear()
         return pieces
 
     def _run(self, pieces: list[Piece], *, eof: bool = False) -> None:

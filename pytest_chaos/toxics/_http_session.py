@@ -196,8 +196,10 @@ class HttpSession:
     def client_eof(self, now: float) -> Output:
         """The client closed its side; nothing more will come."""
         out = Output()
+        dropping = self._current is not None and self._current.kind == "synthetic"
         for piece in self._requests.feed_eof():
-            self._send(out, piece.raw, now)
+            if not dropping:  # the rest of a request the proxy answers itself stays here
+                self._send(out, piece.raw, now)
         return out
 
     def _begin(self, request: RequestInfo, raw: bytes, now: float, out: Output) -> None:

@@ -205,7 +205,8 @@ def test_any_bytes_come_out_unchanged_and_in_order(parts: list[bytes], data: st.
     stream = b"".join(parts)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
-    pieces, _ = split_requests(chunks)
+    pieces, splitter = split_requests(chunks)
+    pieces += splitter.feed_eof()
     assert b"".join(p.raw for p in pieces) == stream
     expected: deque[RequestInfo] = deque(RequestInfo("GET", "/", "1.1", ()) for _ in range(20))
     responses = ResponseSplitter(expected)
@@ -224,3 +225,9 @@ def test_path_of_origin_and_absolute_form_targets() -> None:
     assert path("http://host:80/a/b?x") == "/a/b"
     assert path("http://host") == "/"
     assert path("*") == "*"
+
+
+def test_an_unfinished_first_line_is_handed_on_at_eof() -> None:
+    splitter = RequestSplitter()
+    assert splitter.feed(b"GET /a") == []
+    assert splitter.feed_eof() == [Piece("raw", b"GET /a")]
