@@ -29,7 +29,7 @@ FUZZ = settings(
 )
 
 # Listen values that never make the server resolve a random host name (no DNS
-# traffic) nor bind beyond loopback.
+# traffic) nor bind beyond loopback ("" would bind every interface).
 LISTENS = [
     "127.0.0.1:0",
     "localhost:0",
@@ -39,7 +39,6 @@ LISTENS = [
     "127.0.0.1:99999",
     "127.0.0.1:http",
     "not-an-address",
-    "",
 ]
 TOXIC_TYPES = [
     "latency",
@@ -87,12 +86,14 @@ attributes = st.one_of(
     st.dictionaries(st.sampled_from(ATTRIBUTE_NAMES), json_values, max_size=4), json_values
 )
 proxy_bodies = st.fixed_dictionaries(
-    {},
+    # Always a listen, never null: a missing one means "" (every interface), as in Go.
+    {
+        "listen": st.one_of(
+            st.sampled_from(LISTENS), scalars.filter(lambda v: not isinstance(v, str | None))
+        )
+    },
     optional={
         "name": st.one_of(st.sampled_from(["fz", "fz2", ""]), json_values),
-        "listen": st.one_of(
-            st.sampled_from(LISTENS), scalars.filter(lambda v: not isinstance(v, str))
-        ),
         "upstream": st.one_of(st.sampled_from(["127.0.0.1:9", "", "x"]), json_values),
         "enabled": json_values,
         "NAME": st.just("fz3"),
