@@ -129,44 +129,60 @@ class ContainerBackend:
         finally:
             client.close()
         run_id = self.options.run_id or uuid.uuid4().hex[:12]
-        port = free_port()
-        tc = DockerContainer(self.image, command=cast(Any, ["-host=127.0.0.1", f"-port={port}"]))
+        labels = {
+            LABEL_RUN: run_id,
+            LABEL_OWNER: owner_token(),
+            "pytest-chaos.service": "toxiproxy",
+        }
         # Docker names allow [a-zA-Z0-9_.-] only; run ids and worker ids are not ours.
         name = re.sub(r"[^a-zA-Z0-9_.-]", "-", f"{run_id}-toxiproxy-{self.options.worker}")
-        tc.with_name(f"pytest-chaos-{name}-{port}")
-        tc.with_kwargs(
-            network_mode="host",
-            labels={
-                LABEL_RUN: run_id,
-                LABEL_OWNER: owner_token(),
-                "pytest-chaos.service": "toxiproxy",
-            },
-        )
-        self._tc = tc
-        try:
-            tc.start()
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + START_TIMEOUT
-            while (version := _version(url)) is None:
-                tc.get_wrapped_container().reload()
-                if tc.get_wrapped_container().status != "running":
-                    logs = tc.get_wrapped_container().logs(tail=20).decode(errors="replace")
-                    raise ServiceError(
-                        f"the Toxiproxy container ({self.image}) exited before its API "
-                        f"answered on {url}; its last log lines:\n{logs}"
-                    )
-                if time.monotonic() > deadline:
-                    raise ServiceError(
-                        f"the Toxiproxy container ({self.image}) did not answer on {url} "
-                        f"within {START_TIMEOUT:.0f} s."
-                    )
-                time.sleep(0.1)
-        except BaseException:
+        for attempt in range(3):
+            port = free_port()
+            tc = DockerContainer(
+                self.image, command=cast(Any, ["-host=127.0.0.1", f"-port={port}"])
+            )
+            tc.with_name(f"pytest-chaos-{name}-{port}")
+            tc.with_kwargs(network_mode="host", labels=labels)
+            self._tc = tc
+            try:
+                version = self._wait_for_api(tc, f"http://127.0.0.1:{port}", last=attempt == 2)
+            except BaseException:
+                self.stop()
+                raise
+            if version is not None:
+                break
+            # Another process took the port between our check and the server's bind.
             self.stop()
-            raise
-        self.url = url
-        self.version = version
-        self.embedded = str(version.get("implementation", "")).startswith("pytest-chaos")
+        self.url = f"http://127.0.0.1:{port}"
+        self.version = version or {}
+        self.embedded = str(self.version.get("implementation", "")).startswith("pytest-chaos")
+
+    def _wait_for_api(self, tc: Any, url: str, *, last: bool) -> dict[str, Any] | None:
+        """Start ``tc``; its ``/version``, or ``None`` when it lost its port to a race."""
+        tc.start()
+        container = tc.get_wrapped_container()
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            version = _version(url)
+            container.reload()
+            if container.status != "running":
+                logs = container.logs(tail=20).decode(errors="replace")
+                if not last and "in use" in logs:
+                    return None
+                raise ServiceError(
+                    f"the Toxiproxy container ({self.image}) exited before its API "
+                    f"answered on {url}; its last log lines:\n{logs}"
+                )
+            # Checked after the container: an answer from a process that took our
+            # port would otherwise pass for our server.
+            if version is not None:
+                return version
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"the Toxiproxy container ({self.image}) did not answer on {url} "
+                    f"within {START_TIMEOUT:.0f} s."
+                )
+            time.sleep(0.1)
 
     def stop(self) -> None:
         """Remove the container; idempotent."""

@@ -105,3 +105,27 @@ def test_chaos_backend_container_runs_a_chaos_test(
     )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*BACKEND*container*"])
+
+
+def test_a_port_lost_to_another_process_is_retried(
+    docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from pytest_chaos.services import _local
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    real_free_port = _local.free_port
+    ports = iter([busy])
+    monkeypatch.setattr(_local, "free_port", lambda: next(ports, None) or real_free_port())
+    backend = get_backend("container")(BackendOptions(run_id="cbretry", worker="gw-test"))
+    try:
+        backend.start()
+        assert backend.url.startswith("http://127.0.0.1:")
+        assert not backend.url.endswith(f":{busy}")
+    finally:
+        backend.stop()
+        taken.close()
