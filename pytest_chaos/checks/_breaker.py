@@ -8,7 +8,8 @@ dependency" cannot be told apart from "could not connect".)
 1. Opening: calls are made one by one. A call *looks open* when it did not reach the
    dependency (no watched counter grew) and returned or failed within ``fail_fast``
    seconds. From call ``opens_within_calls + 1`` on, ``open_calls`` calls in a row
-   must look open.
+   must look open (so they must fit in the breaker's open period: a breaker that
+   half-opens in the middle of them lets a trial call through and fails the check).
 2. Closing (when ``heal=`` or ``fault=`` is given, with ``reset_timeout``): the fault
    is healed, then calls are made every ``interval`` seconds. The first call that
    reaches the dependency is the half-open trial; ``close_calls`` successful calls in
