@@ -1,6 +1,6 @@
 """What the HTTP toxics cost: the embedded proxy with and without them, in one run.
 
-Not a test: run ``python bench/bench_http.py [REQUESTS] [--nodelay]`` and copy the table into
+Not a test: run ``python bench/bench_http.py [REQUESTS]`` and copy the table into
 bench/RESULTS.md. Three processes, so that nobody shares a GIL: the counting HTTP
 upstream of the test suite (tests/http/_upstream.py), the proxy
 (``python -m pytest_chaos.proxy``) and this client. Measured, each against the same
@@ -47,29 +47,8 @@ def start_upstream(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
         return proc, f"127.0.0.1:{f.read()}"
 
 
-# With --nodelay the proxy process sets TCP_NODELAY on every socket it adopts. Sockets
-# accepted by the proxy have proto 0, so asyncio does not set it for them, and an answer
-# written in two parts (head, then body) waits for the client's delayed ACK (~40 ms).
-_NODELAY_PATCH = """
-import socket, sys
-from pytest_chaos.proxy import _link
-_made = _link.Side.connection_made
-def connection_made(self, transport):
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    _made(self, transport)
-_link.Side.connection_made = connection_made
-from pytest_chaos.proxy.__main__ import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def start_proxy(nodelay: bool) -> tuple[subprocess.Popen[str], str]:
-    if nodelay:
-        command = [sys.executable, "-c", _NODELAY_PATCH, "-port", "0"]
-    else:
-        command = [sys.executable, "-m", "pytest_chaos.proxy", "-port", "0"]
+def start_proxy() -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "pytest_chaos.proxy", "-port", "0"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -127,9 +106,8 @@ def best(samples: list[float]) -> float:
 def main() -> None:
     tmp = tempfile.mkdtemp()
     upstream, up_address = start_upstream(tmp)
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    nodelay = "--nodelay" in sys.argv
-    proxy, api = start_proxy(nodelay)
+    args = sys.argv[1:]
+    proxy, api = start_proxy()
     session = requests.Session()
     try:
         r = session.post(
@@ -199,8 +177,6 @@ def main() -> None:
         pass
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"machine: {os.cpu_count()} cpus, {cpu}, Python {platform.python_version()}")
-    if nodelay:
-        print("proxy patched by the bench: TCP_NODELAY on every socket (see _NODELAY_PATCH)")
     print(f"keep-alive GETs: {n} per run; upload: {size >> 20} MiB in 64 KiB writes; "
           f"median of {runs} runs")  # fmt: skip
     print()
