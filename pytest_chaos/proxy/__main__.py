@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-seed", "--seed", type=int, default=None, help="seed for toxicity rolls (an integer)"
     )
+    parser.add_argument(
+        "-v",
+        "-verbose",
+        "--verbose",
+        action="store_true",
+        help="log every API request (method, path, status, time) to stderr",
+    )
     for flag in ("proxy-metrics", "runtime-metrics"):
         # Accepted so that command lines written for toxiproxy-server work unchanged.
         parser.add_argument(
@@ -89,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    level, log.level = log.level, logging.INFO
+    level, log.level = log.level, logging.DEBUG if args.verbose else logging.INFO
     try:
         return _run(args)
     finally:

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,6 +181,7 @@ class HttpServer:
                 return
             if request is None:
                 return
+            started = time.perf_counter()
             try:
                 response = await self._handler(request)
             except asyncio.CancelledError:
@@ -188,6 +190,14 @@ class HttpServer:
                 log.exception("admin API handler failed on %s %s", request.method, request.target)
                 response = error_response(500, f"internal error: {exc!r}")
             self.requests_served += 1
+            if log.isEnabledFor(logging.DEBUG):  # the CLI's -verbose access log
+                log.debug(
+                    "%s %s -> %d (%.1f ms)",
+                    request.method,
+                    request.target,
+                    response.status,
+                    (time.perf_counter() - started) * 1000,
+                )
             await self._send(conn, writer, response, head_only=request.method == "HEAD")
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                 return

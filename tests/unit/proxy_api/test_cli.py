@@ -203,3 +203,12 @@ def test_a_config_proxy_that_cannot_bind_exits_2_naming_the_file(tmp_path: Path)
     assert result.returncode == 2
     assert str(config) in result.stderr
     assert "address already in use" in result.stderr and "status 500" in result.stderr
+
+
+def test_verbose_logs_every_api_request() -> None:
+    with _cli("-port", "0", "-verbose") as (proc, port):
+        assert _call(port, "GET", "/proxies/nope")[0] == 404
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert re.search(r"GET /proxies/nope -> 404 \(\d+\.\d ms\)", err), err
