@@ -78,9 +78,11 @@ def judge(calls: list[Call], tol: Tolerances, *, duration: float, target: str = 
     rate = len(errors) / n if n else 1.0
     latencies = [c.latency for c in calls]
     measured: dict[str, Any] = {"calls": n, "errors": len(errors), "error_rate": round(rate, 4)}
+    exact: dict[str, float] = {}  # judged unrounded: rounding must not flip a verdict
     if latencies:
         for q in (50, 95, 99):
-            measured[f"p{q}"] = round(percentile(latencies, q), 6)
+            exact[f"p{q}"] = percentile(latencies, q)
+            measured[f"p{q}"] = round(exact[f"p{q}"], 6)
         measured["max"] = round(max(latencies), 6)
     if errors:
         measured["first_error"] = errors[0].error
@@ -96,7 +98,7 @@ def judge(calls: list[Call], tol: Tolerances, *, duration: float, target: str = 
     else:
         good.append(f"error rate {rate:.2f} <= {tol.max_error_rate:.2f}")
     for name, limit in tol.percentiles.items():
-        value = measured.get(name)
+        value = exact.get(name)
         if value is None:
             continue
         if value > limit:
