@@ -178,7 +178,8 @@ class LocalProcess:
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the server answers its protocol's probe."""
-        if wait_until(self._ready, timeout=timeout, alive=self._alive):
+        # Alive first: another server that took our port must not pass for ours.
+        if wait_until(lambda: self._alive() and self._ready(), timeout=timeout, alive=self._alive):
             return
         raise ServiceError(
             f"{self._label} did not answer within {timeout:.0f} s "
@@ -188,6 +189,15 @@ class LocalProcess:
 
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process exists (running or paused)."""
+        return self._alive()
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of the server's log."""
+        return self._tail(lines)
 
     def _tail(self, lines: int = 15) -> str:
         try:
@@ -321,6 +331,27 @@ class LocalProcess:
         return f"<LocalProcess {self._label} {self.describe()} {self.state()}>"
 
 
+def _launch(make: Callable[[int], LocalProcess], timeout: float) -> tuple[LocalProcess, int]:
+    """Start a server on a free port; on a port lost to another process, try another."""
+    for attempt in range(3):
+        port = free_port()
+        process = make(port)
+        process.start()
+        try:
+            process.wait_ready(timeout)
+            return process, port
+        except ServiceError:
+            # The kernel gave the port to someone else between our check and the bind.
+            if attempt < 2 and not process.running and "in use" in process.log_tail():
+                continue
+            process.remove()
+            raise
+        except BaseException:
+            process.remove()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def start_redis(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
     """Start ``redis-server`` on a free loopback port; return it and the port."""
     binary = find_redis_server()
@@ -330,23 +361,19 @@ def start_redis(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
             "or use Docker."
         )
     workdir = _workdir("redis")
-    port = free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]  # fmt: skip
-    process = LocalProcess(
-        label=f"{label} (redis-server on 127.0.0.1:{port})",
-        argv=argv,
-        workdir=workdir,
-        ready=lambda: redis_ready("127.0.0.1", port),
-        log=workdir / "redis.log",
-    )
-    process.start()
-    try:
-        process.wait_ready(timeout)
-    except BaseException:
-        process.remove()
-        raise
-    return process, port
+
+    def make(port: int) -> LocalProcess:
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]  # fmt: skip
+        return LocalProcess(
+            label=f"{label} (redis-server on 127.0.0.1:{port})",
+            argv=argv,
+            workdir=workdir,
+            ready=lambda: redis_ready("127.0.0.1", port),
+            log=workdir / "redis.log",
+        )
+
+    return _launch(make, timeout)
 
 
 def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
@@ -387,24 +414,20 @@ def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
             f"initdb failed (exit {result.returncode}): "
             f"{result.stderr.decode(errors='replace').strip()[-800:]}"
         )
-    port = free_port()
-    argv = [*prefix, str(bindir / "postgres"), "-D", str(datadir), "-p", str(port),
-            "-k", str(workdir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-            "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]  # fmt: skip
-    process = LocalProcess(
-        label=f"{label} (postgres on 127.0.0.1:{port})",
-        argv=argv,
-        workdir=workdir,
-        ready=lambda: postgres_ready("127.0.0.1", port, POSTGRES_USER, POSTGRES_DB),
-        log=workdir / "postgres.log",
-        # Fast shutdown, like the official image's STOPSIGNAL: SIGTERM would wait for
-        # every client to disconnect.
-        stop_signal=signal.SIGINT,
-    )
-    process.start()
-    try:
-        process.wait_ready(timeout)
-    except BaseException:
-        process.remove()
-        raise
-    return process, port
+
+    def make(port: int) -> LocalProcess:
+        argv = [*prefix, str(bindir / "postgres"), "-D", str(datadir), "-p", str(port),
+                "-k", str(workdir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]  # fmt: skip
+        return LocalProcess(
+            label=f"{label} (postgres on 127.0.0.1:{port})",
+            argv=argv,
+            workdir=workdir,
+            ready=lambda: postgres_ready("127.0.0.1", port, POSTGRES_USER, POSTGRES_DB),
+            log=workdir / "postgres.log",
+            # Fast shutdown, like the official image's STOPSIGNAL: SIGTERM would wait for
+            # every client to disconnect.
+            stop_signal=signal.SIGINT,
+        )
+
+    return _launch(make, timeout)

@@ -76,3 +76,28 @@ def test_postgres_behind_the_proxy_sees_latency_and_down(chaos, services: ChaosS
             conn.execute("SELECT 1")
     with psycopg.connect(url, connect_timeout=10) as conn:  # and back after heal
         assert conn.execute("SELECT 2").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("kind", ["redis", "postgres"])
+def test_a_local_port_lost_to_another_process_is_retried(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from pytest_chaos.services import ServiceSettings, _local
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    real_free_port = _local.free_port
+    ports = iter([busy])
+    monkeypatch.setattr(_local, "free_port", lambda: next(ports, None) or real_free_port())
+    services = ChaosServices(ServiceSettings(provider="local"), on_unavailable=pytest.skip)
+    try:
+        svc = getattr(services, kind)()
+        assert svc.port != busy
+        assert svc.state == "running"
+    finally:
+        assert services.close() == []
+        taken.close()
