@@ -101,6 +101,8 @@ def start_shop(
             for process in processes:
                 process.stop()
             raise
+        for process in processes:
+            _warm_up(process.url)
         shop = Shop(
             app=ShopClient(processes[0].url, timeout=client_timeout),
             process=processes[0],
@@ -123,6 +125,17 @@ def start_shop(
             shop.app.close()
             for process in shop.replicas:
                 process.stop()
+
+
+def _warm_up(url: str) -> None:
+    # Connections, pools and lazy imports get made now, not in the first measured call.
+    client = ShopClient(url, timeout=10.0)
+    try:
+        for sku in ("mug", "tee", "sticker"):
+            client.get(f"/products/{sku}")
+        client.post("/orders", json={"customer": "warm-up", "sku": "mug", "qty": 1})
+    finally:
+        client.close()
 
 
 @pytest.fixture

