@@ -105,9 +105,12 @@ def settle_ryuk(client: docker.DockerClient) -> bool:
 def remove_dead_leftovers(client: docker.DockerClient) -> list[str]:
     """Remove containers and networks of dead pytest-chaos processes on this host."""
     removed: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
+    # Two workers of a new run may sweep at once: what the other removed (or is
+    # removing: 409) is not an error.
+    leftovers = client.containers.list(all=True, filters={"label": LABEL_RUN}, ignore_removed=True)
+    for container in leftovers:
         if owner_is_dead(container.labels.get(LABEL_OWNER, "")):
-            with contextlib.suppress(docker.errors.NotFound):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 container.remove(force=True, v=True)
                 removed.append(f"container {container.name}")
     for network in client.networks.list(filters={"label": LABEL_RUN}):
@@ -380,7 +383,7 @@ class DockerProvider:
         self._runtimes.clear()
         # Whatever escaped the bookkeeping (a crash between create and start) by label.
         for container in self._client.containers.list(
-            all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"}
+            all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"}, ignore_removed=True
         ):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
