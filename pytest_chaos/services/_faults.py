@@ -83,13 +83,25 @@ class ContainerFaultsMixin:
         **extra: object,
     ) -> Fault:
         chaos = cast(_Controller, self)
+        token = object()
+
+        def applied() -> None:
+            apply()
+            service._faults.add(token)
+
+        def undone() -> None:
+            try:
+                undo()
+            finally:
+                service._faults.discard(token)
+
         attributes: dict[str, Any] = {
             "service": service.name,
             "provider": service.provider,
             "address": service.address,
             **extra,
         }
-        return chaos.inject(service.name, kind, apply=apply, undo=undo, attributes=attributes)
+        return chaos.inject(service.name, kind, apply=applied, undo=undone, attributes=attributes)
 
     def pause(self, service: Service) -> Fault:
         """Freeze every process of ``service``: connections stay open, nothing answers.

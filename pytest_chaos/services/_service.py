@@ -86,6 +86,8 @@ class Service:
         self.alias = alias
         self.internal_port = internal_port if internal_port is not None else port
         self._runtime = runtime
+        #: tokens of the container faults applied and not yet healed
+        self._faults: set[object] = set()
 
     @property
     def address(self) -> str:
@@ -114,8 +116,19 @@ class Service:
         """The provider-side handle; container faults use it."""
         return self._runtime
 
+    @property
+    def faulted(self) -> bool:
+        """Whether a container fault is active on the service right now."""
+        return bool(self._faults)
+
     def ensure_running(self, timeout: float) -> None:
-        """Bring the service back if something outside a fault left it down."""
+        """Bring the service back if something outside a fault left it down.
+
+        A service under an active fault is left alone: asking for it again in the
+        middle of a test must not heal the fault behind the controller's back.
+        """
+        if self._faults:
+            return
         state = self.state
         if state == "removed":
             raise ServiceError(

@@ -221,3 +221,12 @@ def test_the_safety_timer_heals_a_forgotten_container_fault(
     assert not fault.active and fault.healed_by == "safety_timer"
     assert svc.state == "running"
     assert redis_client(svc.host, svc.port).ping()
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_asking_for_a_paused_service_again_keeps_the_fault(chaos, services: ChaosServices) -> None:
+    svc = services.redis()
+    with chaos.pause(svc):
+        assert services.redis() is svc
+        assert svc.state == "paused"
+    assert svc.state == "running"

@@ -143,3 +143,14 @@ def test_kill_random_rejects_duplicates() -> None:
     svc = service("a")
     with pytest.raises(ValueError, match="same service twice"):
         Recorder().kill_random([svc, svc])
+
+
+def test_a_faulted_service_is_not_restored_behind_the_controllers_back() -> None:
+    chaos = Recorder()
+    svc = service("cache")
+    chaos.pause(svc)
+    assert svc.faulted
+    svc.ensure_running(timeout=1)  # what chaos_services.redis() does on a repeat request
+    assert svc.state == "paused"
+    chaos.heal_all()
+    assert not svc.faulted and svc.state == "running"
