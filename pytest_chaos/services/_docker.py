@@ -207,7 +207,7 @@ class ContainerRuntime:
             self.container.unpause()
 
     def stop(self) -> None:
-        """``docker stop``: SIGTERM, SIGKILL after 10 s."""
+        """``docker stop``: the image's stop signal, SIGKILL after 10 s."""
         if self.state() == "paused":
             self.container.unpause()
         self.container.stop(timeout=10)
