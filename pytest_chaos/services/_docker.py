@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -359,6 +360,10 @@ class DockerProvider:
         if ready is not None:
             probe_fn = ready
             probe = lambda: probe_fn("127.0.0.1", host_port)  # noqa: E731
+        elif sys.platform != "linux":
+            # Docker Desktop runs containers in a VM whose addresses the host cannot
+            # reach: the published port is the only way in (and a weaker witness).
+            probe = lambda: tcp_ready("127.0.0.1", host_port)  # noqa: E731
         runtime = ContainerRuntime(
             label=f"{name} ({image} on 127.0.0.1:{host_port})",
             tc=tc,
