@@ -138,6 +138,10 @@ class Service:
             self._runtime.unpause()
         elif state == "stopped":
             self._runtime.start()
+        else:
+            # Running is enough: a partition (chaos.partition) keeps it running but
+            # unreachable, and waiting for an answer here would only time out.
+            return
         self._runtime.wait_ready(timeout)
 
     def remove(self) -> None:
