@@ -15,6 +15,11 @@ _chaos_docker_engine() {
         echo "docker.sh: dockerd not found: apt-get install docker.io" >&2
         return 1
     fi
+    # A dockerd killed with the previous session leaves its pid file; a new one refuses
+    # to start while the file names a live process, so only a dead owner's file goes.
+    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+        rm -f /var/run/docker.pid
+    fi
     echo "docker.sh: starting dockerd (log: /tmp/pytest-chaos-dockerd.log)"
     nohup dockerd >/tmp/pytest-chaos-dockerd.log 2>&1 &
     local i
