@@ -66,6 +66,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Which provider and images the services layer will use, for CI logs."""
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        return None
+    demand = ", Docker demanded" if settings.docker_demanded else ""
+    return (
+        f"chaos services: provider={settings.provider}{demand}; images redis="
+        f"{settings.redis_image} postgres={settings.postgres_image} "
+        f"toxiproxy={settings.toxiproxy_image}"
+    )
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # Backstop for a session whose fixture teardown never ran (internal error, crash
     # inside pytest): nothing this process started may outlive it.

@@ -38,7 +38,12 @@ def test_local_provider_serves_redis(pytester: pytest.Pytester, clean_env) -> No
     pytester.makepyfile(USES_REDIS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--chaos-services=local")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*PROVIDER local redis://127.0.0.1:*"])
+    result.stdout.fnmatch_lines(
+        [
+            "chaos services: provider=local; images redis=* postgres=* toxiproxy=*",
+            "*PROVIDER local redis://127.0.0.1:*",
+        ]
+    )
 
 
 def test_auto_falls_back_to_local_binaries_without_docker(
