@@ -129,3 +129,23 @@ def test_a_port_lost_to_another_process_is_retried(
     finally:
         backend.stop()
         taken.close()
+
+
+def test_a_missing_toxiproxy_image_is_a_clear_error(
+    pytester: pytest.Pytester, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_CHAOS_TOXIPROXY_IMAGE", "pytest-chaos/no-such-image:0")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.chaos(blast_radius=["x"])
+        def test_needs_the_server(chaos):
+            chaos.proxy("x", upstream="127.0.0.1:9")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-backend=container")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(
+        ["*'pytest-chaos/no-such-image:0' is not present locally and could not be pulled*"]
+    )
