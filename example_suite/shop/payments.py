@@ -150,10 +150,12 @@ class PaymentsClient:
             try:
                 return breaker.call(_replay, outcome)
             except pybreaker.CircuitBreakerError as exc:
-                # The breaker tripped on this very attempt (or is open): the attempt failed.
+                # The breaker tripped on this very attempt, or another thread opened it
+                # meanwhile. A failed attempt stays failed; a charge that went through is
+                # a charge made, whatever the breaker's bookkeeping says.
                 if isinstance(outcome, BaseException):
                     raise outcome from exc
-                raise BreakerOpen(str(exc)) from exc
+                return outcome
         finally:
             if trial:
                 self._trial.release()
