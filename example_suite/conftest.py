@@ -66,7 +66,7 @@ def payments(tmp_path: Path) -> Iterator[Payments]:
         yield provider
     finally:
         provider.client.close()
-        process.stop()
+        process.close()
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def start_shop(
                 processes.append(ServiceProcess("orders", tmp_path, env, name=f"orders-{i}"))
         except BaseException:
             for process in processes:
-                process.stop()
+                process.close()
             raise
         for process in processes:
             _warm_up(process.url)
@@ -124,7 +124,7 @@ def start_shop(
         for shop in started:
             shop.app.close()
             for process in shop.replicas:
-                process.stop()
+                process.close()
 
 
 def _warm_up(url: str) -> None:

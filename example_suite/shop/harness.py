@@ -83,6 +83,7 @@ class ServiceProcess:
         self.env = full_env
         self.port = 0
         self.starts = 0
+        self.closed = False
         self.process = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -109,7 +110,13 @@ class ServiceProcess:
         return process
 
     def restart(self) -> None:
-        """Start the service again on the same port (after :meth:`kill` or :meth:`stop`)."""
+        """Start the service again on the same port (after :meth:`kill` or :meth:`stop`).
+
+        A no-op once :meth:`close` ran: a fault healed late (at the chaos teardown, after
+        the fixture that owns this process) must not start a process nobody will stop.
+        """
+        if self.closed:
+            return
         self.stop()
         self._spawn()
 
@@ -162,6 +169,11 @@ class ServiceProcess:
             return self.log_path.read_text(errors="replace")[-4000:]
         except OSError:
             return ""
+
+    def close(self) -> None:
+        """Stop for good: :meth:`restart` does nothing afterwards."""
+        self.closed = True
+        self.stop()
 
     def stop(self) -> None:
         """End the process, whatever state it is in."""
