@@ -438,3 +438,45 @@ def test_a_toxic_joining_mid_answer_leaves_the_connection_alone() -> None:
     assert to_server == req("POST", "/pay")  # once
     assert to_client == resp(b"answer to a request sent before the toxic")
     assert [label for label, _ in wire.notes] == ["http_passthrough"]
+
+
+_client_parts = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([req("GET", "/a"), req("POST", "/b", b"xyz"), req("HEAD", "/c"), b"\r\n"]),
+)
+_server_parts = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([resp(b"ok"), resp(b""), b"HTTP/1.1 100 Continue\r\n\r\n", b"-ERR x\r\n"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.booleans(), max_size=12),
+    st.lists(_client_parts, max_size=6),
+    st.lists(_server_parts, max_size=6),
+)
+def test_a_toxic_that_matches_nothing_never_changes_a_byte(
+    order: list[bool], client: list[bytes], server: list[bytes]
+) -> None:
+    """Valid HTTP, garbage, truncated messages, any interleaving: through HTTP toxics
+    that match no request, both directions arrive exactly as sent."""
+    wire = Wire(
+        toxic("http_error", path_prefix="/nomatch"),
+        toxic("http_duplicate", method="PATCH"),
+    )
+    pending = {True: list(client), False: list(server)}
+    for from_client in order:
+        if pending[from_client]:
+            part = pending[from_client].pop(0)
+            wire.client(part) if from_client else wire.server(part)
+    for part in pending[True]:
+        wire.client(part)
+    for part in pending[False]:
+        wire.server(part)
+    wire.up.feed(End("eof"), wire.now)
+    wire.down.feed(End("eof"), wire.now)
+    wire.pump()
+    to_server, to_client = wire.take()
+    assert to_server == b"".join(client)
+    assert to_client == b"".join(server)
