@@ -75,7 +75,15 @@ class HttpErrorToxic(HttpToxic):
         if plan.response is not None:
             return
         head_only = request.method == "HEAD"
-        if request.keep_alive:
+        if request.keep_alive and request.http_version == "1.0":
+            # An HTTP/1.0 client keeps the connection only if the answer says so.
+            plan.response = build_response(
+                self.int("status"),
+                body=self.text("body").encode("utf-8"),
+                headers=[*self._header_items(), MARKER_HEADER, ("Connection", "keep-alive")],
+                head_only=head_only,
+            )
+        elif request.keep_alive:
             plan.response = self._answers[head_only]
         else:
             plan.response = build_response(

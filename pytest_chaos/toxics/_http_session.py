@@ -105,9 +105,10 @@ def build_response(
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = ""
-    all_headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "connection")]
+    all_headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     all_headers.append(("Content-Length", str(len(body))))
     if close:
+        all_headers = [(k, v) for k, v in all_headers if k.lower() != "connection"]
         all_headers.append(("Connection", "close"))
     out = conn.send(h11.Response(status_code=status, reason=reason, headers=all_headers)) or b""
     if body and not head_only:

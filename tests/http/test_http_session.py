@@ -480,3 +480,12 @@ def test_a_toxic_that_matches_nothing_never_changes_a_byte(
     to_server, to_client = wire.take()
     assert to_server == b"".join(client)
     assert to_client == b"".join(server)
+
+
+def test_http_1_0_keep_alive_client_is_told_the_connection_stays() -> None:
+    wire = Wire(toxic("http_error", status=500))
+    wire.client(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    to_client = wire.take()[1]
+    assert b"connection: keep-alive" in to_client.lower() and not wire.closed
+    wire.client(b"GET / HTTP/1.0\r\n\r\n")
+    assert b"connection: close" in wire.take()[1].lower() and wire.closed
