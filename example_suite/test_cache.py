@@ -28,3 +28,14 @@ def test_shop_keeps_selling_when_redis_is_down(chaos: Chaos, shop: Shop) -> None
     with shop.cache.timeout():
         chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.5)
     chaos.recovers(lambda: shop.app.get("/products/tee")["source"] == "cache", within=3.0)
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_a_frozen_redis_server_does_not_freeze_the_shop(chaos: Chaos, shop: Shop) -> None:
+    """Hypothesis: when the Redis server itself freezes (SIGSTOP, or ``docker pause``: a
+    long GC or VM pause), the shop keeps serving from PostgreSQL with no error and p99
+    under 1.5 s, and uses the cache again once Redis thaws."""
+    chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=1.0)
+    with chaos.pause(shop.backing.redis):
+        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.5)
+    chaos.recovers(lambda: shop.app.get("/products/tee")["source"] == "cache", within=3.0)
