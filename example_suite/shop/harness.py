@@ -228,7 +228,14 @@ class ShopClient:
                     f"{method} {path} -> {response.status_code} {response.text.strip()[:200]}",
                     status=response.status_code,
                 )
-            return response.json()
+            try:
+                return response.json()
+            except ValueError as exc:  # a proxy or a crash can cut a 200 body short
+                raise ShopRequestFailed(
+                    f"{method} {path} -> {response.status_code} with a body that is not "
+                    f"JSON: {response.text[:200]!r}",
+                    status=None,
+                ) from exc
 
     def get(self, path: str, **kwargs: Any) -> Any:
         """``GET path``."""
