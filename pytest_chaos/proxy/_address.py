@@ -37,6 +37,7 @@ def split_hostport(address: str) -> tuple[str, int]:
 
 
 def format_address(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 host, as Go prints addresses."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -108,5 +109,6 @@ def canonical_listen(listen: str) -> str:
 
 
 def os_text(exc: OSError) -> str:
+    """The OS error text the way Go words it (``address already in use``)."""
     text = exc.strerror or str(exc)
     return text[:1].lower() + text[1:]
