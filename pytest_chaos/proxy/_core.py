@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import random
 import socket
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from pytest_chaos.proxy._fastpath import FastListener, is_fast_loop, make_transp
 from pytest_chaos.proxy._link import Link, ProxyStats, Side
 from pytest_chaos.toxics._base import Toxic, ToxicConfigError
 from pytest_chaos.toxics._registry import get_toxic_class
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Proxy", "ProxyManager", "ToxicState"]
 
@@ -195,8 +198,17 @@ class Proxy:
         else:
             links = [link for link in self.chained if link.direction in streams and link.busy()]
         for link in links:
-            if link is not None:
+            if link is None:
+                continue
+            try:
                 link.sync()
+            except Exception:
+                # One broken connection must neither fail the admin request nor keep
+                # the change from the other connections: drop that connection alone.
+                _log.exception(
+                    "closing connection of proxy %r after a failed toxic change", self.name
+                )
+                link.conn.close(reset=True)
 
     # -- JSON --------------------------------------------------------------------------
 

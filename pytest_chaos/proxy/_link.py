@@ -249,7 +249,12 @@ class Link:
             self.ended = True
             if not self.dest_transport.is_closing() and not self.dest.eof_sent:
                 self.dest.eof_sent = True
-                self.dest_transport.write_eof()
+                try:
+                    self.dest_transport.write_eof()
+                except OSError:
+                    # The peer is already gone (ENOTCONN): nothing left to half-close.
+                    self.conn.close()
+                    return
             self.conn.link_ended()
         elif item.kind == "close":
             self.ended = True

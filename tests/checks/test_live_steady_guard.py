@@ -13,7 +13,6 @@ import time
 import pytest
 
 from pytest_chaos.checks import GuardTripped, SteadyStateViolated
-from pytest_chaos.errors import ProxyAPIError
 
 pytestmark = pytest.mark.chaos(blast_radius=["redis"])
 
@@ -86,20 +85,9 @@ def test_guard_does_not_cry_wolf_with_a_timeout(chaos, service, redis_address) -
     assert chaos.aborted is None
 
 
-# Healing a latency toxic that still holds an EOF for a client that already hung up
-# (the service's 0.2 s timeout closed its socket) makes the embedded proxy's
-# write_eof raise ENOTCONN inside DELETE .../toxics/... (HTTP 500): a data-path bug
-# this test found. Strict xfail: it turns into a failure once the proxy is fixed.
-_PROXY_BUG = pytest.mark.xfail(
-    raises=ProxyAPIError,
-    strict=True,
-    reason="embedded proxy: removing a latency toxic write_eof()s to a disconnected socket",
-)
-
-
 @pytest.mark.parametrize(
     ("timeout", "trips"),
-    [("none", True), pytest.param("0.2", False, marks=_PROXY_BUG)],
+    [("none", True), ("0.2", False)],
 )
 def test_guard_on_latency_under_a_slow_dependency(chaos, service, redis_address, timeout, trips):
     """latency(800) on Redis: without a timeout every call takes 0.8 s (> max_latency

@@ -265,3 +265,33 @@ def test_replies_written_in_two_parts_do_not_wait_for_delayed_acks(
         ]
     )
     assert nodelay and all(nodelay)
+
+
+def test_removing_a_toxic_that_holds_data_for_a_departed_client_keeps_serving(
+    helper: Helper, upstream: type[Upstream]
+) -> None:
+    """A client that gave up (its own timeout) while a latency toxic held the reply:
+    healing must not fail the admin call, and the proxy keeps serving."""
+
+    async def reply_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4)
+        writer.write(b"pong" * 1000)
+        await writer.drain()
+        await reader.read()  # until the client's EOF, then close
+
+    up = upstream(reply_and_close)
+    proxy = helper.proxy(up.address)
+    toxic = helper.toxic(proxy, "latency", latency=800)
+    departed = []
+    for _ in range(5):
+        sock = helper.connect(proxy)
+        sock.sendall(b"ping")
+        departed.append(sock)
+    time.sleep(0.2)
+    for sock in departed:  # the clients time out and hang up with the reply still held
+        sock.close()
+    time.sleep(0.1)
+    helper.remove(proxy, toxic)  # raised ENOTCONN from write_eof before the fix
+    sock = helper.connect(proxy)
+    sock.sendall(b"ping")
+    assert recv_exactly(sock, 4000) == b"pong" * 1000
