@@ -24,7 +24,7 @@ type: $(BIN)/.installed
 	$(BIN)/mypy
 
 unit: $(BIN)/.installed
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n 2 $(PYTEST_ARGS)
 
 test: lint type unit
 
