@@ -43,6 +43,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("pytester_example_dir", "directory of pytester examples (tests/ only)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "proxy_extensions: the experiment needs HTTP toxics or proxy stats, which only "
+        "pytest-chaos's own proxy has (skipped against a plain Toxiproxy)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _proxy_extensions(request: pytest.FixtureRequest) -> None:
+    # Against a plain Toxiproxy (--toxiproxy-url, docker/compose.yaml) these experiments
+    # cannot inject their fault or read their counters: say so instead of erroring.
+    if request.node.get_closest_marker("proxy_extensions") is None:
+        return
+    server = request.getfixturevalue("toxiproxy")
+    if not server.client.embedded:
+        pytest.skip(
+            f"needs HTTP toxics or proxy stats, extensions of pytest-chaos's own proxy; "
+            f"the Toxiproxy at {server.url} is not one (run without --toxiproxy-url, or "
+            f"point it at `python -m pytest_chaos.proxy`)"
+        )
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if not REMOVED:
         return "example shop: resilient build"

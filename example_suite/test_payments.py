@@ -21,6 +21,7 @@ def _pay_a_new_order(shop: Shop) -> Callable[[], Any]:
     return checkout
 
 
+@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["payments"])
 def test_breaker_opens_when_payments_fail_30_percent(
     chaos: Chaos, start_shop: Callable[..., Shop]
@@ -42,6 +43,7 @@ def test_breaker_opens_when_payments_fail_30_percent(
     )
 
 
+@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["payments"])
 def test_payment_outage_causes_no_retry_storm(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: while the provider answers every request with 503, the shop sends it
@@ -54,6 +56,7 @@ def test_payment_outage_causes_no_retry_storm(chaos: Chaos, shop: Shop) -> None:
         )
 
 
+@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["payments"])
 def test_duplicated_payment_request_charges_once(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: when the network delivers the shop's charge request twice, and the

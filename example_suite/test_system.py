@@ -80,6 +80,7 @@ def test_degradation_ladder_holds_the_latency_objective_at_every_step(
     chaos.recovers(shop.place_order, within=2.0)
 
 
+@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["orders-api"])
 def test_a_resubmitted_order_is_created_once(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: when a load balancer replays the customer's POST /orders and the
