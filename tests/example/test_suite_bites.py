@@ -90,6 +90,10 @@ class Outcome:
     result: str  # passed, failed, error, skipped
     message: str
 
+    def __repr__(self) -> str:
+        message = self.message if len(self.message) <= 300 else self.message[:297] + "..."
+        return f"{self.result}: {message}"
+
 
 @dataclass(frozen=True)
 class Run:
@@ -178,7 +182,16 @@ def run_example_suite(
     output = proc.stdout + proc.stderr
     if not junit.exists():
         pytest.fail(f"the example suite wrote no JUnit report; exit {proc.returncode}:\n{output}")
-    return Run(proc.returncode, _outcomes(junit), output)
+    outcomes = _outcomes(junit)
+    if outcomes and all(o.result == "error" for o in outcomes.values()):
+        # One environmental cause (no Docker image, no PostgreSQL...) errors every test:
+        # say it once instead of once per experiment.
+        first = next(iter(outcomes.values()))
+        pytest.fail(
+            f"every experiment errored before it could run, so nothing was judged: {first!r}",
+            pytrace=False,
+        )
+    return Run(proc.returncode, outcomes, output)
 
 
 def _outcomes(junit: Path) -> dict[str, Outcome]:
