@@ -122,6 +122,10 @@ def remove_dead_leftovers(client: docker.DockerClient) -> list[str]:
     return removed
 
 
+class ImageUnavailable(ServiceError):
+    """An image is neither present locally nor pullable (an offline machine)."""
+
+
 class ContainerRuntime:
     """One container of a service: what container faults and cleanup act on."""
 
@@ -306,7 +310,7 @@ class DockerProvider:
         try:
             self._client.images.pull(image)
         except docker.errors.DockerException as exc:
-            raise ServiceError(
+            raise ImageUnavailable(
                 f"image {image!r} is not present locally and could not be pulled ({exc}). "
                 f"Pull or build it, or point {setting} at a local image "
                 "(offline CI: see .ci/docker.sh)."

@@ -77,6 +77,8 @@ class ChaosServices:
         self._local_swept = False
         #: what the sweep of dead runs removed (containers, processes, directories)
         self.removed_leftovers: list[str] = []
+        #: why a service ran from a local binary although Docker answered (no image)
+        self.fallbacks: list[str] = []
 
     # -- provider choice ------------------------------------------------------------
 
@@ -146,17 +148,21 @@ class ChaosServices:
             if service is not None:
                 return service
             timeout = self.settings.startup_timeout
-            runtime: Any
-            if self.provider == "docker":
-                runtime, port = self._docker_provider().start(
-                    name=name,
-                    image=self.settings.redis_image,
-                    port=6379,
-                    setting="chaos_redis_image / PYTEST_CHAOS_REDIS_IMAGE",
-                    ready=redis_ready,
-                    timeout=timeout,
-                )
-            else:
+            runtime: Any = None
+            provider = self.provider
+            if provider == "docker":
+                try:
+                    runtime, port = self._docker_provider().start(
+                        name=name,
+                        image=self.settings.redis_image,
+                        port=6379,
+                        setting="chaos_redis_image / PYTEST_CHAOS_REDIS_IMAGE",
+                        ready=redis_ready,
+                        timeout=timeout,
+                    )
+                except ServiceError as exc:
+                    provider = self._fall_back(exc, find_redis_server() is not None)
+            if provider == "local":
                 if find_redis_server() is None:
                     self._unavailable("redis", "redis-server (Debian: redis-server)")
                 self._sweep_local()
@@ -168,8 +174,8 @@ class ChaosServices:
                 port=port,
                 url=f"redis://127.0.0.1:{port}/0",
                 runtime=runtime,
-                alias=name if self.provider == "docker" else None,
-                internal_port=6379 if self.provider == "docker" else port,
+                alias=name if provider == "docker" else None,
+                internal_port=6379 if provider == "docker" else port,
             )
             self._services[name] = service
             return service
@@ -186,22 +192,26 @@ class ChaosServices:
             def ready(host: str, port: int) -> bool:
                 return postgres_ready(host, port, POSTGRES_USER, POSTGRES_DB)
 
-            runtime: Any
-            if self.provider == "docker":
-                runtime, port = self._docker_provider().start(
-                    name=name,
-                    image=self.settings.postgres_image,
-                    port=5432,
-                    setting="chaos_postgres_image / PYTEST_CHAOS_POSTGRES_IMAGE",
-                    env={
-                        "POSTGRES_USER": POSTGRES_USER,
-                        "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
-                        "POSTGRES_DB": POSTGRES_DB,
-                    },
-                    ready=ready,
-                    timeout=timeout,
-                )
-            else:
+            runtime: Any = None
+            provider = self.provider
+            if provider == "docker":
+                try:
+                    runtime, port = self._docker_provider().start(
+                        name=name,
+                        image=self.settings.postgres_image,
+                        port=5432,
+                        setting="chaos_postgres_image / PYTEST_CHAOS_POSTGRES_IMAGE",
+                        env={
+                            "POSTGRES_USER": POSTGRES_USER,
+                            "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
+                            "POSTGRES_DB": POSTGRES_DB,
+                        },
+                        ready=ready,
+                        timeout=timeout,
+                    )
+                except ServiceError as exc:
+                    provider = self._fall_back(exc, find_postgres_bin() is not None)
+            if provider == "local":
                 if find_postgres_bin() is None:
                     self._unavailable("postgres", "PostgreSQL (Debian: postgresql)")
                 self._sweep_local()
@@ -216,8 +226,8 @@ class ChaosServices:
                     f"{POSTGRES_DB}"
                 ),
                 runtime=runtime,
-                alias=name if self.provider == "docker" else None,
-                internal_port=5432 if self.provider == "docker" else port,
+                alias=name if provider == "docker" else None,
+                internal_port=5432 if provider == "docker" else port,
             )
             self._services[name] = service
             return service
@@ -277,6 +287,18 @@ class ChaosServices:
         if not self._local_swept:
             self._local_swept = True
             self.removed_leftovers.extend(remove_dead_local_leftovers())
+
+    def _fall_back(self, exc: ServiceError, local_available: bool) -> str:
+        """Docker answered but could not give this service (an offline machine with no
+        such image): use the local binary unless Docker is demanded."""
+        from pytest_chaos.services._docker import ImageUnavailable
+
+        if not isinstance(exc, ImageUnavailable) or self.settings.docker_demanded:
+            raise exc
+        if not local_available:
+            raise exc
+        self.fallbacks.append(str(exc))
+        return "local"
 
     def _unavailable(self, kind: str, package: str) -> NoReturn:
         why = self._docker_reason or "Docker is not allowed (--chaos-services=local)"

@@ -13,7 +13,10 @@ import psycopg
 import pytest
 import redis
 
-from pytest_chaos.services import ChaosServices, Service
+from pytest_chaos.errors import ServiceError
+from pytest_chaos.services import ChaosServices, Service, ServiceSettings
+
+from .conftest import require_docker
 
 
 def _seconds(call: Callable[[], object]) -> float:
@@ -101,3 +104,25 @@ def test_a_local_port_lost_to_another_process_is_retried(
     finally:
         assert services.close() == []
         taken.close()
+
+
+def test_an_image_missing_offline_falls_back_to_the_local_binary() -> None:
+    """Docker answers but the image can be neither found nor pulled (no registry): the
+    service runs from the local binary, and says why, unless Docker is demanded."""
+    require_docker()
+    missing = "pytest-chaos/no-such-image:offline"
+    services = ChaosServices(ServiceSettings(provider="auto", redis_image=missing))
+    try:
+        service = services.redis("fallback")
+        assert service.provider == "local"
+        assert redis.Redis.from_url(service.url).ping()
+        assert missing in services.fallbacks[0]
+    finally:
+        services.close()
+
+    demanding = ChaosServices(ServiceSettings(provider="docker", redis_image=missing))
+    try:
+        with pytest.raises(ServiceError, match=r"no-such-image:offline.*not present locally"):
+            demanding.redis("demanded")
+    finally:
+        demanding.close()
