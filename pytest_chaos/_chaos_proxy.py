@@ -82,6 +82,7 @@ class ChaosProxy:
         self.port = int(port)
         self.enabled = bool(created.get("enabled", True))
         self._toxics: dict[str, str] = {}  # toxic name -> type, of active faults
+        self._notes_seen = 0  # seq of the last proxy note put on the timeline
         self._counter = 0
         self._lock = threading.Lock()
 
@@ -95,6 +96,26 @@ class ChaosProxy:
         """Connection and byte counters of this proxy (embedded backend only)."""
         stats: ProxyStats = self._call(lambda: self._chaos.client.stats(self.server_name))
         return stats
+
+    def collect_notes(self) -> None:
+        """Put the notes the proxy's toxics made since the last call on the timeline.
+
+        The embedded proxy notes what its toxics could not do as asked (traffic that is
+        not HTTP through an HTTP toxic, a request too large to duplicate). Called after
+        every heal; other backends make no notes.
+        """
+        if not self._chaos.client.embedded:
+            return
+        try:
+            notes = self._chaos.client.stats(self.server_name).get("notes", [])
+        except ProxyAPIError:
+            return  # the proxy is gone: nothing more to read
+        for note in notes:
+            if note["seq"] > self._notes_seen:
+                self._notes_seen = note["seq"]
+                self._chaos.timeline.record(
+                    "note", note["label"], target=self.name, detail=note["data"]
+                )
 
     # -- fault methods ----------------------------------------------------------------
 
@@ -197,7 +218,7 @@ class ChaosProxy:
             body=body,
             headers=headers,
         )
-        return self.toxic("http_error", stream=stream, toxicity=toxicity, **attrs)
+        return self.toxic("http_error", stream=_one_http_stream(stream), toxicity=toxicity, **attrs)
 
     def http_delay(
         self,
@@ -212,7 +233,7 @@ class ChaosProxy:
         """Delay matching HTTP requests by ``ms`` milliseconds (embedded only)."""
         delay = _number(ms, "ms", "http_delay", "milliseconds")
         attrs = _drop_none(delay=delay, rate=rate, method=method, path_prefix=path_prefix)
-        return self.toxic("http_delay", stream=stream, toxicity=toxicity, **attrs)
+        return self.toxic("http_delay", stream=_one_http_stream(stream), toxicity=toxicity, **attrs)
 
     def http_duplicate(
         self,
@@ -227,7 +248,9 @@ class ChaosProxy:
         """Deliver each matching HTTP request ``copies`` times upstream (embedded only)."""
         count = _number(copies, "copies", "http_duplicate", "copies")
         attrs = _drop_none(copies=count, rate=rate, method=method, path_prefix=path_prefix)
-        return self.toxic("http_duplicate", stream=stream, toxicity=toxicity, **attrs)
+        return self.toxic(
+            "http_duplicate", stream=_one_http_stream(stream), toxicity=toxicity, **attrs
+        )
 
     def toxic(
         self,
@@ -283,6 +306,7 @@ class ChaosProxy:
                 except ProxyAPIError as exc:
                     if exc.status != 404:  # never added, or the proxy is gone
                         raise
+            self.collect_notes()
 
         return self._chaos.inject(
             self.name,
@@ -342,6 +366,12 @@ class ChaosProxy:
             f"<ChaosProxy {self.name!r} {self.address} -> {self.upstream} {state} "
             f"toxics=[{', '.join(toxics)}]>"
         )
+
+
+def _one_http_stream(stream: StreamArg) -> StreamArg:
+    # An HTTP toxic acts on whole exchanges (request and response) whichever stream it is
+    # added on: "both" would add two that each roll their toxicity, so it means one.
+    return "upstream" if stream == "both" else stream
 
 
 def _drop_none(**values: Any) -> dict[str, Any]:

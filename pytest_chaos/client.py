@@ -66,8 +66,17 @@ class VersionJSON(TypedDict, total=False):
     version: str
 
 
+class ProxyNote(TypedDict):
+    """Something a toxic noticed, e.g. traffic that is not HTTP through an HTTP toxic."""
+
+    seq: int
+    label: str
+    data: dict[str, Any]
+
+
 class ProxyStats(TypedDict):
-    """``GET /proxies/{name}/stats`` (embedded server only); counters are cumulative."""
+    """``GET /proxies/{name}/stats`` (embedded server only); counters are cumulative,
+    ``notes`` holds the proxy's last notes, numbered from 1."""
 
     name: str
     connections_accepted: int
@@ -77,6 +86,11 @@ class ProxyStats(TypedDict):
     bytes_downstream: int
     http_requests: int
     http_responses: int
+    http_errors_injected: int
+    http_duplicates_sent: int
+    http_requests_delayed: int
+    http_passthrough_connections: int
+    notes: list[ProxyNote]
 
 
 class ToxiproxyClient:

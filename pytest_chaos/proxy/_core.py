@@ -26,6 +26,9 @@ from pytest_chaos.toxics._registry import get_toxic_class
 
 _log = logging.getLogger(__name__)
 
+#: Notes a proxy keeps for its stats (older ones are dropped).
+_NOTES_KEPT = 50
+
 __all__ = ["Proxy", "ProxyManager", "ToxicState"]
 
 _STREAMS = ("upstream", "downstream")
@@ -72,6 +75,12 @@ class Proxy:
         self.enabled = False
         self.bound: str | None = None
         self.stats = ProxyStats()
+        #: The last notes of this proxy's toxics, numbered from 1 so that a reader of
+        #: the stats can tell which it has already seen.
+        self.notes: collections.deque[tuple[int, str, dict[str, object]]] = collections.deque(
+            maxlen=_NOTES_KEPT
+        )
+        self._note_seq = 0
         self.toxics: dict[str, ToxicState] = {}
         self.connections: set[Connection] = set()
         self.gens = [0, 0]  # bumped when the toxics of (upstream, downstream) change
@@ -114,8 +123,10 @@ class Proxy:
         self._lingering.discard(conn)
 
     def note(self, label: str, data: Mapping[str, object]) -> None:
-        """A toxic or the data path recorded something."""
+        """A toxic or the data path recorded something; the stats show the last ones."""
         self.manager.record_note(self.name, label, data)
+        self._note_seq += 1
+        self.notes.append((self._note_seq, label, dict(data)))
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -238,6 +249,13 @@ class Proxy:
             "bytes_downstream": s.bytes_downstream,
             "http_requests": s.http_requests,
             "http_responses": s.http_responses,
+            "http_errors_injected": s.http_errors_injected,
+            "http_duplicates_sent": s.http_duplicates_sent,
+            "http_requests_delayed": s.http_requests_delayed,
+            "http_passthrough_connections": s.http_passthrough_connections,
+            "notes": [
+                {"seq": seq, "label": label, "data": data} for seq, label, data in self.notes
+            ],
         }
 
     def __repr__(self) -> str:

@@ -43,11 +43,28 @@ class ProxyStats:
     bytes_downstream: int = 0
     http_requests: int = 0
     http_responses: int = 0
+    http_errors_injected: int = 0
+    http_duplicates_sent: int = 0
+    http_requests_delayed: int = 0
+    http_passthrough_connections: int = 0
 
     def add(self, name: str, n: int) -> None:
         """Add ``n`` to the counter ``name`` (unknown names are ignored)."""
-        if name in ("http_requests", "http_responses"):
+        if name in _TOXIC_COUNTERS:
             setattr(self, name, getattr(self, name) + n)
+
+
+#: The counters toxics may add to through ``LinkContext.count``.
+_TOXIC_COUNTERS = frozenset(
+    {
+        "http_requests",
+        "http_responses",
+        "http_errors_injected",
+        "http_duplicates_sent",
+        "http_requests_delayed",
+        "http_passthrough_connections",
+    }
+)
 
 
 class ToxicEntry(Protocol):

@@ -22,6 +22,10 @@ STATS_KEYS = {
     "bytes_downstream",
     "http_requests",
     "http_responses",
+    "http_errors_injected",
+    "http_duplicates_sent",
+    "http_requests_delayed",
+    "http_passthrough_connections",
 }
 
 
@@ -50,9 +54,10 @@ def test_version_names_this_implementation(api: Api) -> None:
 def test_a_new_proxy_has_zero_stats(api: Api) -> None:
     proxy = api.create("127.0.0.1:9")
     stats = _stats(api, proxy["name"])
-    assert set(stats) == STATS_KEYS
+    assert set(stats) == STATS_KEYS | {"notes"}
     assert stats["name"] == proxy["name"]
     assert all(stats[key] == 0 for key in STATS_KEYS - {"name"})
+    assert stats["notes"] == []
 
 
 def test_unknown_proxy_stats_is_404(api: Api) -> None:

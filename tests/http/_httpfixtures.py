@@ -113,10 +113,8 @@ class Admin:
         return stats
 
     def notes(self, proxy: str) -> list[tuple[str, dict[str, object]]]:
-        # The notes live in the server's manager; no API exposes them yet.
-        core = self.server._core
-        assert core is not None
-        return [(label, data) for p, label, data in list(core.manager.notes) if p == proxy]
+        """The proxy's notes, as the stats extension shows them."""
+        return [(note["label"], note["data"]) for note in self.stats(proxy)["notes"]]
 
 
 def free_port() -> int:

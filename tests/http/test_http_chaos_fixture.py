@@ -185,3 +185,77 @@ def test_message_faults_replay_exactly_under_the_same_chaos_seed(
     first = run("123")
     assert run("123") == first
     assert run("124") != first
+
+
+def test_non_http_traffic_passes_intact_and_lands_on_the_timeline(
+    http_pytester: pytest.Pytester,
+) -> None:
+    """Bytes that are not HTTP through an HTTP toxic: delivered unchanged, and after the
+    heal the test's timeline carries the proxy's note saying why nothing was injected."""
+    http_pytester.makepyfile(
+        """
+        import socket, threading
+        import pytest
+
+        @pytest.fixture
+        def echo():
+            server = socket.create_server(("127.0.0.1", 0))
+            def serve():
+                conn, _ = server.accept()
+                with conn:
+                    while data := conn.recv(65536):
+                        conn.sendall(data)
+            thread = threading.Thread(target=serve, daemon=True)
+            thread.start()
+            yield "127.0.0.1:%d" % server.getsockname()[1]
+            server.close()
+            thread.join(10)
+
+        @pytest.mark.chaos(blast_radius=["cache"])
+        def test_binary_protocol(chaos, echo):
+            cache = chaos.proxy("cache", upstream=echo)
+            payload = bytes(range(256)) * 64
+            with cache.http_error(503, stream="both"):
+                host, port = cache.address.split(":")
+                with socket.create_connection((host, int(port)), timeout=10) as sock:
+                    sock.sendall(payload)
+                    got = b""
+                    while len(got) < len(payload):
+                        got += sock.recv(65536)
+                assert got == payload
+                assert cache.stats()["http_errors_injected"] == 0
+            notes = chaos.timeline.of_kind("note")
+            assert [(n.name, n.target) for n in notes] == [("http_passthrough", "cache")]
+            assert "not HTTP" in notes[0].data["detail"]["reason"]
+            # one toxic (an HTTP toxic acts on whole exchanges), not one per direction
+            injects = chaos.timeline.of_kind("inject")
+            assert len(injects) == 1 and injects[0].data["stream"] == "upstream"
+            assert cache.stats()["http_passthrough_connections"] == 1
+        """
+    )
+    result = http_pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_http_counters_show_what_was_injected(http_pytester: pytest.Pytester) -> None:
+    http_pytester.makepyfile(
+        """
+        import pytest
+        from conftest import post
+
+        @pytest.mark.chaos(blast_radius=["payments"])
+        def test_counters(chaos, payments):
+            pay = chaos.proxy("payments", upstream=payments.address)
+            with pay.http_error(503, path_prefix="/charge"):
+                statuses = [post(pay.address, "/charge")[0] for _ in range(3)]
+            with pay.http_duplicate(copies=3):
+                post(pay.address, "/refund")
+            stats = pay.stats()
+            assert statuses == [503, 503, 503]
+            assert stats["http_errors_injected"] == 3
+            assert stats["http_duplicates_sent"] == 2
+            assert stats["http_requests"] == 4
+        """
+    )
+    result = http_pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

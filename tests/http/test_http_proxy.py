@@ -217,6 +217,7 @@ def test_redis_through_http_toxics_passes_through_intact(admin: Admin, redis_add
         client.close()
     stats = admin.stats(name)
     assert stats["http_requests"] == 0
+    assert stats["http_passthrough_connections"] == 1
     notes = admin.notes(name)
     assert [label for label, _ in notes] == ["http_passthrough"]
     assert "not HTTP" in str(notes[0][1]["reason"])

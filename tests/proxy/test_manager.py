@@ -212,6 +212,11 @@ def test_stats_keys_are_the_contract() -> None:
             "bytes_downstream": 0,
             "http_requests": 0,
             "http_responses": 0,
+            "http_errors_injected": 0,
+            "http_duplicates_sent": 0,
+            "http_requests_delayed": 0,
+            "http_passthrough_connections": 0,
+            "notes": [],
         }
 
     run(body)
