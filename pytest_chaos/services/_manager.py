@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytest_chaos.errors import ServiceError
@@ -31,6 +32,56 @@ if TYPE_CHECKING:
     from pytest_chaos.services._docker import DockerProvider
 
 __all__ = ["ChaosServices", "ServiceUnavailable"]
+
+
+@dataclass(frozen=True)
+class _Known:
+    """How each provider runs one kind of service (Redis, PostgreSQL)."""
+
+    kind: str
+    internal_port: int
+    image_setting: str  # the ServiceSettings field naming the image
+    setting_names: str  # how a user sets that image, for error messages
+    docker_env: tuple[tuple[str, str], ...]
+    ready: Callable[[str, int], bool]
+    find_local: Callable[[], object]
+    start_local: Callable[..., tuple[Any, int]]
+    package: str  # what to install for the local provider
+    url: str  # with {port}
+
+
+def _postgres_ready(host: str, port: int) -> bool:
+    return postgres_ready(host, port, POSTGRES_USER, POSTGRES_DB)
+
+
+_REDIS = _Known(
+    kind="redis",
+    internal_port=6379,
+    image_setting="redis_image",
+    setting_names="chaos_redis_image / PYTEST_CHAOS_REDIS_IMAGE",
+    docker_env=(),
+    ready=redis_ready,
+    find_local=find_redis_server,
+    start_local=start_redis,
+    package="redis-server (Debian: redis-server)",
+    url="redis://127.0.0.1:{port}/0",
+)
+_POSTGRES = _Known(
+    kind="postgres",
+    internal_port=5432,
+    image_setting="postgres_image",
+    setting_names="chaos_postgres_image / PYTEST_CHAOS_POSTGRES_IMAGE",
+    docker_env=(
+        ("POSTGRES_USER", POSTGRES_USER),
+        ("POSTGRES_PASSWORD", POSTGRES_PASSWORD),
+        ("POSTGRES_DB", POSTGRES_DB),
+    ),
+    ready=_postgres_ready,
+    find_local=find_postgres_bin,
+    start_local=start_postgres,
+    package="PostgreSQL (Debian: postgresql)",
+    url=f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{{port}}/{POSTGRES_DB}",
+)
 
 
 class ServiceUnavailable(ServiceError):
@@ -142,92 +193,49 @@ class ChaosServices:
 
     def redis(self, name: str = "redis") -> Service:
         """A running Redis; ``url`` is ``redis://127.0.0.1:PORT/0``."""
-        _check_name(name)
-        with self._lock:
-            service = self._cached(name, "redis")
-            if service is not None:
-                return service
-            timeout = self.settings.startup_timeout
-            runtime: Any = None
-            provider = self.provider
-            if provider == "docker":
-                try:
-                    runtime, port = self._docker_provider().start(
-                        name=name,
-                        image=self.settings.redis_image,
-                        port=6379,
-                        setting="chaos_redis_image / PYTEST_CHAOS_REDIS_IMAGE",
-                        ready=redis_ready,
-                        timeout=timeout,
-                    )
-                except ServiceError as exc:
-                    provider = self._fall_back(exc, find_redis_server() is not None)
-            if provider == "local":
-                if find_redis_server() is None:
-                    self._unavailable("redis", "redis-server (Debian: redis-server)")
-                self._sweep_local()
-                runtime, port = start_redis(label=name, timeout=timeout)
-            service = Service(
-                name=name,
-                kind="redis",
-                host="127.0.0.1",
-                port=port,
-                url=f"redis://127.0.0.1:{port}/0",
-                runtime=runtime,
-                alias=name if provider == "docker" else None,
-                internal_port=6379 if provider == "docker" else port,
-            )
-            self._services[name] = service
-            return service
+        return self._known(name, _REDIS)
 
     def postgres(self, name: str = "postgres") -> Service:
         """A running PostgreSQL; ``url`` is ``postgresql://postgres:postgres@.../postgres``."""
+        return self._known(name, _POSTGRES)
+
+    def _known(self, name: str, spec: _Known) -> Service:
+        """Start (or hand back) a service of a kind both providers can run."""
         _check_name(name)
         with self._lock:
-            service = self._cached(name, "postgres")
+            service = self._cached(name, spec.kind)
             if service is not None:
                 return service
             timeout = self.settings.startup_timeout
-
-            def ready(host: str, port: int) -> bool:
-                return postgres_ready(host, port, POSTGRES_USER, POSTGRES_DB)
-
             runtime: Any = None
             provider = self.provider
             if provider == "docker":
                 try:
                     runtime, port = self._docker_provider().start(
                         name=name,
-                        image=self.settings.postgres_image,
-                        port=5432,
-                        setting="chaos_postgres_image / PYTEST_CHAOS_POSTGRES_IMAGE",
-                        env={
-                            "POSTGRES_USER": POSTGRES_USER,
-                            "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
-                            "POSTGRES_DB": POSTGRES_DB,
-                        },
-                        ready=ready,
+                        image=getattr(self.settings, spec.image_setting),
+                        port=spec.internal_port,
+                        setting=spec.setting_names,
+                        env=dict(spec.docker_env) or None,
+                        ready=spec.ready,
                         timeout=timeout,
                     )
                 except ServiceError as exc:
-                    provider = self._fall_back(exc, find_postgres_bin() is not None)
+                    provider = self._fall_back(exc, spec.find_local() is not None)
             if provider == "local":
-                if find_postgres_bin() is None:
-                    self._unavailable("postgres", "PostgreSQL (Debian: postgresql)")
+                if spec.find_local() is None:
+                    self._unavailable(spec.kind, spec.package)
                 self._sweep_local()
-                runtime, port = start_postgres(label=name, timeout=timeout)
+                runtime, port = spec.start_local(label=name, timeout=timeout)
             service = Service(
                 name=name,
-                kind="postgres",
+                kind=spec.kind,
                 host="127.0.0.1",
                 port=port,
-                url=(
-                    f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{port}/"
-                    f"{POSTGRES_DB}"
-                ),
+                url=spec.url.format(port=port),
                 runtime=runtime,
                 alias=name if provider == "docker" else None,
-                internal_port=5432 if provider == "docker" else port,
+                internal_port=spec.internal_port if provider == "docker" else port,
             )
             self._services[name] = service
             return service
