@@ -10,7 +10,7 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_chaos.errors import ConfigurationError, InjectionError, ProxyAPIError
+from pytest_chaos.errors import ChaosError, ConfigurationError, InjectionError, ProxyAPIError
 
 if TYPE_CHECKING:
     from pytest_chaos._fault import Fault
@@ -108,8 +108,8 @@ class ChaosProxy:
             return
         try:
             notes = self._chaos.client.stats(self.server_name).get("notes", [])
-        except ProxyAPIError:
-            return  # the proxy is gone: nothing more to read
+        except (ChaosError, OSError):
+            return  # the proxy is gone or unreachable: notes never fail a heal
         for note in notes:
             if note["seq"] > self._notes_seen:
                 self._notes_seen = note["seq"]

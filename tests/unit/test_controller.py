@@ -69,6 +69,11 @@ class FakeClient:
     def proxies(self) -> dict[str, Any]:
         return dict(self.server)
 
+    def stats(self, proxy: str) -> dict[str, Any]:
+        if proxy not in self.server:
+            raise ProxyAPIError("gone", status=404, error="proxy not found")
+        return {"name": proxy, "notes": self.server[proxy].get("notes", [])}
+
 
 ANYTHING = BlastRadius(targets=["*"])
 
@@ -256,3 +261,17 @@ def test_a_proxy_deleted_behind_the_plugins_back_is_a_note_not_a_failure() -> No
     (note,) = chaos.timeline.of_kind("note")
     assert note.name == "proxy_gone" and note.target == "db"
     assert "something outside pytest-chaos deleted it" in chaos.notes[0]
+
+
+def test_proxy_notes_reach_the_timeline_once_after_a_heal() -> None:
+    chaos, client = make()
+    proxy = chaos.proxy("api", upstream="127.0.0.1:1")
+    note = {"seq": 1, "label": "http_passthrough", "data": {"reason": "not HTTP"}}
+    client.server[proxy.server_name]["notes"] = [note]
+    proxy.http_error(503).heal()
+    proxy.http_delay(10).heal()  # the same note again: not recorded twice
+    notes = chaos.timeline.of_kind("note")
+    assert [(n.name, n.target, n.data["detail"]) for n in notes] == [
+        ("http_passthrough", "api", {"reason": "not HTTP"})
+    ]
+    chaos._teardown()
