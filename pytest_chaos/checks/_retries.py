@@ -31,6 +31,7 @@ def retries(
     *,
     proxy: object,
     max_attempts_per_call: float,
+    min_retry_gap: float | None = None,
     calls: int = 5,
     counter: str | Sequence[str] = "connections_accepted",
     interval: float = 0.0,
@@ -48,9 +49,13 @@ def retries(
     which needs an HTTP toxic on the proxy). Calls may fail: that is expected during a
     fault. ``settle`` seconds are waited after the last call so that attempts still in
     flight are counted. Raises :class:`RetriesViolated` when attempts per call exceed
-    ``max_attempts_per_call``.
+    ``max_attempts_per_call``, or, with ``min_retry_gap`` (seconds), when the retries
+    (attempts beyond one per call) came on average closer together than that: a bounded
+    retry loop without backoff hammers a failing dependency in a burst.
     """
     check_positive(_CHECK, "max_attempts_per_call", max_attempts_per_call)
+    if min_retry_gap is not None:
+        check_positive(_CHECK, "min_retry_gap", min_retry_gap)
     check_count(_CHECK, "calls", calls)
     check_positive(_CHECK, "interval", interval, allow_zero=True)
     check_positive(_CHECK, "settle", settle, allow_zero=True)
@@ -81,10 +86,23 @@ def retries(
         "seconds": round(elapsed, 6),
         "counters": delta,
     }
-    allowed = {"max_attempts_per_call": max_attempts_per_call}
+    allowed: dict[str, Any] = {"max_attempts_per_call": max_attempts_per_call}
+    extra = attempts - calls  # the retries, if every call made at least one attempt
+    gap = elapsed / extra if extra > 0 else None
+    if min_retry_gap is not None:
+        allowed["min_retry_gap"] = min_retry_gap
+        measured["retry_gap"] = None if gap is None else round(gap, 6)
+    too_eager = min_retry_gap is not None and gap is not None and gap < min_retry_gap
     where = f"{target!r}" if target else "the dependency"
     counted = "+".join(stats.counters)
-    if ratio > max_attempts_per_call:
+    if ratio <= max_attempts_per_call and too_eager:
+        assert gap is not None and min_retry_gap is not None
+        message = (
+            f"{_CHECK} violated: {extra} retries reached {where} within {fmt_s(elapsed)} "
+            f"= one every {fmt_s(gap)} on average < allowed gap {fmt_s(min_retry_gap)} "
+            f"(no backoff?; {attempts} attempts for {calls} calls, {counted})"
+        )
+    elif ratio > max_attempts_per_call:
         message = (
             f"{_CHECK} violated: {attempts} attempts reached {where} for {calls} calls = "
             f"{ratio:.1f} per call > allowed {max_attempts_per_call:g} ({counted}; "
@@ -97,7 +115,7 @@ def retries(
         )
     result = CheckResult(
         name=_CHECK,
-        passed=ratio <= max_attempts_per_call,
+        passed=ratio <= max_attempts_per_call and not too_eager,
         measured=measured,
         allowed=allowed,
         message=message,

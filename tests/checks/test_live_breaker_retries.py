@@ -152,6 +152,31 @@ def test_bounded_retries_with_backoff_pass(chaos, service, redis_address) -> Non
     assert result.measured["failed_calls"] == 3
 
 
+def test_bounded_retries_without_backoff_are_caught_by_the_gap(
+    chaos, service, redis_address
+) -> None:
+    """Three attempts per call is within the bound, but all three come in a burst."""
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--retry", "eager", "--timeout", "0.5")
+    with redis.reset_peer(), pytest.raises(RetriesViolated) as info:
+        chaos.retries(_call(svc), proxy=redis, calls=3, max_attempts_per_call=3, min_retry_gap=0.03)
+    m = info.value.measured
+    assert m["attempts"] == 9 and m["retry_gap"] < 0.03
+    assert "6 retries reached 'redis'" in str(info.value)
+    assert "< allowed gap 0.030 s (no backoff?" in str(info.value)
+
+
+def test_retries_with_backoff_keep_the_gap(chaos, service, redis_address) -> None:
+    redis = chaos.proxy("redis", upstream=redis_address)
+    svc = service(redis.address, "--retry", "backoff", "--timeout", "0.5")
+    with redis.reset_peer():
+        result = chaos.retries(
+            _call(svc), proxy=redis, calls=3, max_attempts_per_call=3, min_retry_gap=0.03
+        )
+    # backoff sleeps 0.05 s then 0.1 s: 0.075 s between retries on average, at least
+    assert result.passed and result.measured["retry_gap"] >= 0.07
+
+
 def test_a_retry_storm_is_caught(chaos, service, redis_address) -> None:
     redis = chaos.proxy("redis", upstream=redis_address)
     svc = service(redis.address, "--retry", "storm", "--timeout", "0.5")

@@ -8,7 +8,8 @@ not cry wolf on the correct version:
 --timeout S|none       Redis socket timeout (none: the "no timeout" bug)
 --fallback             answer GET /item with 200 "fallback" when Redis fails
 --breaker none|good|stuck   circuit breaker around Redis (stuck: never half-opens)
---retry none|backoff|storm  retry policy (storm: no backoff, no cap until 1 s)
+--retry none|backoff|eager|storm  retry policy (eager: 3 attempts, no backoff;
+                                  storm: no backoff, no cap until 1 s)
 --idempotency good|bug      POST /charge dedups by order, or adds a row every time
 --writes sync|early    POST /write acknowledges after (sync) or before (early) RPUSH
 --connection fresh|sticky|once   a new connection per command, one reconnecting
@@ -191,6 +192,13 @@ class App:
                     if i == 2:
                         raise
                     time.sleep(0.05 * 2**i)
+        if policy == "eager":  # bounded, but without backoff
+            for i in range(3):
+                try:
+                    return fn()
+                except DependencyError:
+                    if i == 2:
+                        raise
         deadline = time.monotonic() + 1.0  # "storm": retry at once until the deadline
         while True:
             try:
@@ -288,7 +296,7 @@ def main() -> None:
     p.add_argument("--breaker", choices=("none", "good", "stuck"), default="none")
     p.add_argument("--breaker-threshold", type=int, default=3)
     p.add_argument("--breaker-reset", type=float, default=0.5)
-    p.add_argument("--retry", choices=("none", "backoff", "storm"), default="none")
+    p.add_argument("--retry", choices=("none", "backoff", "eager", "storm"), default="none")
     p.add_argument("--idempotency", choices=("good", "bug"), default="good")
     p.add_argument("--writes", choices=("sync", "early"), default="sync")
     p.add_argument("--connection", choices=("fresh", "sticky", "once"), default="fresh")
