@@ -23,15 +23,15 @@ import inspect
 import random
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from pytest_chaos._surface import ControllerSurface
 from pytest_chaos.errors import BlastRadiusError, ConfigurationError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from pytest_chaos._fault import Fault
-    from pytest_chaos._timeline import Timeline
 
 __all__ = ["Duplicator", "MessageFaultsMixin", "bounded_permutation"]
 
@@ -184,21 +184,8 @@ class MessageFaultsMixin:
     Uses only the controller surface: ``inject``, ``rng`` and ``timeline``.
     """
 
-    if TYPE_CHECKING:
-        rng: random.Random
-        timeline: Timeline
-
-        def inject(
-            self,
-            target: str,
-            kind: str,
-            *,
-            apply: Callable[[], object],
-            undo: Callable[[], object],
-            attributes: dict[str, Any] | None = None,
-            stream: str | None = None,
-            toxicity: float | None = None,
-        ) -> Fault: ...
+    def _controller(self) -> ControllerSurface:
+        return cast(ControllerSurface, self)
 
     def duplicate(
         self,
@@ -231,13 +218,13 @@ class MessageFaultsMixin:
                 "times each message is delivered, an integer >= 2."
             )
         _check_number(rate, "rate", "duplicate", minimum=0.0, maximum=1.0)
-        rng = random.Random(seed if seed is not None else self.rng.getrandbits(64))
+        rng = random.Random(seed if seed is not None else self._controller().rng.getrandbits(64))
         duplicator = Duplicator(handler, copies=copies, rate=float(rate), rng=rng, target=target)
         name = _handler_name(handler)
 
         def undo() -> None:
             duplicator._deactivate()
-            self.timeline.record(
+            self._controller().timeline.record(
                 "note",
                 "duplicate_deliveries",
                 target=target,
@@ -248,7 +235,7 @@ class MessageFaultsMixin:
             )
 
         try:
-            duplicator.fault = self.inject(
+            duplicator.fault = self._controller().inject(
                 target,
                 "duplicate",
                 apply=duplicator._activate,
@@ -292,7 +279,7 @@ class MessageFaultsMixin:
                 "a list (or any iterable) of messages."
             )
         items = list(messages)
-        rng = random.Random(seed if seed is not None else self.rng.getrandbits(64))
+        rng = random.Random(seed if seed is not None else self._controller().rng.getrandbits(64))
         order = bounded_permutation(len(items), window, rng)
         moves = [abs(pos - i) for pos, i in enumerate(order)]
         data: dict[str, Any] = {
@@ -303,5 +290,5 @@ class MessageFaultsMixin:
         }
         if len(order) <= _MAX_LISTED:
             data["order"] = order
-        self.timeline.record("note", "reorder", target=target, **data)
+        self._controller().timeline.record("note", "reorder", target=target, **data)
         return [items[i] for i in order]

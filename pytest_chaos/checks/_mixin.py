@@ -10,8 +10,9 @@ surface of docs/internals.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from pytest_chaos._surface import ControllerSurface
 from pytest_chaos.checks._adapters import BreakerWatch, watch_breaker
 from pytest_chaos.checks._breaker import DEFAULT_COUNTERS, circuit_breaker
 from pytest_chaos.checks._guard import Guard, guard
@@ -24,31 +25,16 @@ from pytest_chaos.checks._steady import Observation, observe, steady_state
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    pass
 
 __all__ = ["ChecksMixin"]
-
-
-class _Host(Protocol):
-    """The part of ``Chaos`` the checks use (docs/internals.md, controller surface)."""
-
-    timeline: Timeline
-
-    @property
-    def active_faults(self) -> Sequence[Any]: ...
-
-    def heal_all(self, by: str = ...) -> Sequence[Any]: ...
-
-    def abort(self, reason: str) -> Sequence[Any]: ...
-
-    def _check_done(self, result: CheckResult, exc: BaseException | None = None) -> None: ...
 
 
 class ChecksMixin:
     """Resilience checks as ``chaos.<check>(...)``; see :mod:`pytest_chaos.checks`."""
 
-    def _host(self) -> _Host:
-        return cast(_Host, self)
+    def _host(self) -> ControllerSurface:
+        return cast(ControllerSurface, self)
 
     def _finish_check(self, result: CheckResult) -> None:
         host = self._host()

@@ -24,38 +24,19 @@ Healing undoes the fault and waits until the service answers again: unpause, sta
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from pytest_chaos._surface import ControllerSurface
 from pytest_chaos.errors import InjectionError
 from pytest_chaos.services._service import Service
 
 if TYPE_CHECKING:
-    import random
-
     from pytest_chaos._fault import Fault
 
 __all__ = ["ContainerFaultsMixin"]
 
 #: seconds a healed service may take to answer again before the heal is an error
 HEAL_READY_TIMEOUT = 60.0
-
-
-class _Controller(Protocol):
-    """The part of `Chaos` this mixin builds on (docs/internals.md)."""
-
-    rng: random.Random
-
-    def inject(
-        self,
-        target: str,
-        kind: str,
-        *,
-        apply: Callable[[], object],
-        undo: Callable[[], object],
-        attributes: dict[str, Any] | None = None,
-        stream: str | None = None,
-        toxicity: float | None = None,
-    ) -> Fault: ...
 
 
 def _service(value: object, method: str) -> Service:
@@ -82,7 +63,7 @@ class ContainerFaultsMixin:
         undo: Callable[[], object],
         **extra: object,
     ) -> Fault:
-        chaos = cast(_Controller, self)
+        chaos = cast(ControllerSurface, self)
         token = object()
 
         def applied() -> None:
@@ -176,7 +157,7 @@ class ContainerFaultsMixin:
                 f"kill_random(k={k!r}) must kill between 1 and {len(chosen_from)} services "
                 f"(the number given: {names})."
             )
-        chaos = cast(_Controller, self)
+        chaos = cast(ControllerSurface, self)
         # Sorted first so that the argument order does not change the seeded choice.
         ordered = sorted(chosen_from, key=lambda s: s.name)
         victims = chaos.rng.sample(ordered, k)
