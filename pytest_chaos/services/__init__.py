@@ -1,9 +1,11 @@
-"""Dependencies for chaos tests: containers through testcontainers, or local binaries.
+"""Dependencies for chaos tests: containers through testcontainers, or local binaries,
+and the user's own services as processes.
 
 The ``chaos_services`` fixture returns a `ChaosServices`; its ``redis()``,
-``postgres()`` and ``container(image, port)`` return running `Service` objects.
-Container faults (``chaos.pause``, ``stop``, ``kill``, ``disconnect``, ``kill_random``)
-come from `ContainerFaultsMixin`, which the controller inherits.
+``postgres()``, ``container(image, port)`` and ``process(argv, ready=...)`` return
+running `Service` objects. Service faults (``chaos.pause``, ``stop``, ``kill``,
+``restart``, ``disconnect``, ``kill_random``) come from `ContainerFaultsMixin`, which
+the controller inherits.
 
 Names load lazily: pytest loads this package with the plugin on every run, and Docker
 and testcontainers load only when a service is started on Docker.

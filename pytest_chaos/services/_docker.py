@@ -177,6 +177,17 @@ class ContainerRuntime:
     def _running(self) -> bool:
         return self.state() in ("running", "paused")
 
+    @property
+    def pid(self) -> int | None:
+        """The host pid of the container's main process, ``None`` when it is not running."""
+        try:
+            if not self._running():  # reloads the container's attributes
+                return None
+            pid = self.container.attrs.get("State", {}).get("Pid")
+        except Exception:  # the engine went away: no pid to report
+            return None
+        return int(pid) if pid else None
+
     def _container_ip(self) -> str | None:
         self.container.reload()
         networks = self.container.attrs.get("NetworkSettings", {}).get("Networks", {})

@@ -1,4 +1,4 @@
-"""Container faults: pause, stop, kill and disconnect a service; kill a random one.
+"""Service faults: pause, stop, kill, restart and disconnect a service; kill a random one.
 
 `ContainerFaultsMixin` is inherited by the controller (`Chaos`). Every fault goes
 through ``Chaos.inject`` (docs/internals.md, "Controller surface"), so the blast radius,
@@ -9,16 +9,19 @@ faults. The target name is the service's name: ``blast_radius=["redis"]`` allows
 What each fault does, per provider:
 
 =============  ======================================  =================================
-fault          Docker provider                         local-binary provider
+fault          Docker provider                         local binaries and ``process()``
 =============  ======================================  =================================
 pause          ``docker pause`` (cgroup freezer)       SIGSTOP to the server and children
 stop           ``docker stop`` (stop signal, KILL 10s)  SIGTERM (PostgreSQL: SIGINT), KILL
 kill           ``docker kill`` (SIGKILL)               SIGKILL to the server and children
+restart        ``docker stop`` then ``docker start``   stop, then the same command again
 disconnect     ``docker network disconnect``           unsupported (no network): error
 =============  ======================================  =================================
 
 Healing undoes the fault and waits until the service answers again: unpause, start
 (same container or command, same address and data), reconnect under the same alias.
+A restart is over when its injection returns; healing it only makes sure the service
+runs. A service removed before the heal (its fixture ended first) stays removed.
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ def _service(value: object, method: str) -> Service:
 
 
 class ContainerFaultsMixin:
-    """Faults on whole services: ``pause``, ``stop``, ``kill``, ``disconnect``,
-    ``kill_random``. Each returns the controller's ``Fault`` (a context manager with
+    """Faults on whole services: ``pause``, ``stop``, ``kill``, ``restart``,
+    ``disconnect``, ``kill_random``. Each returns the controller's ``Fault`` (a context manager with
     ``heal()``) and is healed at teardown at the latest.
     """
 
@@ -65,6 +68,7 @@ class ContainerFaultsMixin:
     ) -> Fault:
         chaos = cast(ControllerSurface, self)
         token = object()
+        service._mark_used()
 
         def applied() -> None:
             apply()
@@ -110,6 +114,25 @@ class ContainerFaultsMixin:
         """
         svc = _service(service, "kill")
         return self._container_fault(svc, "kill", svc.runtime.kill, _restarter(svc))
+
+    def restart(self, service: Service) -> Fault:
+        """Stop ``service`` gracefully and start it again on the same address (a deploy,
+        a crash-looping pod's one turn); returns once it answers again.
+
+        Clients see their connections closed and refused for the gap. A ``process()``
+        service gets its port back through the ``{port}`` placeholder; one that comes
+        back elsewhere is stopped and the injection fails with the fix. Healing (at
+        teardown at the latest) starts it if it is not running.
+        """
+        svc = _service(service, "restart")
+        runtime = svc.runtime
+
+        def apply() -> None:
+            runtime.stop()  # continues a paused service first, on every provider
+            runtime.start()
+            runtime.wait_ready(HEAL_READY_TIMEOUT)
+
+        return self._container_fault(svc, "restart", apply, _restarter(svc))
 
     def disconnect(self, service: Service, network: str | None = None) -> Fault:
         """Cut ``service`` off a Docker network: a real partition (Docker provider only).
@@ -168,6 +191,10 @@ def _restarter(service: Service) -> Callable[[], None]:
     runtime = service.runtime
 
     def restart() -> None:
+        if runtime.state() == "removed":
+            # Its owner removed it before the chaos teardown healed: nothing to bring
+            # back, and starting it would leave a process nobody stops.
+            return
         if runtime.state() == "paused":
             runtime.unpause()
         runtime.start()

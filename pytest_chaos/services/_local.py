@@ -46,6 +46,9 @@ POSTGRES_DB = "postgres"
 _DIR_GLOB = "pytest-chaos-[rp][eo]*-*"
 _OWNER_FILE = "owner"
 _PID_FILE = "server.pid"
+#: set in the environment of processes started with their own working directory: the
+#: sweep's witness that a pid still belongs to a server directory (children inherit it)
+WORKDIR_ENV = "PYTEST_CHAOS_WORKDIR"
 
 
 def _workdir(kind: str) -> Path:
@@ -54,15 +57,26 @@ def _workdir(kind: str) -> Path:
     return workdir
 
 
-def remove_dead_local_leftovers() -> list[str]:
+def _marked(pid: int, workdir: Path) -> bool:
+    """Whether ``pid`` carries ``WORKDIR_ENV=workdir`` in its environment."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return f"{WORKDIR_ENV}={workdir}".encode() in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def remove_dead_local_leftovers(pattern: str = _DIR_GLOB) -> list[str]:
     """Kill servers and delete directories that dead pytest processes left behind.
 
     A pytest killed with SIGKILL never runs its teardown; its servers keep running in
     their own sessions. The directory names the owner; the pid file names the server,
-    trusted only if that process still works in the directory.
+    trusted only if that process still works in the directory (or, for a process given
+    its own working directory, carries the directory in its environment). ``pattern``
+    globs the directories under the temporary directory.
     """
     removed: list[str] = []
-    for workdir in Path(tempfile.gettempdir()).glob(_DIR_GLOB):
+    for workdir in Path(tempfile.gettempdir()).glob(pattern):
         try:
             owner = (workdir / _OWNER_FILE).read_text().strip()
         except OSError:
@@ -74,7 +88,7 @@ def remove_dead_local_leftovers() -> list[str]:
             # A recycled pid would not be working in this directory (servers rewrite
             # their command lines, so the working directory is the safer witness).
             cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
-            if cwd == workdir or workdir in cwd.parents:
+            if cwd == workdir or workdir in cwd.parents or _marked(pid, workdir):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
                 with contextlib.suppress(ProcessLookupError):
@@ -129,7 +143,9 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
 class LocalProcess:
     """A server process (and its process group) that can be frozen, killed and restarted.
 
-    ``argv`` is run again by `start` after a stop or kill, on the same port and data.
+    ``argv`` is run again by `start` after a stop or kill, on the same port and data,
+    in ``cwd`` (default: ``workdir``) with ``env`` (default: this process's environment).
+    Everything it prints goes to ``log``; `output` reads it back.
     """
 
     provider = "local"
@@ -143,7 +159,11 @@ class LocalProcess:
         ready: Callable[[], bool],
         log: Path,
         stop_signal: signal.Signals = signal.SIGTERM,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
+        self._env = env
+        self._cwd = cwd
         self._label = label
         self._stop_signal = stop_signal
         self._argv = argv
@@ -153,6 +173,8 @@ class LocalProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False
         self._removed = False
+        #: where the current run's output starts in the log (a restart appends)
+        self._run_offset = 0
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -163,12 +185,14 @@ class LocalProcess:
         if self._proc is not None and self._proc.poll() is None:
             return
         with open(self._log, "ab") as log:
+            self._run_offset = log.tell()
             self._proc = subprocess.Popen(
                 self._argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=self._workdir,
+                cwd=self._cwd or self._workdir,
+                env=self._env,
                 start_new_session=True,
             )
         # For the next run's sweep, should this process die without its teardown.
@@ -194,6 +218,25 @@ class LocalProcess:
     def running(self) -> bool:
         """Whether the server process exists (running or paused)."""
         return self._alive()
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's pid, ``None`` when it is not running."""
+        return self._proc.pid if self._alive() and self._proc is not None else None
+
+    @property
+    def log_path(self) -> Path:
+        """The file the server's stdout and stderr go to (every run appended)."""
+        return self._log
+
+    def output(self, *, current_run: bool = False) -> str:
+        """Everything the server printed (``current_run``: since its last start)."""
+        try:
+            with open(self._log, "rb") as fh:
+                fh.seek(self._run_offset if current_run else 0)
+                return fh.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the server's log."""

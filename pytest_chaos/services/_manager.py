@@ -29,6 +29,10 @@ from pytest_chaos.services._service import Service
 from pytest_chaos.services._settings import ServiceSettings
 
 if TYPE_CHECKING:
+    import os
+    import re
+    from collections.abc import Mapping, Sequence
+
     from pytest_chaos.services._docker import DockerProvider
 
 __all__ = ["ChaosServices", "ServiceUnavailable"]
@@ -130,6 +134,8 @@ class ChaosServices:
         self.removed_leftovers: list[str] = []
         #: why a service ran from a local binary although Docker answered (no image)
         self.fallbacks: list[str] = []
+        #: services the current test asked for or faulted (see `begin_test`)
+        self._used: dict[str, Service] = {}
 
     # -- provider choice ------------------------------------------------------------
 
@@ -347,3 +353,112 @@ class ChaosServices:
     def __repr__(self) -> str:
         names = ", ".join(f"{s.name}@{s.address}" for s in self._services.values())
         return f"<ChaosServices provider={self._provider_name or 'undecided'} [{names}]>"
+
+    # -- the user's own services as processes -----------------------------------------
+
+    def process(
+        self,
+        argv: str | Sequence[str | os.PathLike[str]],
+        ready: str | re.Pattern[str] | int,
+        *,
+        env: Mapping[str, str] | None = None,
+        name: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        port: int | None = None,
+        timeout: float | None = None,
+    ) -> Service:
+        r"""Run your own service as a process on this machine; a running `Service`.
+
+        ``argv`` is the command (a list, or one shell-quoted str). ``ready`` says when
+        it serves: a regex searched in its output (stdout and stderr) whose first group,
+        or group named ``port``, captures the port it listens on; or an int, a port on
+        127.0.0.1 to probe until it accepts connections. ``{port}`` in ``argv`` or
+        ``env`` values becomes ``0`` at the first start (bind any free port: no clashes
+        between xdist workers) and the service's port at every later start, so a
+        restart (``chaos.restart``, the heal of ``stop`` and ``kill``) comes back on
+        the same address. Without the placeholder the process must reuse its port by
+        itself, or the restart fails with that advice. ``port`` names the port when the
+        regex does not capture it. ``env`` adds to this process's environment
+        (``PYTHONUNBUFFERED=1`` is set unless given). ``cwd`` defaults to the process's
+        own temporary directory. ``timeout`` defaults to the startup timeout setting.
+
+        The service has ``kind`` and ``provider`` ``"process"``, ``url``
+        ``tcp://127.0.0.1:PORT``, ``pid``, and ``output()``; every service fault works
+        on it (``chaos.pause``, ``stop``, ``kill``, ``restart``, ``kill_random``) and
+        reaches every process it forked. When a test that used it fails, the tail of its
+        output is attached to the report. ``name`` (default: the executable's basename)
+        is the blast-radius target; asking again for a live name with the same command
+        hands back the same service, with another command is an error.
+
+        It is removed (its whole process tree stopped) when ``chaos_services`` closes at
+        the end of the session, or earlier with ``service.remove()`` or by leaving a
+        ``with`` block. The recommended pattern is a function-scoped fixture, so each
+        test gets a fresh process::
+
+            @pytest.fixture
+            def api(chaos_services):
+                with chaos_services.process(
+                    [sys.executable, "-m", "myapi", "--port", "{port}"],
+                    ready=r"listening on 127\.0\.0\.1:(\d+)",
+                    name="api",
+                ) as service:
+                    yield service
+        """
+        from pytest_chaos.services._process import (
+            ProcessRuntime,
+            ProcessSpec,
+            default_name,
+            describe_spec,
+            start_process,
+            sweep_dead_processes,
+        )
+
+        spec = ProcessSpec.build(argv, ready, env=env, cwd=cwd, port=port)
+        name = _check_name(name) if name is not None else _check_name(default_name(spec))
+        timeout = self.settings.startup_timeout if timeout is None else timeout
+        with self._lock:
+            if self._closed:
+                raise ServiceError("chaos_services is closed: its scope (the session) has ended.")
+            existing = self._services.get(name)
+            if existing is not None and existing.state != "removed":
+                runtime = existing.runtime
+                if not isinstance(runtime, ProcessRuntime):
+                    raise ValueError(
+                        f"service name {name!r} is already used by a {existing.kind} "
+                        "service; give this process another name (name=...)."
+                    )
+                if runtime.spec != spec:
+                    raise ValueError(
+                        f"service name {name!r} is already used by another running process "
+                        f"({describe_spec(runtime.spec)}), not {describe_spec(spec)}; give "
+                        "this one another name (name=...), or remove the other first "
+                        "(service.remove())."
+                    )
+                existing.ensure_running(timeout)
+                self._mark_used(existing)
+                return existing
+            self.removed_leftovers.extend(sweep_dead_processes())
+            runtime, service_port = start_process(spec, label=name, timeout=timeout)
+            service = Service(
+                name=name,
+                kind="process",
+                host="127.0.0.1",
+                port=service_port,
+                url=f"tcp://127.0.0.1:{service_port}",
+                runtime=runtime,
+            )
+            service._on_use = self._mark_used
+            self._services[name] = service
+            self._mark_used(service)
+            return service
+
+    def _mark_used(self, service: Service) -> None:
+        self._used[service.name] = service
+
+    def begin_test(self) -> None:
+        """Forget which services the previous test used (the plugin calls it per test)."""
+        self._used.clear()
+
+    def used_services(self) -> list[Service]:
+        """Services the current test asked for (``process()``) or faulted, in order."""
+        return list(self._used.values())

@@ -15,7 +15,7 @@ only when a test asks for a service.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -88,6 +88,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[_manager_key]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before this test's fixtures run: what the previous test used is not this one's.
+    manager = item.config.stash.get(_manager_key, None)
+    if manager is not None:
+        manager.begin_test()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the output tail of each process service a failing test used."""
+    report = yield
+    if not report.failed:
+        return report
+    manager = item.config.stash.get(_manager_key, None)
+    if manager is None:
+        return report
+    from pytest_chaos.services._process import ProcessRuntime
+
+    for service in manager.used_services():
+        runtime = service.runtime
+        if isinstance(runtime, ProcessRuntime):
+            report.sections.append(
+                (
+                    f"chaos process {service.name} output ({runtime.describe()}, "
+                    f"{service.address})",
+                    runtime.output_tail(),
+                )
+            )
+    return report
+
+
 def service_settings(config: pytest.Config) -> ServiceSettings:
     """The settings this run resolved (the container backend reads its image here)."""
     settings = config.stash.get(settings_key, None)
@@ -100,8 +134,8 @@ def service_settings(config: pytest.Config) -> ServiceSettings:
 @pytest.fixture(scope="session")
 def chaos_services(request: pytest.FixtureRequest) -> Iterator[ChaosServices]:
     """Real dependencies for chaos tests: ``.redis()``, ``.postgres()``,
-    ``.container(image, port)``, each a running `Service` (``.host``, ``.port``,
-    ``.address``, ``.url``, ``.name``).
+    ``.container(image, port)`` and your own ``.process(argv, ready=...)``, each a
+    running `Service` (``.host``, ``.port``, ``.address``, ``.url``, ``.name``).
 
     Session-scoped per xdist worker: a service is started on first request and shared by
     later requests of the same name; faults on it are healed after each test, and

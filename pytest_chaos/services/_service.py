@@ -3,11 +3,14 @@
 A `Service` is what tests hold: an address to connect to, a URL for client libraries, a
 name that blast radii refer to. What can be done to it (pause, stop, kill, restart,
 disconnect) depends on how it runs, so those operations go to a `Runtime`: one for
-containers (`_docker.py`), one for local processes (`_local.py`).
+containers (`_docker.py`), one for local processes (`_local.py`), one for the user's own
+processes (`_process.py`, a local process that is ready when its output says so).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import TracebackType
 from typing import Literal, Protocol
 
 from pytest_chaos.errors import ServiceError
@@ -55,6 +58,10 @@ class Runtime(Protocol):
     def describe(self) -> str:
         """A short identification for messages (container id, pid)."""
 
+    @property
+    def pid(self) -> int | None:
+        """The pid of the service's main process on this host, ``None`` when not running."""
+
 
 class Service:
     """A running dependency of the system under test.
@@ -88,6 +95,8 @@ class Service:
         self._runtime = runtime
         #: tokens of the container faults applied and not yet healed
         self._faults: set[object] = set()
+        #: called with the service whenever a test uses it (set by ChaosServices)
+        self._on_use: Callable[[Service], None] | None = None
 
     @property
     def address(self) -> str:
@@ -147,6 +156,45 @@ class Service:
     def remove(self) -> None:
         """Stop the service and remove what it owns now, rather than at scope end."""
         self._runtime.remove()
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the service's main process on this host (a container's init
+        process for Docker), ``None`` when it is not running."""
+        return self._runtime.pid
+
+    def output(self, lines: int | None = None) -> str:
+        """What the service printed (stdout and stderr), the last ``lines`` if given.
+
+        Kept for processes run on this machine (``process()`` services and local
+        binaries); a container's output is in ``docker logs``.
+        """
+        reader: Callable[[], str] | None = getattr(self._runtime, "output", None)
+        if reader is None:
+            raise ServiceError(
+                f"service {self.name!r} runs on {self.provider}, which keeps no output here; "
+                "read it with `docker logs`, or run it with chaos_services.process(...)."
+            )
+        text = reader()
+        return text if lines is None else "\n".join(text.splitlines()[-lines:])
+
+    def _mark_used(self) -> None:
+        """Tell the owner that the current test used this service (faults call it)."""
+        if self._on_use is not None:
+            self._on_use(self)
+
+    def __enter__(self) -> Service:
+        """The service itself: ``with chaos_services.process(...) as svc:``."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leaving ``with chaos_services.process(...) as svc:`` removes the service."""
+        self.remove()
 
     def __repr__(self) -> str:
         try:
