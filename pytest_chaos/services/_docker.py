@@ -33,6 +33,7 @@ from docker.types import EndpointConfig
 from testcontainers.core.container import DockerContainer
 
 from pytest_chaos.errors import ServiceError
+from pytest_chaos.services._bundled import parse_version
 from pytest_chaos.services._local import free_port
 from pytest_chaos.services._owner import owner_is_dead, owner_token
 from pytest_chaos.services._probe import tcp_ready, wait_until
@@ -187,6 +188,17 @@ class ContainerRuntime:
         except Exception:  # the engine went away: no pid to report
             return None
         return int(pid) if pid else None
+
+    def server_version(self, argv: list[str]) -> str | None:
+        """The version the container's server binary reports (``argv`` is e.g.
+        ``["redis-server", "--version"]``), or ``None`` when it cannot tell."""
+        try:
+            code, output = self.container.exec_run(argv)
+        except Exception:
+            return None
+        if code != 0:
+            return None
+        return parse_version(bytes(output).decode(errors="replace"))
 
     def _container_ip(self) -> str | None:
         self.container.reload()

