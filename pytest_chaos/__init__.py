@@ -2,7 +2,9 @@
 
 Mark a test ``@pytest.mark.chaos(blast_radius=[...])``, put a fault proxy in front of
 each dependency with the ``chaos`` fixture, inject faults and assert resilience
-hypotheses. Every fault is rolled back at teardown.
+hypotheses. Every fault is rolled back at teardown. Where an experiment's
+infrastructure is missing (no Docker, no server binary), ``pytest_chaos.unavailable(reason)``
+skips the test, or makes it an error under ``--chaos-strict``.
 
 Names are imported lazily so that ``import pytest_chaos`` stays cheap.
 """
@@ -37,6 +39,8 @@ _LAZY: dict[str, str] = {
     "RetriesViolated": "pytest_chaos.checks",
     "SteadyStateViolated": "pytest_chaos.checks",
     "ChaosError": "pytest_chaos.errors",
+    "ChaosUnavailable": "pytest_chaos.errors",
+    "unavailable": "pytest_chaos.errors",
     "BlastRadiusError": "pytest_chaos.errors",
     "CheckError": "pytest_chaos.errors",
     "ConfigurationError": "pytest_chaos.errors",
@@ -57,6 +61,7 @@ __all__ = [
     "ChaosError",
     "ChaosProxy",
     "ChaosServices",
+    "ChaosUnavailable",
     "CheckError",
     "CheckResult",
     "CircuitBreakerViolated",
@@ -84,6 +89,7 @@ __all__ = [
     "ToxiproxyClient",
     "UnsupportedByBackend",
     "__version__",
+    "unavailable",
 ]
 
 if TYPE_CHECKING:
@@ -105,6 +111,7 @@ if TYPE_CHECKING:
     from pytest_chaos.errors import (
         BlastRadiusError,
         ChaosError,
+        ChaosUnavailable,
         CheckError,
         ConfigurationError,
         HypothesisViolated,
@@ -115,6 +122,7 @@ if TYPE_CHECKING:
         ServiceError,
         SteadyStateNotMet,
         UnsupportedByBackend,
+        unavailable,
     )
     from pytest_chaos.marker import BlastRadius
     from pytest_chaos.proxy import EmbeddedServer

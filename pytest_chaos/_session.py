@@ -8,6 +8,7 @@ proxies under the same run id.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import urllib.parse
 from dataclasses import dataclass, field
@@ -25,17 +26,22 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "ChaosSession", "ToxiproxyServer", "get_session", "resolve_settings"]
 
 BACKENDS = ("embedded", "external", "container")
+STRICT_ENV = "PYTEST_CHAOS_STRICT"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 SESSION_KEY = pytest.StashKey["ChaosSession"]()
 _MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved options: backend name, server URL (external) and seed."""
+    """The resolved options: backend name, server URL (external), seed, strict gate."""
 
     backend: str
     url: str | None
     seed: int
+    #: --chaos-strict: an experiment that could not run, or a run with none, fails
+    strict: bool = False
 
 
 def _is_loopback(host: str) -> bool:
@@ -62,6 +68,25 @@ def _pick(config: pytest.Config, option: str, ini: str) -> tuple[Any, str]:
     if raw not in (None, ""):
         return str(raw).strip(), f"ini {ini}"
     return None, ""
+
+
+def _strict(config: pytest.Config, environ: dict[str, str] | None = None) -> bool:
+    # strongest first: the option, the environment (CI exports it for a whole job),
+    # the ini key; so PYTEST_CHAOS_STRICT=0 switches off an ini file's chaos_strict
+    if config.getoption("chaos_strict", False):
+        return True
+    env = os.environ if environ is None else environ
+    if env.get(STRICT_ENV) is not None:
+        raw, where = env[STRICT_ENV], STRICT_ENV
+    else:
+        raw, where = str(config.getini("chaos_strict") or ""), "ini chaos_strict"
+    lowered = raw.strip().lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise pytest.UsageError(
+        f"{where}={raw!r} is not a boolean; use one of {'/'.join(_TRUE)} to make an "
+        f"experiment that cannot run an error, or {'/'.join(_FALSE[:-1])} to let it skip."
+    )
 
 
 def resolve_settings(config: pytest.Config) -> Settings:
@@ -113,7 +138,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
                 f"{seed_from}={seed_raw!r} is not a seed; use a whole number from 0 to "
                 f"{_MAX_SEED}, e.g. the one printed as 'chaos: ... seed=N' by the run to replay."
             )
-    return Settings(backend=backend or "embedded", url=url, seed=seed)
+    return Settings(backend=backend or "embedded", url=url, seed=seed, strict=_strict(config))
 
 
 @dataclass(eq=False)
@@ -227,6 +252,8 @@ class ChaosSession:
         line = f"chaos: backend={self.settings.backend} seed={self.seed}"
         if self.settings.url:
             line += f" url={self.settings.url}"
+        if self.settings.strict:
+            line += " strict"
         return line
 
     def __repr__(self) -> str:

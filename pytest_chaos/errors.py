@@ -18,14 +18,26 @@
         │                              system did not cope; the test fails
         └── (one subclass per check, in pytest_chaos.checks)
 
+    ChaosUnavailable                   not a ChaosError but pytest's skip exception: the
+                                       infrastructure of an experiment is missing here
+                                       (raised by :func:`unavailable`); a skip, or an
+                                       error under ``--chaos-strict``
+
 Every message names the value, the rule and the fix.
 """
 
 from __future__ import annotations
 
+from typing import NoReturn
+
+# pytest.skip.Exception, named by its defining module because mypy cannot see a class
+# behind the attribute of a function
+from _pytest.outcomes import Skipped
+
 __all__ = [
     "BlastRadiusError",
     "ChaosError",
+    "ChaosUnavailable",
     "CheckError",
     "ConfigurationError",
     "HypothesisViolated",
@@ -36,6 +48,7 @@ __all__ = [
     "ServiceError",
     "SteadyStateNotMet",
     "UnsupportedByBackend",
+    "unavailable",
 ]
 
 
@@ -107,3 +120,33 @@ class HypothesisViolated(ChaosError, AssertionError):
         super().__init__(message)
         self.measured = dict(measured or {})
         self.allowed = dict(allowed or {})
+
+
+class ChaosUnavailable(Skipped):
+    """The infrastructure an experiment needs is not available on this machine.
+
+    A subclass of pytest's skip exception, so the test is skipped like with
+    ``pytest.skip``; under ``--chaos-strict`` (ini ``chaos_strict``,
+    ``PYTEST_CHAOS_STRICT=1``) it is an error instead, because a gate must not pass on
+    experiments that never ran. Raise it with :func:`unavailable`. Deliberately not a
+    `ChaosError`: ``except Exception`` in a test must not swallow a skip.
+    """
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the current test because its chaos infrastructure is missing here.
+
+    Use it instead of ``pytest.skip`` wherever a test or fixture cannot run its
+    experiment for want of something the machine lacks (a Docker engine, a server
+    binary, a proxy feature), and say in ``reason`` what is missing and how to provide
+    it. Without ``--chaos-strict`` the test is skipped with ``reason``; with it the test
+    is an error with ``reason``. A plain ``pytest.skip`` stays a skip in both modes.
+    """
+    __tracebackhide__ = True
+    if not isinstance(reason, str) or not reason.strip():
+        raise TypeError(
+            f"unavailable(reason={reason!r}): the reason must be a non-empty string naming "
+            "what is missing and how to provide it."
+        )
+    # reported at the test's own location: the raise site is plugin code users did not write
+    raise ChaosUnavailable(reason, _use_item_location=True)

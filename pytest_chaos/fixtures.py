@@ -114,7 +114,8 @@ def pytest_runtest_makereport(
     if not _is_chaos_test(item):
         return report
     session = get_session(item.config)
-    if report.failed:
+    # an experiment that could not run (--chaos-strict) is not replayed by a seed
+    if report.failed and not hasattr(report, "chaos_unavailable"):
         report.sections.append(
             (
                 "chaos",

@@ -57,9 +57,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed of every random choice (default: random, shown in the header and with "
         "every failure). ini: chaos_seed",
     )
+    group.addoption(
+        "--chaos-strict",
+        dest="chaos_strict",
+        action="store_true",
+        default=False,
+        help="gate mode: a chaos test skipped because its infrastructure is missing (no "
+        "Docker, no server binary, no proxy extension) is an error, and a run in which no "
+        "chaos test ran fails. env PYTEST_CHAOS_STRICT=1, ini: chaos_strict",
+    )
     parser.addini("chaos_backend", "fault proxy backend: embedded, external or container")
     parser.addini("chaos_toxiproxy_url", "URL of an existing Toxiproxy server (external)")
     parser.addini("chaos_seed", "seed of every random choice (default: random)")
+    # a string, not type="bool": a bad value must be a usage error naming it
+    parser.addini(
+        "chaos_strict",
+        "bool (1/true/yes/on, 0/false/no/off): fail on chaos tests that cannot run and on "
+        "runs where none ran",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,6 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     settings = resolve_settings(config)
     config.stash[SESSION_KEY] = ChaosSession(config, settings)
+    if settings.strict:
+        from pytest_chaos._strict import StrictGate
+
+        config.pluginmanager.register(StrictGate(config), "chaos-strict")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(config), "chaos-xdist")
 

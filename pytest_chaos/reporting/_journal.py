@@ -23,7 +23,7 @@ import platform
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,7 @@ def journal_document(result: ChaosTestResult) -> dict[str, Any]:
         "durations": {k: round(v, 6) for k, v in durations.items()},
         "phases": phases,
         "failure": result.failure,
+        "skip": result.skip,
         "faults": [f.to_json() for f in result.faults],
         "checks": [c.to_json() for c in result.checks],
         "aborted": record.get("aborted"),
@@ -173,12 +174,17 @@ class JournalWriter:
                 "checks": len(result.checks),
                 "checks_failed": sum(1 for c in result.checks if not c.passed),
                 "aborted": bool(document["aborted"]),
+                "skip_reason": (document["skip"] or {}).get("reason"),
             }
         )
         return path
 
-    def finish(self) -> Path:
-        """Write ``index.json`` and return its path."""
+    def finish(self, services: Sequence[Mapping[str, Any]] = ()) -> Path:
+        """Write ``index.json`` and return its path.
+
+        ``services`` describes the services the run started (``name``, ``kind``,
+        ``provider``, ``version``), merged from every worker.
+        """
         finished = time.time()
         outcomes = Counter(e["outcome"] for e in self._entries)
         results: Sequence[ChaosTestResult] = self._results
@@ -201,6 +207,7 @@ class JournalWriter:
                 "checks_failed": sum(e["checks_failed"] for e in self._entries),
                 "aborts": sum(len(r.aborts) for r in results),
             },
+            "services": [dict(service) for service in services],
             "tests": sorted(self._entries, key=lambda e: str(e["nodeid"])),
         }
         path = self.directory / "index.json"

@@ -26,24 +26,29 @@ __all__ = [
 ]
 
 Outcome = Literal["passed", "failed", "error", "aborted", "skipped"]
-ExceptionKind = Literal["hypothesis", "assertion", "injection", "chaos", "other"]
+ExceptionKind = Literal["hypothesis", "assertion", "injection", "chaos", "unavailable", "other"]
 
 
 def classify_exception(exc: BaseException) -> ExceptionKind:
     """Sort an exception raised by a test into the kinds the reports tell apart.
 
     A violated hypothesis is a failure, a broken injection an error ("broken" in
-    Allure); a plain ``assert`` is a failure too. The error classes are imported here,
-    not at module level, to keep the plugin-load path light.
+    Allure); a plain ``assert`` is a failure too. ``unavailable`` is an experiment whose
+    infrastructure was missing, which only fails a test under ``--chaos-strict``. The
+    error classes are imported here, not at module level, to keep the plugin-load path
+    light.
     """
     from pytest_chaos.errors import (
         BlastRadiusError,
         ChaosError,
+        ChaosUnavailable,
         HypothesisViolated,
         InjectionError,
         ProxyAPIError,
     )
 
+    if isinstance(exc, ChaosUnavailable):
+        return "unavailable"
     if isinstance(exc, HypothesisViolated):
         return "hypothesis"
     if isinstance(exc, AssertionError | pytest.fail.Exception):
@@ -57,12 +62,16 @@ def classify_exception(exc: BaseException) -> ExceptionKind:
 
 @dataclass
 class PhaseInfo:
-    """The outcome of one phase (setup, call, teardown) of a test, JSON-safe."""
+    """The outcome of one phase (setup, call, teardown) of a test, JSON-safe.
+
+    ``skip_reason`` is the reason of a skipped phase, as pytest shows it.
+    """
 
     outcome: str
     duration: float
     exception: dict[str, Any] | None = None
     wasxfail: bool = False
+    skip_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The phase as a JSON-safe dict."""
@@ -70,6 +79,7 @@ class PhaseInfo:
             "outcome": self.outcome,
             "duration": round(self.duration, 6),
             "exception": self.exception,
+            "skip_reason": self.skip_reason,
         }
 
 
@@ -247,6 +257,15 @@ class ChaosTestResult:
             phase = self.phases.get(when)
             if phase is not None and phase.outcome == "failed":
                 return {"phase": when, **(phase.exception or {})}
+        return None
+
+    @property
+    def skip(self) -> dict[str, Any] | None:
+        """The phase that was skipped and why (``{"phase", "reason"}``), or None."""
+        for when in ("setup", "call", "teardown"):
+            phase = self.phases.get(when)
+            if phase is not None and phase.outcome == "skipped":
+                return {"phase": when, "reason": phase.skip_reason or ""}
         return None
 
     @property

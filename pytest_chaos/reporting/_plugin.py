@@ -7,19 +7,23 @@ the teardown report of a chaos test (docs/internals.md). Where each output is ma
   xdist controller, or the only process without xdist (records travel to the
   controller as report attributes, so nothing is merged from files);
 - the Allure additions in the process that ran the test, because allure-pytest writes
-  its result files there.
+  its result files there;
+- the services line (which services ran where) from notes taken in the processes that
+  run tests, handed to the controller through ``workeroutput`` (``_services.py``).
 
 Module-level imports stay light: this module loads on every pytest run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_chaos.reporting._model import ChaosTestResult, PhaseInfo, classify_exception
+from pytest_chaos.reporting._services import WORKEROUTPUT_KEY, ServiceLog, services_line
 
 if TYPE_CHECKING:
     from pytest_chaos.reporting._journal import JournalWriter
@@ -61,6 +65,26 @@ def _is_chaos_item(item: pytest.Item) -> bool:
     )
 
 
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    """The reason of a skipped phase as the user wrote it (pytest.skip, skipif, xfail)."""
+    if not report.skipped:
+        return None
+    if hasattr(report, "wasxfail"):
+        return f"xfail: {report.wasxfail}" if report.wasxfail else "xfail"
+    longrepr = report.longrepr
+    # (path, line, "Skipped: reason"); a list once it has crossed from an xdist worker
+    if isinstance(longrepr, tuple | list) and len(longrepr) == 3:
+        text = str(longrepr[2])
+    else:
+        text = str(longrepr or "")
+    # pytest shows the exception class of a skip: "Skipped: " for pytest.skip, the full
+    # name for pytest_chaos.unavailable; the reason is what follows
+    for prefix in ("Skipped: ", "pytest_chaos.errors.ChaosUnavailable: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
 def _exception_info(exc: BaseException) -> dict[str, Any]:
     cls = type(exc)
     name = (
@@ -78,6 +102,8 @@ class ChaosReporting:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: list[ChaosTestResult] = []
+        #: services started in this run (merged from every worker in the controller)
+        self.services = ServiceLog()
         self.journal: JournalWriter | None = None
         self._phases: dict[str, dict[str, PhaseInfo]] = {}
         self._items: dict[str, pytest.Item] = {}
@@ -115,6 +141,19 @@ class ChaosReporting:
             report.chaos_exception = _exception_info(call.excinfo.value)
         return report
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        """Note the running services before fixtures end: the last test's teardown
+        removes them, before any session-end hook could ask."""
+        self.services.note_running(item.config)
+        return (yield)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: merge the services a finished worker noted."""
+        output = getattr(node, "workeroutput", None) or {}
+        self.services.extend(output.get(WORKEROUTPUT_KEY) or ())
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect the phases; at teardown, hand the test's result to every output."""
         phase = PhaseInfo(
@@ -122,6 +161,7 @@ class ChaosReporting:
             duration=float(report.duration),
             exception=getattr(report, "chaos_exception", None),
             wasxfail=hasattr(report, "wasxfail"),
+            skip_reason=_skip_reason(report),
         )
         self._phases.setdefault(report.nodeid, {})[report.when] = phase
         if report.when != "teardown":
@@ -153,6 +193,9 @@ class ChaosReporting:
         terminalreporter.write_sep("=", "chaos summary")
         for text, markup in summary_lines(self.results, verbose=verbose):
             terminalreporter.write_line(text, **markup)
+        line = services_line(self.services.entries)
+        if line is not None:
+            terminalreporter.write_line(line)
         if self.journal is not None:
             terminalreporter.write_line(f"chaos journal: {self.journal.directory}")
 
@@ -160,10 +203,14 @@ class ChaosReporting:
         """Write the journal index and Allure's run files (categories, environment)."""
         # runs before the terminal summary, which the terminal plugin prints after
         # every other pytest_sessionfinish implementation
+        workeroutput: dict[str, Any] | None = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            # xdist sends workeroutput after every pytest_sessionfinish implementation
+            workeroutput[WORKEROUTPUT_KEY] = self.services.entries
         if not self.sees_every_report:
             return
         if self.journal is not None:
-            self.journal.finish()
+            self.journal.finish(services=self.services.entries)
         alluredir = getattr(self.config.option, "allure_report_dir", None)
         if alluredir and self.results:
             from pytest_chaos.reporting._allure import write_run_files

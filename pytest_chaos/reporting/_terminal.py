@@ -2,7 +2,8 @@
 
 Per chaos test: outcome, seed and backend; each fault (target, type, attributes, when
 and for how long, who healed it); each check with its verdict and numbers; recovery
-times; aborts; leftovers. Totals at the end. Text only, built from
+times; aborts; leftovers; why it was skipped. Totals at the end, skips counted with
+their reasons, so a run that tested nothing never reads like a pass. Text only, built from
 :class:`~pytest_chaos.reporting._model.ChaosTestResult`, so it is the same with and
 without xdist.
 """
@@ -48,6 +49,9 @@ def format_number(value: Any) -> str:
 def _shown(value: Any) -> bool:
     # the summary line shows numbers and flags; reasons and lists live in the journal
     return isinstance(value, int | float) or (isinstance(value, str) and 0 < len(value) <= 24)
+
+
+_REASON_LIMIT = 80
 
 
 def _clip(text: str, limit: int = 200) -> str:
@@ -138,8 +142,16 @@ def summary_lines(results: Sequence[ChaosTestResult], *, verbose: bool = True) -
                 lines.append((text, {"yellow": True}))
             for leftover in result.record.get("leftovers") or ():
                 lines.append((f"  leftover  {leftover}", {"red": True}))
+            skip = result.skip
+            if skip is not None and outcome == "skipped":
+                reason = _clip(str(skip["reason"])) or "no reason given"
+                lines.append((f"  skipped at {skip['phase']}: {reason}", {"yellow": True}))
             failure = result.failure
-            if (
+            if failure and failure.get("kind") == "unavailable":
+                reason = _clip(str(failure.get("message", "")))
+                text = f"  unavailable at {failure['phase']}: {reason} (--chaos-strict: an error)"
+                lines.append((text, {"red": True}))
+            elif (
                 failure
                 and outcome in ("error", "failed")
                 and not any(not c.passed for c in result.checks)
@@ -160,8 +172,25 @@ def _counts(counter: Counter[str], order: Iterable[str]) -> str:
     return ", ".join(f"{counter[k]} {k}" for k in order if counter[k])
 
 
+def _skip_reasons(results: Sequence[ChaosTestResult]) -> str:
+    """``no postgres`` for one reason; ``no postgres (2), needs HTTP toxics (1)`` for more."""
+    reasons: Counter[str] = Counter(
+        _clip(str((r.skip or {}).get("reason") or ""), _REASON_LIMIT) or "no reason given"
+        for r in results
+        if r.outcome == "skipped"
+    )
+    if len(reasons) == 1:
+        return next(iter(reasons))
+    return ", ".join(f"{reason} ({n})" for reason, n in reasons.most_common())
+
+
 def totals_line(results: Sequence[ChaosTestResult]) -> SummaryLine:
-    """One line of totals: tests by outcome, faults, checks, aborts, recovery, seeds."""
+    """One line of totals: tests by outcome (skips with their reasons), faults, checks,
+    aborts, recovery, seeds.
+
+    Green only when something passed and nothing went wrong: a run whose chaos tests
+    were all skipped is yellow, whatever pytest's own colour.
+    """
     outcomes: Counter[str] = Counter(r.outcome for r in results)
     faults = [f for r in results for f in r.faults]
     checks = [c for r in results for c in r.checks]
@@ -169,7 +198,11 @@ def totals_line(results: Sequence[ChaosTestResult]) -> SummaryLine:
     injected = sum(f.duration or 0.0 for f in faults)
     verdicts: Counter[str] = Counter("passed" if c.passed else "failed" for c in checks)
     order = ("passed", "failed", "error", "aborted", "skipped")
-    parts = [f"{_plural(len(results), 'test')} ({_counts(outcomes, order)})"]
+    counts = _counts(outcomes, order)
+    if outcomes["skipped"]:
+        # skipped comes last in ``order``: its reasons close the parenthesis
+        counts += f": {_skip_reasons(results)}"
+    parts = [f"{_plural(len(results), 'test')} ({counts})"]
     parts.append(f"{_plural(len(faults), 'fault')} ({injected:.2f}s injected)")
     if checks:
         parts.append(f"{_plural(len(checks), 'check')} ({_counts(verdicts, ('passed', 'failed'))})")
@@ -185,5 +218,10 @@ def totals_line(results: Sequence[ChaosTestResult]) -> SummaryLine:
             "seed " + ", ".join(str(s) for s in seeds[:3]) + (" ..." if len(seeds) > 3 else "")
         )
     bad = outcomes["failed"] + outcomes["error"] + outcomes["aborted"]
-    markup = {"red": True} if bad else {"green": True}
+    if bad:
+        markup = {"red": True}
+    elif not outcomes["passed"]:
+        markup = {"yellow": True}
+    else:
+        markup = {"green": True}
     return ("chaos: " + "; ".join(parts), markup)

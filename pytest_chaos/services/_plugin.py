@@ -149,11 +149,14 @@ def chaos_services(request: pytest.FixtureRequest) -> Iterator[ChaosServices]:
     later requests of the same name; faults on it are healed after each test, and
     everything is removed at the end of the session. Docker (testcontainers) is used
     when an engine answers, else local ``redis-server`` / PostgreSQL binaries; with
-    neither, the test is skipped, or fails when Docker is demanded.
+    neither, the test is skipped (an error under ``--chaos-strict``), or fails when
+    Docker is demanded.
     """
+    from pytest_chaos.errors import unavailable
     from pytest_chaos.services._manager import ChaosServices
 
-    manager = ChaosServices(service_settings(request.config), on_unavailable=pytest.skip)
+    # unavailable, not pytest.skip: --chaos-strict turns these skips into errors
+    manager = ChaosServices(service_settings(request.config), on_unavailable=unavailable)
     request.config.stash[_manager_key] = manager
     try:
         yield manager

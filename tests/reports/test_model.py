@@ -67,6 +67,9 @@ def _phases(**outcomes: str | tuple[str, str]) -> dict[str, PhaseInfo]:
         (_phases(setup="passed", call=("failed", "hypothesis")), {"reason": "r"}, "aborted"),
         (_phases(setup="passed", call="passed"), {"reason": "r"}, "aborted"),
         (_phases(setup="skipped"), None, "skipped"),
+        # --chaos-strict: an experiment whose infrastructure is missing is an error
+        (_phases(setup=("failed", "unavailable")), None, "error"),
+        (_phases(setup="passed", call=("failed", "unavailable")), None, "error"),
     ],
 )
 def test_outcome(phases: dict[str, PhaseInfo], aborted: object, outcome: str) -> None:
@@ -108,7 +111,7 @@ def test_a_record_without_events_still_renders() -> None:
     texts = {el.text for el in svg.iter("{http://www.w3.org/2000/svg}text")}
     assert {"no faults injected", "no checks"} <= texts
     lines = [line for line, _ in summary_lines([result])]
-    assert lines[-1].startswith("chaos: 1 test (1 skipped); 0 faults")
+    assert lines[-1].startswith("chaos: 1 test (1 skipped: no reason given); 0 faults")
 
 
 def test_thousands_of_probe_calls_are_thinned_but_spikes_and_errors_stay() -> None:
