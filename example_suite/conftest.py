@@ -55,11 +55,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def _proxy_extensions(request: pytest.FixtureRequest) -> None:
     # Against a plain Toxiproxy (--toxiproxy-url, docker/compose.yaml) these experiments
     # cannot inject their fault or read their counters: say so instead of erroring.
+    # unavailable, not pytest.skip: a missing extension is missing infrastructure, so
+    # `make chaos` (--chaos-strict) makes it an error rather than a silent skip.
+    from pytest_chaos import unavailable
+
     if request.node.get_closest_marker("proxy_extensions") is None:
         return
     server = request.getfixturevalue("toxiproxy")
     if not server.client.embedded:
-        pytest.skip(
+        unavailable(
             f"needs HTTP toxics or proxy stats, extensions of pytest-chaos's own proxy; "
             f"the Toxiproxy at {server.url} is not one (run without --toxiproxy-url, or "
             f"point it at `python -m pytest_chaos.proxy`)"
