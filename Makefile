@@ -1,5 +1,6 @@
 # Two commands matter: `make chaos` (the example chaos suite, the main job) and
 # `make test` (lint, types and the test suite). Both create .venv on first use.
+# `make chaos` runs with --chaos-strict: an experiment that could not run fails it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 chaos: $(BIN)/.installed
-	$(BIN)/python -m pytest example_suite -m chaos -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest example_suite -m chaos --chaos-strict -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
