@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_proxy.py", "bench_embedded_mode.py", "bench_plugin.py", "bench_http.py"]
+SCRIPTS = [
+    "bench_proxy.py",
+    "bench_embedded_mode.py",
+    "bench_plugin.py",
+    "bench_http.py",
+    "bench_services.py",
+]
 
 
 def main() -> int:

@@ -123,7 +123,8 @@ _POSTGRES = _Known(
 #: the image's server binary, asked for its version inside the container
 _DOCKER_VERSION_ARGV = {
     "redis": ["redis-server", "--version"],
-    "postgres": ["postgres", "--version"],
+    # Debian-based images keep postgres off PATH, under /usr/lib/postgresql/N/bin.
+    "postgres": ["sh", "-c", "postgres --version || /usr/lib/postgresql/*/bin/postgres --version"],
 }
 
 
@@ -445,8 +446,7 @@ class ChaosServices:
             "or start a Docker engine.",
         )
         self._skip(
-            f"cannot start {spec.kind} (--chaos-services={chosen}): "
-            f"{'; '.join(passed_over)}. {fix}"
+            f"cannot start {spec.kind} (--chaos-services={chosen}): {'; '.join(passed_over)}. {fix}"
         )
 
     def _skip(self, message: str) -> NoReturn:
