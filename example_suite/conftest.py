@@ -8,11 +8,13 @@ a fault proxy of the test's ``chaos`` controller:
               --> chaos.proxy("payments") --> payment provider (its own process)
 
 Redis and PostgreSQL come from pytest-chaos's ``chaos_services`` (containers when a
-Docker engine answers, local binaries otherwise). ``SHOP_FRAGILE=1`` starts the fragile
-build of the order API (no timeouts, no breaker, no idempotency keys, retries without
-backoff, commits not durable; a list such as ``SHOP_FRAGILE=breaker`` removes only those);
-the suite is expected to fail against it, and tests/example checks that it fails for the
-right reasons.
+Docker engine answers, local binaries otherwise); the order API and the payment provider
+run as processes through ``chaos_services.process``, fresh for every test.
+
+``SHOP_FRAGILE=1`` starts the fragile build of the order API (no timeouts, no breaker, no
+idempotency keys, retries without backoff, commits not durable; a list such as
+``SHOP_FRAGILE=breaker`` removes only those); the suite is expected to fail against it,
+and tests/example checks that it fails for the right reasons.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from example_suite.shop.config import PROTECTIONS, parse_fragile
-from example_suite.shop.harness import ServiceProcess, ShopClient, create_database
+from example_suite.shop.harness import ShopClient, create_database, http_url, start_service
 from example_suite.shop.testbed import Backing, Payments, Shop
 from pytest_chaos import Chaos
+from pytest_chaos.services import ChaosServices, Service
 
 FRAGILE = os.environ.get("SHOP_FRAGILE", "")
 try:
@@ -85,20 +87,19 @@ def backing(chaos_services: Any) -> Backing:
 
 
 @pytest.fixture
-def payments(tmp_path: Path) -> Iterator[Payments]:
+def payments(chaos_services: ChaosServices) -> Iterator[Payments]:
     """A fresh payment provider process for one test; always stopped."""
-    process = ServiceProcess("payments", tmp_path)
-    provider = Payments(process)
-    try:
-        yield provider
-    finally:
-        provider.client.close()
-        process.close()
+    with start_service(chaos_services, "payments", name="payments") as process:
+        provider = Payments(process)
+        try:
+            yield provider
+        finally:
+            provider.client.close()
 
 
 @pytest.fixture
 def start_shop(
-    chaos: Chaos, backing: Backing, payments: Payments, tmp_path: Path
+    chaos: Chaos, chaos_services: ChaosServices, backing: Backing, payments: Payments
 ) -> Iterator[Callable[..., Shop]]:
     """A factory: start the order API behind fresh proxies; stopped at teardown."""
     started: list[Shop] = []
@@ -120,18 +121,20 @@ def start_shop(
         }
         if breaker_reset is not None:
             env["SHOP_BREAKER_RESET"] = str(breaker_reset)
-        processes: list[ServiceProcess] = []
+        processes: list[Service] = []
         try:
             for i in range(1, replicas + 1):
-                processes.append(ServiceProcess("orders", tmp_path, env, name=f"orders-{i}"))
+                processes.append(
+                    start_service(chaos_services, "orders", name=f"orders-{i}", env=env)
+                )
         except BaseException:
             for process in processes:
-                process.close()
+                process.remove()
             raise
         for process in processes:
-            _warm_up(process.url)
+            _warm_up(http_url(process))
         shop = Shop(
-            app=ShopClient(processes[0].url, timeout=client_timeout),
+            app=ShopClient(http_url(processes[0]), timeout=client_timeout),
             process=processes[0],
             replicas=processes,
             db=db,
@@ -151,7 +154,7 @@ def start_shop(
         for shop in started:
             shop.app.close()
             for process in shop.replicas:
-                process.close()
+                process.remove()
 
 
 def _warm_up(url: str) -> None:

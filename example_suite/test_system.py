@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from example_suite.shop.harness import Load, ReplicaClient, ShopClient
+from example_suite.shop.harness import Load, ReplicaClient, ShopClient, http_url
 from example_suite.shop.testbed import Shop
 from pytest_chaos import Chaos
 
@@ -113,12 +113,12 @@ def test_chaos_monkey_kills_a_replica_and_the_shop_stays_up(
     killing one at random (SIGKILL, mid-traffic) costs no customer request, and the
     restarted replica takes traffic again.
 
-    The order API runs as local processes, not containers, so the kill goes through the
-    controller's generic ``chaos.inject`` (blast radius, timeline, undo at teardown)
-    rather than ``chaos.kill_random``, which takes ``chaos_services`` containers.
+    The replicas are ``chaos_services.process`` services, so ``chaos.kill_random``
+    picks the victim with the test's seeded RNG and SIGKILLs its whole process tree;
+    healing restarts it on the same port.
     """
     shop: Shop = start_shop(replicas=2)
-    balancer = ReplicaClient([r.url for r in shop.replicas])
+    balancer = ReplicaClient([http_url(r) for r in shop.replicas])
 
     def browse_and_buy() -> None:
         order = balancer.post(
@@ -130,20 +130,15 @@ def test_chaos_monkey_kills_a_replica_and_the_shop_stays_up(
 
     try:
         chaos.steady_state(browse_and_buy, calls=10, p99=1.0)
-        victim = chaos.rng.choice(shop.replicas)
         with chaos.observe(browse_and_buy, p99=2.0, max_error_rate=0.0, interval=0.02):
             time.sleep(0.5)
-            with chaos.inject(
-                victim.name,
-                "kill",
-                apply=victim.kill,
-                undo=victim.restart,
-                attributes={"replica": victim.name, "pid": victim.process.pid},
-            ):
-                time.sleep(2.0)
+            (kill,) = chaos.kill_random(shop.replicas)
+            time.sleep(2.0)
+            kill.heal()  # restarts the replica on its port and waits until it answers
             time.sleep(0.5)
         assert balancer.failovers > 0, "no request met the dead replica: nothing was tested"
-        survivor = ShopClient(victim.url)
+        victim = next(r for r in shop.replicas if r.name == kill.target)
+        survivor = ShopClient(http_url(victim))
         try:
             chaos.recovers(lambda: survivor.get("/health")["status"] == "ok", within=3.0)
         finally:

@@ -7,14 +7,11 @@ from these pieces.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -24,16 +21,21 @@ from requests.adapters import HTTPAdapter
 
 from example_suite.shop.db import migrate
 
+if TYPE_CHECKING:
+    from pytest_chaos.services import ChaosServices, Service
+
 __all__ = [
     "PRODUCTS",
+    "READY_LINE",
     "REPO_ROOT",
     "Load",
     "ReplicaClient",
-    "ServiceProcess",
     "ShopClient",
     "ShopRequestFailed",
     "create_database",
+    "http_url",
     "orders_in",
+    "start_service",
     "stock_in",
 ]
 
@@ -55,135 +57,41 @@ class ShopRequestFailed(Exception):
         self.status = status
 
 
-class ServiceProcess:
-    """One of the shop's services, running as its own process.
+#: the line ``python -m example_suite.shop.serve`` prints once it listens
+READY_LINE = r"listening on http://127\.0\.0\.1:(\d+)"
 
-    The process binds port 0 and reports the port it got through a file, so starting
-    many services in parallel (xdist) never races for a port. :meth:`stop` always ends
-    it: SIGTERM, then SIGKILL if it has not exited within a few seconds.
+
+def start_service(
+    chaos_services: ChaosServices,
+    service: str,
+    *,
+    name: str,
+    env: dict[str, str] | None = None,
+) -> Service:
+    """Run one of the shop's services (``orders`` or ``payments``) as a process.
+
+    pytest-chaos's ``chaos_services.process`` runs it: the server binds port 0 (no race
+    for a port between xdist workers) and prints the port it got, which the ready
+    pattern captures; ``{port}`` hands that port back at every restart, so a killed or
+    restarted service comes back on the address clients hold. Its output lands in the
+    report of a failing test, and it is stopped (SIGTERM, then SIGKILL) when removed.
     """
+    full_env = dict(env or {})
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    return chaos_services.process(
+        [sys.executable, "-m", "example_suite.shop.serve", service, "--port", "{port}"],
+        ready=READY_LINE,
+        env=full_env,
+        name=name,
+        cwd=REPO_ROOT,
+    )
 
-    def __init__(
-        self,
-        service: str,
-        workdir: Path,
-        env: dict[str, str] | None = None,
-        *,
-        name: str | None = None,
-    ) -> None:
-        self.service = service
-        self.name = name or f"{service}-{uuid.uuid4().hex[:6]}"
-        self._port_file = workdir / f"{self.name}-{uuid.uuid4().hex[:6]}.port"
-        self.log_path = workdir / f"{self.name}-{uuid.uuid4().hex[:6]}.log"
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [full_env.get("PYTHONPATH")])]
-        )
-        self.env = full_env
-        self.port = 0
-        self.starts = 0
-        self.closed = False
-        self.process = self._spawn()
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        # A restart asks for the port the first start got, so clients keep the address.
-        self._port_file.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "example_suite.shop.serve", self.service]
-        argv += ["--port-file", str(self._port_file), "--port", str(self.port)]
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
-                argv,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-            )
-        self.process = process
-        try:
-            self._wait_for_port(timeout=20.0)
-        except BaseException:
-            self.stop()
-            raise
-        self.starts += 1
-        return process
-
-    def restart(self) -> None:
-        """Start the service again on the same port (after :meth:`kill` or :meth:`stop`).
-
-        A no-op once :meth:`close` ran: a fault healed late (at the chaos teardown, after
-        the fixture that owns this process) must not start a process nobody will stop.
-        """
-        if self.closed:
-            return
-        self.stop()
-        self._spawn()
-
-    def __repr__(self) -> str:
-        state = "running" if self.process.poll() is None else f"exited {self.process.returncode}"
-        return f"<ServiceProcess {self.name} pid={self.process.pid} {self.address} {state}>"
-
-    def _wait_for_port(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._port_file.exists():
-                self.port = int(self._port_file.read_text())
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise RuntimeError(
-            f"{self.service} service did not start within {timeout}s "
-            f"(exit code {self.process.poll()}); its log:\n{self.log()}"
-        )
-
-    @property
-    def host(self) -> str:
-        """Always 127.0.0.1."""
-        return "127.0.0.1"
-
-    @property
-    def address(self) -> str:
-        """``host:port``."""
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``."""
-        return f"http://{self.address}"
-
-    def alive(self) -> bool:
-        """Whether the process is still running."""
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL, the way a node dies (no cleanup in the process)."""
-        if self.alive():
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        """What the process printed so far (last 4000 characters)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def close(self) -> None:
-        """Stop for good: :meth:`restart` does nothing afterwards."""
-        self.closed = True
-        self.stop()
-
-    def stop(self) -> None:
-        """End the process, whatever state it is in."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+def http_url(service: Service) -> str:
+    """``http://host:port`` of a shop service."""
+    return f"http://{service.address}"
 
 
 class ShopClient:

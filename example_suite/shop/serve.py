@@ -2,22 +2,22 @@
 
 ::
 
-    python -m example_suite.shop.serve orders   --port-file PATH [--port N] [--threads N]
-    python -m example_suite.shop.serve payments --port-file PATH [--port N]
+    python -m example_suite.shop.serve orders   [--port N] [--threads N]
+    python -m example_suite.shop.serve payments [--port N]
 
-The server binds 127.0.0.1 (port 0 by default: the kernel picks a free one) and writes
-the port it got to ``--port-file`` once it listens, which is how a test harness learns
-the address without racing for a port. SIGTERM stops it.
+The server binds 127.0.0.1 (port 0 by default: the kernel picks a free one) and prints
+``<service> listening on http://127.0.0.1:<port>`` once it listens, which is how the
+test harness (``chaos_services.process`` with a ready pattern) learns the address
+without racing for a port. A restart passes the same port back with ``--port``.
+SIGTERM stops it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 
 from waitress.server import create_server  # type: ignore[import-untyped]
@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("service", choices=("orders", "payments"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--port-file", type=Path)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
 
@@ -44,11 +43,6 @@ def main(argv: list[str] | None = None) -> int:
 
     server = create_server(app, host=args.host, port=args.port, threads=args.threads)
     port = int(server.effective_port)
-    if args.port_file is not None:
-        # Written then renamed, so a reader never sees a half-written number.
-        tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(str(port))
-        os.replace(tmp, args.port_file)
     print(f"{args.service} listening on http://{args.host}:{port}", flush=True)
 
     def _stop(signum: int, frame: FrameType | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from example_suite.shop.harness import ServiceProcess, ShopClient, orders_in, stock_in
+from example_suite.shop.harness import ShopClient, http_url, orders_in, stock_in
 from pytest_chaos import ChaosProxy
 from pytest_chaos.services import Service
 
@@ -43,11 +43,11 @@ class Backing:
 
 
 class Payments:
-    """The payment provider process and its ledger."""
+    """The payment provider process (a ``chaos_services.process`` service) and its ledger."""
 
-    def __init__(self, process: ServiceProcess) -> None:
+    def __init__(self, process: Service) -> None:
         self.process = process
-        self.client = ShopClient(process.url, timeout=5.0)
+        self.client = ShopClient(http_url(process), timeout=5.0)
 
     def __repr__(self) -> str:
         return f"<Payments {self.process!r}>"
@@ -76,12 +76,13 @@ class Shop:
     ``database_url`` reads the ground truth directly, bypassing every proxy; ``backing``
     holds the Redis and PostgreSQL services themselves.
     ``replicas`` are the order API processes (one unless asked for more; ``process`` is
-    the first), named ``orders-1``, ``orders-2``, ...
+    the first), ``chaos_services.process`` services named ``orders-1``, ``orders-2``, ...:
+    service faults (``chaos.kill``, ``chaos.restart``) work on them.
     """
 
     app: ShopClient
-    process: ServiceProcess
-    replicas: list[ServiceProcess]
+    process: Service
+    replicas: list[Service]
     db: ChaosProxy
     cache: ChaosProxy
     pay: ChaosProxy

@@ -94,6 +94,7 @@ def service(name: str, provider: str = "docker") -> Service:
         ("pause", ["pause"], ["unpause"]),
         ("stop", ["stop"], ["start", "wait_ready"]),
         ("kill", ["kill"], ["start", "wait_ready"]),
+        ("restart", ["stop", "start", "wait_ready"], ["start", "wait_ready"]),
         ("disconnect", ["disconnect None"], ["reconnect run-net", "wait_ready"]),
     ],
 )
@@ -154,3 +155,14 @@ def test_a_faulted_service_is_not_restored_behind_the_controllers_back() -> None
     assert svc.state == "paused"
     chaos.heal_all()
     assert not svc.faulted and svc.state == "running"
+
+
+def test_a_service_removed_before_the_heal_stays_removed() -> None:
+    # Its fixture ended before the chaos teardown: starting it again would leak it.
+    chaos = Recorder()
+    svc = service("cache")
+    chaos.kill(svc)
+    svc.remove()
+    chaos.heal_all()
+    assert svc.runtime.calls == ["kill"]  # type: ignore[attr-defined]
+    assert svc.state == "removed"
