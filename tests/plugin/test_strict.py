@@ -174,6 +174,14 @@ def test_the_gate_counts_on_the_xdist_controller(pytester: pytest.Pytester) -> N
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=1, skipped=2)
     assert NONE_RAN not in result.stdout.str()
+    # a worker turns the skip into an error; the controller reports it as one
+    pytester.makepyfile(test_chaos=UNAVAILABLE)
+    result = pytester.runpytest_subprocess(*args, "-m", "chaos")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        ["*::test_in_call  ERROR  *", "chaos: 3 tests (1 passed, 2 error)*"]
+    )
 
 
 def test_a_docker_only_service_without_an_engine_fails_the_gate(
