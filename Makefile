@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: chaos test lint type unit bench clean
+.PHONY: chaos test lint type unit docs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ type: $(BIN)/.installed
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests -n 2 $(PYTEST_ARGS)
 
-test: lint type unit
+# The reference (docs/, mkdocs.yml), built offline; its examples run in tests/docs.
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
+
+test: lint type unit docs
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py

@@ -1,0 +1,219 @@
+"""Every example of README.md and docs/ runs (conventions: tests/docs/_docblocks.py).
+
+Each page's titled blocks form its example project, written into a temporary directory;
+console blocks and the ``pytest`` steps of YAML blocks run there, with the real
+``pytest`` of this environment. A page whose project holds tests that no console block
+runs gets one ``pytest`` run of its own. Services come from the bundled provider so
+that no Docker engine is needed.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from _docblocks import (
+    EXAMPLES,
+    ROOT,
+    Block,
+    all_blocks,
+    output_matches,
+    split_console,
+)
+
+BLOCKS = all_blocks()
+EXAMPLE_BLOCKS = [b for b in BLOCKS if b.lang in EXAMPLES]
+TIMEOUT = 120.0
+
+
+def _id(block: Block) -> str:
+    kind = f"-{block.kind}" if block.kind and block.kind != "exit" else ""
+    return f"{block.where}-{block.lang}{kind}"
+
+
+def _project(page: Path) -> list[Block]:
+    return [b for b in BLOCKS if b.page == page and b.title]
+
+
+def _runs_pytest(block: Block) -> bool:
+    if block.kind in ("not-run", "fragment", "compile-only"):
+        return False
+    if block.lang == "console":
+        return any(_is_pytest(cmd) for cmd, _ in split_console(block.source))
+    if block.lang == "yaml":
+        return any(_is_pytest(cmd) for cmd in _yaml_commands(block))
+    return False
+
+
+def _is_pytest(command: str) -> bool:
+    words = [w for w in shlex.split(command) if "=" not in w.split("/")[0]]
+    return bool(words) and (words[0] == "pytest" or words[:3] == ["python", "-m", "pytest"])
+
+
+def _yaml_commands(block: Block) -> list[str]:
+    steps = yaml.safe_load(block.source)
+    return [step["run"] for step in steps if isinstance(step, dict) and "run" in step]
+
+
+def _env() -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "PYTHONPATH")) and k != "COVERAGE_PROCESS_START"
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTEST_CHAOS_SERVICES"] = "bundled"  # no Docker, whatever the machine has
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _write_project(page: Path, where: Path) -> None:
+    for block in _project(page):
+        path = where / block.title  # type: ignore[operator]
+        if path.exists():
+            raise AssertionError(f"{block.where}: a second block titled {block.title!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(block.source, encoding="utf-8")
+
+
+def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        shell=True,
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def _check_pip_install(command: str) -> None:
+    """``pip install`` is not run (no network in tests): what it names must exist."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for word in shlex.split(command)[2:]:
+        if word.startswith("-") or word in (".", "/work/main"):
+            continue
+        name, _, rest = word.partition("[")
+        if name in (".", "pytest-chaos"):
+            for extra in rest.rstrip("]").split(",") if rest else []:
+                assert extra in extras, f"{command!r}: pytest-chaos has no extra {extra!r}"
+        else:
+            metadata.distribution(name)  # installed here (the dev extra pulls it in)
+
+
+def _check_make(command: str) -> None:
+    """``make TARGET`` is not run (it would run the whole suite): the target must exist."""
+    target = shlex.split(command.split("#")[0])[1:]
+    done = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), *target], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"{command!r}: {done.stderr}"
+
+
+# -- every example is valid: compiled or parsed -----------------------------------------
+
+
+@pytest.mark.parametrize("block", EXAMPLE_BLOCKS, ids=_id)
+def test_example_is_valid(block: Block) -> None:
+    if block.lang == "python":
+        ast.parse(block.source, filename=block.where)
+        compile(block.source, block.where, "exec", dont_inherit=True)
+    elif block.lang == "yaml":
+        yaml.safe_load(block.source)
+    elif block.lang == "ini":
+        configparser.ConfigParser().read_string(block.source)
+    elif block.lang == "toml":
+        tomllib.loads(block.source)
+    elif block.lang == "json":
+        json.loads(block.source)
+    elif block.lang == "console":
+        assert split_console(block.source), f"{block.where}: no '$ ' command"
+    if block.kind in ("fragment", "compile-only"):
+        assert block.lang == "python", f"{block.where}: {block.kind} is for Python blocks"
+    if block.kind == "compile-only":
+        assert block.reason, f"{block.where}: compile-only needs a reason"
+
+
+# -- scripts, console blocks, YAML steps and page projects run ----------------------------
+
+SCRIPTS = [b for b in EXAMPLE_BLOCKS if b.lang == "python" and not b.title and not b.kind]
+CONSOLES = [b for b in EXAMPLE_BLOCKS if b.lang == "console" and b.kind in ("", "exit")]
+YAML_RUNS = [b for b in EXAMPLE_BLOCKS if b.lang == "yaml" and _runs_pytest(b)]
+_pages_run: dict[Path, bool] = defaultdict(bool)
+for _block in BLOCKS:
+    _pages_run[_block.page] |= _runs_pytest(_block)
+PROJECTS = sorted(
+    page
+    for page in {b.page for b in BLOCKS}
+    if not _pages_run[page] and any(b.title.startswith("test_") for b in _project(page) if b.title)
+)
+
+
+@pytest.mark.parametrize("block", SCRIPTS, ids=_id)
+def test_script_runs(block: Block, tmp_path: Path) -> None:
+    _write_project(block.page, tmp_path)
+    (tmp_path / "_example.py").write_text(block.source, encoding="utf-8")
+    done = _run(f"{shlex.quote(sys.executable)} _example.py", tmp_path)
+    assert done.returncode == 0, f"{block.where}:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.mark.parametrize("block", CONSOLES, ids=_id)
+def test_console_block(block: Block, tmp_path: Path) -> None:
+    _write_project(block.page, tmp_path)
+    steps = split_console(block.source)
+    for index, (command, expected) in enumerate(steps):
+        if command.startswith("pip install"):
+            _check_pip_install(command)
+            continue
+        if command.startswith("make "):
+            _check_make(command)
+            continue
+        done = _run(command, tmp_path)
+        output = done.stdout + done.stderr
+        status = block.expected_exit if index == len(steps) - 1 else 0
+        assert done.returncode == status, (
+            f"{block.where}: {command!r} exited {done.returncode}, not {status}:\n{output}"
+        )
+        missing = output_matches(expected, output)
+        assert missing is None, f"{block.where}: {command!r} did not print {missing!r}:\n{output}"
+
+
+@pytest.mark.parametrize("block", YAML_RUNS, ids=_id)
+def test_yaml_steps_run(block: Block, tmp_path: Path) -> None:
+    _write_project(block.page, tmp_path)
+    for command in _yaml_commands(block):
+        if command.startswith("pip install"):
+            _check_pip_install(command)
+            continue
+        done = _run(command, tmp_path)
+        assert done.returncode == 0, f"{block.where}: {command!r}:\n{done.stdout}{done.stderr}"
+
+
+@pytest.mark.parametrize("page", PROJECTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_page_project_passes(page: Path, tmp_path: Path) -> None:
+    _write_project(page, tmp_path)
+    done = _run(f"{shlex.quote(sys.executable)} -m pytest -p no:cacheprovider -q", tmp_path)
+    assert done.returncode == 0, f"{page}:\n{done.stdout}\n{done.stderr}"
+
+
+def test_every_block_is_known() -> None:
+    """Each block is an example (run or compiled), shown output, or a diagram."""
+    assert EXAMPLE_BLOCKS
+    for block in BLOCKS:
+        if block.kind == "not-run":
+            assert block.lang == "console" and block.reason, f"{block.where}: needs a reason"
