@@ -30,8 +30,8 @@ def _median_ms(samples: list[float]) -> float:
 def bench_controller(rounds: int = 300) -> dict[str, float]:
     """Median ms of create proxy + inject + heal + teardown, and of a bare API call."""
     from pytest_chaos.client import ToxiproxyClient
-    from pytest_chaos.controller import Chaos
-    from pytest_chaos.marker import BlastRadius, ChaosSpec
+    from pytest_chaos.experiment import BlastRadius, ChaosSpec
+    from pytest_chaos.experiment._chaos import Chaos
     from pytest_chaos.proxy import EmbeddedServer
 
     spec = ChaosSpec("bench::test", BlastRadius(targets=["db"]))
@@ -49,7 +49,7 @@ def bench_controller(rounds: int = 300) -> dict[str, float]:
             chaos = Chaos(client=client, spec=spec, nodeid=f"bench::{i}", seed=1, run_id="b")
             proxy = chaos.proxy("db", upstream="127.0.0.1:9")
             proxy.latency(100).heal()
-            chaos._teardown()
+            chaos.teardown()
             cycle.append(time.perf_counter() - t0)
     return {
         "cycle_ms": _median_ms(cycle),

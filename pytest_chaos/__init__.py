@@ -11,24 +11,24 @@ Names are imported lazily so that ``import pytest_chaos`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from pytest_chaos.lazy import lazy_attributes
+from pytest_chaos.version import __version__
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
-    "BlastRadius": "pytest_chaos.marker",
-    "Chaos": "pytest_chaos.controller",
-    "ChaosProxy": "pytest_chaos.controller",
-    "Fault": "pytest_chaos.controller",
-    "Duplicator": "pytest_chaos._messages",
+    "BlastRadius": "pytest_chaos.experiment",
+    "Chaos": "pytest_chaos.experiment",
+    "ChaosProxy": "pytest_chaos.experiment",
+    "Fault": "pytest_chaos.experiment",
+    "Duplicator": "pytest_chaos.experiment",
     "ToxiproxyClient": "pytest_chaos.client",
     "EmbeddedServer": "pytest_chaos.proxy",
     "ChaosServices": "pytest_chaos.services",
     "Service": "pytest_chaos.services",
-    "Event": "pytest_chaos._timeline",
-    "Timeline": "pytest_chaos._timeline",
+    "Event": "pytest_chaos.timeline",
+    "Timeline": "pytest_chaos.timeline",
     "CheckResult": "pytest_chaos.checks",
     "CircuitBreakerViolated": "pytest_chaos.checks",
     "GuardTripped": "pytest_chaos.checks",
@@ -93,8 +93,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pytest_chaos._messages import Duplicator
-    from pytest_chaos._timeline import Event, Timeline
     from pytest_chaos.checks import (
         CheckResult,
         CircuitBreakerViolated,
@@ -107,7 +105,6 @@ if TYPE_CHECKING:
         SteadyStateViolated,
     )
     from pytest_chaos.client import ToxiproxyClient
-    from pytest_chaos.controller import Chaos, ChaosProxy, Fault
     from pytest_chaos.errors import (
         BlastRadiusError,
         ChaosError,
@@ -124,19 +121,10 @@ if TYPE_CHECKING:
         UnsupportedByBackend,
         unavailable,
     )
-    from pytest_chaos.marker import BlastRadius
+    from pytest_chaos.experiment import BlastRadius, Chaos, ChaosProxy, Duplicator, Fault
     from pytest_chaos.proxy import EmbeddedServer
     from pytest_chaos.services import ChaosServices, Service
+    from pytest_chaos.timeline import Event, Timeline
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_chaos' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

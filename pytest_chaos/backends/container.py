@@ -36,7 +36,7 @@ from pytest_chaos.errors import ConfigurationError, ServiceError
 if TYPE_CHECKING:
     import pytest
 
-    from pytest_chaos.services._settings import ServiceSettings
+    from pytest_chaos.services import ServiceSettings
 
 __all__ = ["ContainerBackend", "start_container_backend"]
 
@@ -45,11 +45,11 @@ START_TIMEOUT = 60.0
 
 
 def _settings(config: pytest.Config | None) -> ServiceSettings:
-    from pytest_chaos.services._settings import ServiceSettings
+    from pytest_chaos.services import ServiceSettings
 
     if config is None:
         return ServiceSettings.from_environment()
-    from pytest_chaos.services._plugin import service_settings
+    from pytest_chaos.services import service_settings
 
     return service_settings(config)
 
@@ -91,15 +91,15 @@ class ContainerBackend:
             import docker.errors
             from testcontainers.core.container import DockerContainer
 
-            from pytest_chaos.services._docker import (
+            from pytest_chaos.services import (
                 LABEL_OWNER,
                 LABEL_RUN,
                 docker_unusable_reason,
+                free_port,
                 owner_token,
                 remove_dead_leftovers,
                 settle_ryuk,
             )
-            from pytest_chaos.services._local import free_port
         except ImportError as exc:
             raise ConfigurationError(
                 f"--chaos-backend=container needs docker and testcontainers ({exc}); "

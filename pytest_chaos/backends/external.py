@@ -2,7 +2,7 @@
 
 Typically a shared staging server. pytest-chaos never touches proxies that are not its
 own: every name it creates starts ``chaos-<run>-<worker>-``, and at start it removes only
-leftovers of dead pytest-chaos runs (see :mod:`pytest_chaos.safety._names`).
+leftovers of dead pytest-chaos runs (see ``pytest_chaos.experiment``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pytest_chaos.backends import BackendOptions, register_backend
 from pytest_chaos.client import ToxiproxyClient
 from pytest_chaos.errors import ConfigurationError, ProxyAPIError
-from pytest_chaos.safety._names import dead_run_proxies
+from pytest_chaos.experiment import dead_run_proxies
 
 __all__ = ["ExternalBackend"]
 

@@ -1,8 +1,9 @@
 """Resilience hypotheses (checks), also reachable as ``chaos.<check>``.
 
 Every check is a plain function usable without the plugin (pass ``timeline=`` to
-record on a :class:`~pytest_chaos.Timeline`), and a method of the ``chaos`` fixture
-through :class:`ChecksMixin`. A violated hypothesis raises the check's own
+record on a :class:`~pytest_chaos.Timeline`), and a method of the ``chaos`` fixture:
+``chaos.<check>(...)`` is the same function with the test's experiment as ``context``
+(see :class:`CheckContext`). A violated hypothesis raises the check's own
 :class:`~pytest_chaos.errors.HypothesisViolated` subclass (an ``AssertionError``) whose
 message carries the measured numbers against the allowed ones; a check that could not
 run raises :class:`~pytest_chaos.errors.CheckError`.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from pytest_chaos.checks._adapters import BreakerWatch, Transition, watch_breaker
 from pytest_chaos.checks._breaker import circuit_breaker
+from pytest_chaos.checks._context import CheckContext
 from pytest_chaos.checks._errors import (
     CircuitBreakerViolated,
     GuardTripped,
@@ -37,7 +39,6 @@ from pytest_chaos.checks._errors import (
 from pytest_chaos.checks._guard import Guard, guard
 from pytest_chaos.checks._history import History, Op
 from pytest_chaos.checks._idempotent import idempotent
-from pytest_chaos.checks._mixin import ChecksMixin
 from pytest_chaos.checks._recovers import recovers
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.checks._retries import retries
@@ -45,8 +46,8 @@ from pytest_chaos.checks._steady import Observation, observe, steady_state
 
 __all__ = [
     "BreakerWatch",
+    "CheckContext",
     "CheckResult",
-    "ChecksMixin",
     "CircuitBreakerViolated",
     "Guard",
     "GuardTripped",

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pytest_chaos.checks._context import CheckContext
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["BreakerWatch", "Transition", "watch_breaker"]
 
@@ -164,12 +165,17 @@ def watch_breaker(
     name: str | None = None,
     timeline: Timeline | None = None,
     poll_interval: float = 0.01,
+    context: CheckContext | None = None,
 ) -> BreakerWatch:
     """Start recording the state transitions of ``breaker`` (see the module docstring).
 
     States are normalised to ``closed``, ``open`` and ``half-open``. Raises
-    :class:`~pytest_chaos.errors.CheckError` for an object of another library.
+    :class:`~pytest_chaos.errors.CheckError` for an object of another library. Use it
+    as a context manager (or call ``close()``) so its listener is removed; as
+    ``chaos.watch_breaker(...)`` it records on the test's timeline.
     """
+    if context is not None:
+        timeline = context.timeline
     module = type(breaker).__module__.split(".")[0]
     label = name or str(getattr(breaker, "name", "") or type(breaker).__name__)
     if module == "pybreaker" and hasattr(breaker, "add_listener"):

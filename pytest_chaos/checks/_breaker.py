@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.checks._adapters import watch_breaker
-from pytest_chaos.checks._common import Finish, fmt_s, standalone_finish
+from pytest_chaos.checks._common import Finish, fmt_s
+from pytest_chaos.checks._context import CheckContext, bind_context
 from pytest_chaos.checks._errors import CircuitBreakerViolated
 from pytest_chaos.checks._probe import Call, Probe, check_count, check_positive
 from pytest_chaos.checks._result import CheckResult
@@ -32,7 +33,7 @@ from pytest_chaos.checks._stats import Counters
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["DEFAULT_COUNTERS", "circuit_breaker"]
 
@@ -80,6 +81,7 @@ def circuit_breaker(
     label: str | None = None,
     timeline: Timeline | None = None,
     finish: Finish | None = None,
+    context: CheckContext | None = None,
 ) -> CheckResult:
     """Verify that a circuit breaker opens, fails fast, and closes again after heal.
 
@@ -88,7 +90,14 @@ def circuit_breaker(
     circuitbreaker or purgatory object) is watched during the check: its transitions
     go on the timeline and into ``measured["transitions"]``. Raises
     :class:`CircuitBreakerViolated` naming the phase that failed and the numbers.
+
+    As ``chaos.circuit_breaker(...)``, with ``reset_timeout`` and neither ``heal=`` nor
+    ``fault=``, the check heals every active fault of the test (``chaos.heal_all()``) to
+    watch the breaker close.
     """
+    if context is not None and reset_timeout is not None and heal is None and fault is None:
+        heal = lambda: context.heal_all("test")  # noqa: E731
+    timeline, finish = bind_context(context, timeline, finish)
     check_count(_CHECK, "opens_within_calls", opens_within_calls)
     check_positive(_CHECK, "fail_fast", fail_fast)
     check_count(_CHECK, "open_calls", open_calls)
@@ -146,7 +155,7 @@ def circuit_breaker(
             target=target,
             violation=CircuitBreakerViolated,
         )
-        (finish or standalone_finish(timeline))(result)
+        finish(result)
         return result
 
     try:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_chaos.checks._result import CheckResult
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["Finish", "fmt_s", "has_injected", "last_heal_t", "record_only", "standalone_finish"]
 

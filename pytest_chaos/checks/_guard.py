@@ -16,14 +16,15 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pytest_chaos.checks._common import Finish, fmt_s, standalone_finish
+from pytest_chaos.checks._common import Finish, fmt_s
+from pytest_chaos.checks._context import CheckContext, bind_context
 from pytest_chaos.checks._errors import GuardTripped
 from pytest_chaos.checks._probe import Call, Probe, check_count, check_positive
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["Guard", "guard"]
 
@@ -200,6 +201,8 @@ def guard(
     timeline: Timeline | None = None,
     finish: Finish | None = None,
     record_abort: bool = True,
+    only_while_faults: bool = True,
+    context: CheckContext | None = None,
 ) -> Guard:
     """A background abort condition, as a context manager.
 
@@ -211,7 +214,19 @@ def guard(
     list of faults or ids, is recorded as ``healed``), records ``abort`` on ``timeline``
     and stops probing. At the exit of the block a tripped guard raises
     :class:`GuardTripped`. The probe thread is always joined at the exit.
+
+    As ``chaos.guard(...)`` (with the test's experiment as ``context``), a breach
+    aborts the experiment (``chaos.abort``: every fault healed at once, the test marked
+    aborted) unless ``on_breach`` is given, and with ``only_while_faults`` (default) the
+    probe runs only while a fault is active.
     """
+    if context is not None:
+        if on_breach is None:
+            on_breach = context.abort
+            record_abort = False  # chaos.abort records the abort itself
+        if active is None and only_while_faults:
+            active = lambda: bool(context.active_faults)  # noqa: E731
+    timeline, finish = bind_context(context, timeline, finish)
     check_positive(_CHECK, "interval", interval, allow_zero=True)
     check_count(_CHECK, "consecutive", consecutive)
     if max_latency is not None:
@@ -228,5 +243,5 @@ def guard(
         max_latency=max_latency,
         active=active,
         target=target,
-        finish=finish or standalone_finish(timeline),
+        finish=finish,
     )

@@ -24,14 +24,15 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_chaos.checks._common import Finish, standalone_finish
+from pytest_chaos.checks._common import Finish
+from pytest_chaos.checks._context import CheckContext, bind_context, require_healed
 from pytest_chaos.checks._errors import HistoryViolated
 from pytest_chaos.checks._probe import check_failures
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["History", "Op", "Outcome"]
 
@@ -80,10 +81,13 @@ class History:
         timeline: Timeline | None = None,
         finish: Finish | None = None,
         label: str = "history:write",
+        context: CheckContext | None = None,
     ) -> None:
         self.definite_failures = check_failures(definite_failures, _CHECK)
+        self._context = context
+        timeline, finish = bind_context(context, timeline, finish)
         self.timeline = timeline
-        self._finish = finish or standalone_finish(timeline)
+        self._finish = finish
         self.label = label
         self._lock = threading.Lock()
         self._ops: list[Op] = []
@@ -153,8 +157,10 @@ class History:
 
         ``read(key)`` returns the values the system holds under ``key`` (or pass a
         mapping key -> values). Raises :class:`HistoryViolated` listing lost and
-        duplicated writes; returns the result otherwise.
+        duplicated writes; returns the result otherwise. In a test (``chaos.history()``)
+        it must run after every fault is healed (a CheckError otherwise).
         """
+        require_healed(self._context, "history.check")
         started = time.perf_counter()
         ops = [op for op in self.ops if op.kind == "write"]
         if not ops:

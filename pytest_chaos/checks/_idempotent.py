@@ -23,14 +23,15 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from pytest_chaos.checks._common import Finish, standalone_finish
+from pytest_chaos.checks._common import Finish
+from pytest_chaos.checks._context import CheckContext, bind_context
 from pytest_chaos.checks._errors import IdempotencyViolated
 from pytest_chaos.checks._probe import check_count, check_failures, check_positive, probe_name
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["diff", "idempotent"]
 
@@ -132,6 +133,7 @@ def idempotent(
     target: str = "",
     timeline: Timeline | None = None,
     finish: Finish | None = None,
+    context: CheckContext | None = None,
 ) -> CheckResult:
     """Perform ``action`` and its duplicates; the state must not change after the first.
 
@@ -142,6 +144,7 @@ def idempotent(
     ``via``, whose extra copies may still be in flight, else 0). Raises
     :class:`IdempotencyViolated` showing the difference between the snapshots.
     """
+    timeline, finish = bind_context(context, timeline, finish)
     if not callable(action) or not callable(state):
         raise CheckError(
             f"{_CHECK}: action and state must be callables (got {action!r}, {state!r})"
@@ -218,5 +221,5 @@ def idempotent(
         target=target,
         violation=IdempotencyViolated,
     )
-    (finish or standalone_finish(timeline))(result)
+    finish(result)
     return result

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = [
     "Call",

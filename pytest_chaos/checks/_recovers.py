@@ -12,14 +12,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pytest_chaos.checks._common import Finish, fmt_s, last_heal_t, standalone_finish
+from pytest_chaos.checks._common import Finish, fmt_s, last_heal_t
+from pytest_chaos.checks._context import CheckContext, bind_context, require_healed
 from pytest_chaos.checks._errors import RecoveryViolated
 from pytest_chaos.checks._probe import Probe, check_count, check_positive
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.errors import CheckError
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["recovers"]
 
@@ -38,6 +39,7 @@ def recovers(
     label: str | None = None,
     timeline: Timeline | None = None,
     finish: Finish | None = None,
+    context: CheckContext | None = None,
 ) -> CheckResult:
     """Check that the system recovers within ``within`` seconds of the last heal.
 
@@ -46,7 +48,10 @@ def recovers(
     (a run of successes that started in time may finish). ``since`` overrides the
     start (timeline seconds, or ``time.monotonic()`` without a timeline). Raises
     :class:`RecoveryViolated` with the measured time; returns the result otherwise.
+    As ``chaos.recovers(...)`` every fault must be healed first (a CheckError otherwise).
     """
+    require_healed(context, "recovers")
+    timeline, finish = bind_context(context, timeline, finish)
     check_positive(_CHECK, "within", within)
     check_count(_CHECK, "consecutive", consecutive)
     check_positive(_CHECK, "interval", interval, allow_zero=True)
@@ -127,5 +132,5 @@ def recovers(
         target=target,
         violation=RecoveryViolated,
     )
-    (finish or standalone_finish(timeline))(result)
+    finish(result)
     return result

@@ -12,14 +12,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_chaos.checks._common import Finish, fmt_s, standalone_finish
+from pytest_chaos.checks._common import Finish, fmt_s
+from pytest_chaos.checks._context import CheckContext, bind_context
 from pytest_chaos.checks._errors import RetriesViolated
 from pytest_chaos.checks._probe import Probe, check_count, check_positive
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.checks._stats import Counters
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["retries"]
 
@@ -41,6 +42,7 @@ def retries(
     label: str | None = None,
     timeline: Timeline | None = None,
     finish: Finish | None = None,
+    context: CheckContext | None = None,
 ) -> CheckResult:
     """Make ``calls`` logical calls and bound the attempts the dependency saw per call.
 
@@ -53,6 +55,7 @@ def retries(
     (attempts beyond one per call) came on average closer together than that: a bounded
     retry loop without backoff hammers a failing dependency in a burst.
     """
+    timeline, finish = bind_context(context, timeline, finish)
     check_positive(_CHECK, "max_attempts_per_call", max_attempts_per_call)
     if min_retry_gap is not None:
         check_positive(_CHECK, "min_retry_gap", min_retry_gap)
@@ -123,5 +126,5 @@ def retries(
         target=target,
         violation=RetriesViolated,
     )
-    (finish or standalone_finish(timeline))(result)
+    finish(result)
     return result

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pytest_chaos.checks._common import Finish, fmt_s, has_injected, standalone_finish
+from pytest_chaos.checks._common import Finish, fmt_s, has_injected
+from pytest_chaos.checks._context import CheckContext, bind_context
 from pytest_chaos.checks._errors import SteadyStateViolated
 from pytest_chaos.checks._probe import (
     Call,
@@ -36,7 +37,7 @@ from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.errors import CheckError, SteadyStateNotMet
 
 if TYPE_CHECKING:
-    from pytest_chaos._timeline import Timeline
+    from pytest_chaos.timeline import Timeline
 
 __all__ = ["Observation", "Tolerances", "judge", "observe", "run_calls", "steady_state"]
 
@@ -224,6 +225,7 @@ def steady_state(
     label: str | None = None,
     timeline: Timeline | None = None,
     finish: Finish | None = None,
+    context: CheckContext | None = None,
 ) -> CheckResult:
     """Call ``probe`` repeatedly and judge its error rate and latency percentiles.
 
@@ -238,6 +240,7 @@ def steady_state(
     (``before_faults``, by default: no ``inject`` on ``timeline`` yet; without a
     timeline, ``False``). Returns the :class:`CheckResult` when the steady state held.
     """
+    timeline, finish = bind_context(context, timeline, finish)
     if calls is None and duration is None:
         raise CheckError(f"{_CHECK}: give calls=N or duration=SECONDS (or both); neither was given")
     if calls is not None:
@@ -260,9 +263,7 @@ def steady_state(
         stop=threading.Event(),
     )
     result = judge(results, tol, duration=time.perf_counter() - start, target=target)
-    return conclude(
-        result, before_faults=before_faults, finish=finish or standalone_finish(timeline)
-    )
+    return conclude(result, before_faults=before_faults, finish=finish)
 
 
 class Observation:
@@ -363,6 +364,7 @@ def observe(
     label: str | None = None,
     timeline: Timeline | None = None,
     finish: Finish | None = None,
+    context: CheckContext | None = None,
 ) -> Observation:
     """A context manager that checks the steady state *during* its ``with`` block.
 
@@ -371,6 +373,7 @@ def observe(
     the block exits; the calls are then judged like :func:`steady_state`. A probe should
     carry its own timeout: a call in flight is waited for at the exit.
     """
+    timeline, finish = bind_context(context, timeline, finish)
     check_count(_CHECK, "concurrency", concurrency)
     check_positive(_CHECK, "interval", interval, allow_zero=True)
     tol = Tolerances(p50=p50, p95=p95, p99=p99, max_error_rate=max_error_rate)
@@ -381,5 +384,5 @@ def observe(
         concurrency=concurrency,
         interval=interval,
         target=target,
-        finish=finish or standalone_finish(timeline),
+        finish=finish,
     )

@@ -8,8 +8,9 @@ importing this package stays cheap on pytest's plugin-load path.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_chaos.lazy import lazy_attributes
 
 __all__ = ["EmbeddedServer"]
 
@@ -19,14 +20,4 @@ if TYPE_CHECKING:
     from pytest_chaos.proxy._server import EmbeddedServer
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_chaos.proxy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from pytest_chaos.proxy import _body
+import pytest_chaos.proxy._body as _body
 from pytest_chaos.proxy._body import BodyError
 from pytest_chaos.proxy._errors import ApiError, BadRequest
 from pytest_chaos.proxy._http import Request, Response, error_response, json_response
@@ -234,7 +234,7 @@ class AdminApi:
         return Response(204)
 
     async def _version(self, request: Request, params: list[str]) -> Response:
-        from pytest_chaos import __version__
+        from pytest_chaos.version import __version__
 
         return json_response(
             200,

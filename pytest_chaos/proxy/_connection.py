@@ -15,49 +15,19 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from pytest_chaos.proxy._address import split_hostport
 from pytest_chaos.proxy._fastpath import is_fast_loop, make_transport
-from pytest_chaos.proxy._link import Link, ProxyStats, Side, ToxicEntry
-from pytest_chaos.toxics._base import ConnectionContext
+from pytest_chaos.proxy._link import Link, Owner, Side
+from pytest_chaos.toxics import ConnectionContext
 
 if TYPE_CHECKING:
-    import random
+    pass
 
-__all__ = ["Connection", "Owner"]
+__all__ = ["Connection"]
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
-
-
-class Owner(Protocol):
-    """The proxy a connection belongs to."""
-
-    name: str
-    upstream: str
-    stats: ProxyStats
-    #: Generation of the toxics of each stream (upstream, downstream).
-    gens: list[int]
-    #: Links that have a chain.
-    chained: set[Link]
-
-    @property
-    def read_buffer(self) -> memoryview: ...
-
-    @property
-    def rng(self) -> random.Random: ...
-
-    @property
-    def dial_timeout(self) -> float: ...
-
-    def toxics_for(self, stream: str) -> Sequence[ToxicEntry]: ...
-
-    def connection_closed(self, conn: Connection) -> None: ...
-
-    def connection_gone(self, conn: Connection) -> None: ...
-
-    def note(self, label: str, data: Mapping[str, object]) -> None: ...
 
 
 class Connection:

@@ -21,8 +21,7 @@ from pytest_chaos.proxy._connection import Connection
 from pytest_chaos.proxy._errors import BadRequest, BindError, Conflict, NotFound
 from pytest_chaos.proxy._fastpath import FastListener, is_fast_loop, make_transport
 from pytest_chaos.proxy._link import Link, ProxyStats, Side
-from pytest_chaos.toxics._base import Toxic, ToxicConfigError
-from pytest_chaos.toxics._registry import get_toxic_class
+from pytest_chaos.toxics import Toxic, ToxicConfigError, get_toxic_class
 
 _log = logging.getLogger(__name__)
 

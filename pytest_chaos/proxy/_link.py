@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from pytest_chaos.toxics._base import End, Item, LinkContext, Piece, Reply, Stage
-from pytest_chaos.toxics._chain import Chain
+from pytest_chaos.toxics import Chain, End, Item, LinkContext, Piece, Reply, Stage
 
 if TYPE_CHECKING:
-    from pytest_chaos.proxy._connection import Connection
-    from pytest_chaos.toxics._base import Toxic
+    import asyncio
+    import random
+    from collections.abc import Mapping, Sequence
 
-__all__ = ["CHAIN_HIGH", "Link", "ProxyStats", "Side", "ToxicEntry"]
+    from pytest_chaos.toxics import ConnectionContext, Toxic
+
+__all__ = ["CHAIN_HIGH", "Connection", "Link", "Owner", "ProxyStats", "Side", "ToxicEntry"]
 
 #: A link stops reading its source while its chain holds more than this many bytes.
 CHAIN_HIGH = 4 * 1024 * 1024
@@ -81,6 +83,68 @@ class ToxicEntry(Protocol):
 
     @property
     def version(self) -> int: ...
+
+
+class Owner(Protocol):
+    """The proxy a connection belongs to."""
+
+    name: str
+    upstream: str
+    stats: ProxyStats
+    #: Generation of the toxics of each stream (upstream, downstream).
+    gens: list[int]
+    #: Links that have a chain.
+    chained: set[Link]
+
+    @property
+    def read_buffer(self) -> memoryview: ...
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def dial_timeout(self) -> float: ...
+
+    def toxics_for(self, stream: str) -> Sequence[ToxicEntry]: ...
+
+    # Any: the proxy keeps the concrete connection class, which this module must not
+    # import (it imports this one).
+    def connection_closed(self, conn: Any) -> None:
+        """A connection closed (``conn`` is the proxy's `Connection`)."""
+        ...
+
+    def connection_gone(self, conn: Any) -> None:
+        """A connection is gone."""
+        ...
+
+    def note(self, label: str, data: Mapping[str, object]) -> None: ...
+
+
+class Connection(Protocol):
+    """What a link uses of its connection (`pytest_chaos.proxy._connection.Connection`)."""
+
+    owner: Owner
+    loop: asyncio.AbstractEventLoop
+    closed: bool
+    zero_copy: bool
+    rolls: dict[str, tuple[int, bool]]
+    context: ConnectionContext
+
+    def side_made(self, side: Side) -> None:
+        """A socket of the connection is connected."""
+        ...
+
+    def side_lost(self, side: Side) -> None:
+        """A socket of the connection is lost."""
+        ...
+
+    def link_ended(self) -> None:
+        """A link has delivered its end."""
+        ...
+
+    def close(self, *, reset: bool = False, abort: bool = False) -> None:
+        """Close both sockets."""
+        ...
 
 
 class Side(asyncio.BufferedProtocol):

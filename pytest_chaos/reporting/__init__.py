@@ -12,22 +12,20 @@ Loaded lazily: importing this package imports nothing but the standard library.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__all__ = ["JOURNAL_SCHEMA_ID", "journal_schema"]
+from pytest_chaos.lazy import lazy_attributes
+
+__all__ = ["JOURNAL_SCHEMA_ID", "ChaosTestResult", "journal_schema"]
+
+_LAZY = {
+    "ChaosTestResult": "pytest_chaos.reporting._model",
+    "JOURNAL_SCHEMA_ID": "pytest_chaos.reporting._journal",
+    "journal_schema": "pytest_chaos.reporting._journal",
+}
 
 if TYPE_CHECKING:
-    from pytest_chaos.reporting._journal import SCHEMA_ID as JOURNAL_SCHEMA_ID
-    from pytest_chaos.reporting._journal import journal_schema
+    from pytest_chaos.reporting._journal import JOURNAL_SCHEMA_ID, journal_schema
+    from pytest_chaos.reporting._model import ChaosTestResult
 
-
-def __getattr__(name: str) -> Any:
-    if name == "journal_schema":
-        from pytest_chaos.reporting._journal import journal_schema
-
-        return journal_schema
-    if name == "JOURNAL_SCHEMA_ID":
-        from pytest_chaos.reporting._journal import SCHEMA_ID
-
-        return SCHEMA_ID
-    raise AttributeError(f"module 'pytest_chaos.reporting' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -35,6 +35,8 @@ from pytest_chaos.reporting._model import ChaosTestResult
 __all__ = ["SCHEMA_ID", "JournalWriter", "journal_document", "journal_schema"]
 
 SCHEMA_ID = "pytest-chaos/journal/1"
+#: the public name of SCHEMA_ID (``pytest_chaos.reporting.JOURNAL_SCHEMA_ID``)
+JOURNAL_SCHEMA_ID = SCHEMA_ID
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -69,12 +69,9 @@ class ServiceLog:
 
     def note_running(self, config: pytest.Config) -> None:
         """Note the services this process's ``chaos_services`` has started so far."""
-        from pytest_chaos.services._plugin import _manager_key
+        from pytest_chaos.services import running_services
 
-        manager = config.stash.get(_manager_key, None)
-        if manager is None:
-            return
-        for service in manager.services:
+        for service in running_services(config):
             self.add(describe(service))
 
     @property

@@ -4,8 +4,8 @@ and the user's own services as processes.
 The ``chaos_services`` fixture returns a `ChaosServices`; its ``redis()``,
 ``postgres()``, ``container(image, port)`` and ``process(argv, ready=...)`` return
 running `Service` objects. Service faults (``chaos.pause``, ``stop``, ``kill``,
-``restart``, ``disconnect``, ``kill_random``) come from `ContainerFaultsMixin`, which
-the controller inherits.
+``restart``, ``disconnect``, ``kill_random``) are the experiment's (they go through
+``Chaos.inject``); this package only runs the services.
 
 Names load lazily: pytest loads this package with the plugin on every run, and Docker
 and testcontainers load only when a service is started on Docker.
@@ -13,40 +13,57 @@ and testcontainers load only when a service is started on Docker.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_chaos.lazy import lazy_attributes
 
 __all__ = [
+    "LABEL_OWNER",
+    "LABEL_RUN",
     "ChaosServices",
-    "ContainerFaultsMixin",
     "Service",
     "ServiceSettings",
     "ServiceUnavailable",
+    "docker_unusable_reason",
+    "free_port",
+    "owner_token",
+    "remove_dead_leftovers",
+    "running_services",
+    "service_settings",
+    "settle_ryuk",
 ]
 
+# The Docker names import the docker SDK: only the container backend asks for them.
 _LAZY = {
     "ChaosServices": "pytest_chaos.services._manager",
     "ServiceUnavailable": "pytest_chaos.services._manager",
-    "ContainerFaultsMixin": "pytest_chaos.services._faults",
     "Service": "pytest_chaos.services._service",
     "ServiceSettings": "pytest_chaos.services._settings",
+    "free_port": "pytest_chaos.services._local",
+    "running_services": "pytest_chaos.services._plugin",
+    "service_settings": "pytest_chaos.services._plugin",
+    "LABEL_OWNER": "pytest_chaos.services._docker",
+    "LABEL_RUN": "pytest_chaos.services._docker",
+    "docker_unusable_reason": "pytest_chaos.services._docker",
+    "owner_token": "pytest_chaos.services._docker",
+    "remove_dead_leftovers": "pytest_chaos.services._docker",
+    "settle_ryuk": "pytest_chaos.services._docker",
 }
 
 if TYPE_CHECKING:
-    from pytest_chaos.services._faults import ContainerFaultsMixin
+    from pytest_chaos.services._docker import (
+        LABEL_OWNER,
+        LABEL_RUN,
+        docker_unusable_reason,
+        owner_token,
+        remove_dead_leftovers,
+        settle_ryuk,
+    )
+    from pytest_chaos.services._local import free_port
     from pytest_chaos.services._manager import ChaosServices, ServiceUnavailable
+    from pytest_chaos.services._plugin import running_services, service_settings
     from pytest_chaos.services._service import Service
     from pytest_chaos.services._settings import ServiceSettings
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_chaos.services' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

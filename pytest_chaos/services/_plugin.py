@@ -25,6 +25,7 @@ from pytest_chaos.services._settings import PROVIDERS, ServiceSettings
 
 if TYPE_CHECKING:
     from pytest_chaos.services._manager import ChaosServices
+    from pytest_chaos.services._service import Service
 
 settings_key = pytest.StashKey[ServiceSettings]()
 _manager_key = pytest.StashKey["ChaosServices"]()
@@ -88,7 +89,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # Backstop for a session whose fixture teardown never ran (internal error, crash
+    # SessionRollback for a session whose fixture teardown never ran (internal error, crash
     # inside pytest): nothing this process started may outlive it.
     manager = config.stash.get(_manager_key, None)
     if manager is not None:
@@ -128,6 +129,12 @@ def pytest_runtest_makereport(
                 )
             )
     return report
+
+
+def running_services(config: pytest.Config) -> list[Service]:
+    """The services this process's ``chaos_services`` has started so far (for reports)."""
+    manager = config.stash.get(_manager_key, None)
+    return [] if manager is None else manager.services
 
 
 def service_settings(config: pytest.Config) -> ServiceSettings:

@@ -187,10 +187,18 @@ class Service:
         text = reader()
         return text if lines is None else "\n".join(text.splitlines()[-lines:])
 
-    def _mark_used(self) -> None:
+    def mark_used(self) -> None:
         """Tell the owner that the current test used this service (faults call it)."""
         if self._on_use is not None:
             self._on_use(self)
+
+    def add_fault(self, token: object) -> None:
+        """Note a fault applied to the service (``ensure_running`` then leaves it alone)."""
+        self._faults.add(token)
+
+    def remove_fault(self, token: object) -> None:
+        """Forget a fault noted with `add_fault` once it is undone."""
+        self._faults.discard(token)
 
     def __enter__(self) -> Service:
         """The service itself: ``with chaos_services.process(...) as svc:``."""

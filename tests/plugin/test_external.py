@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pytest_chaos.client import ToxiproxyClient
-from pytest_chaos.safety._names import new_run_id, server_name
+from pytest_chaos.experiment._names import new_run_id, server_name
 
 
 def test_external_server_runs_the_tests_and_cleans_only_dead_runs(

@@ -72,9 +72,9 @@ def test_every_hook_is_called_with_its_arguments(chaos_pytester: pytest.Pytester
                 pass
             # a toxic type registered by the hook is usable through the generic method
             custom = proxy.toxic("hook_noop_for_tests")
-            chaos._check_done(CheckResult(name="probe_ok", passed=True))
+            chaos.record_check(CheckResult(name="probe_ok", passed=True))
             with pytest.raises(HypothesisViolated, match="too slow"):
-                chaos._check_done(CheckResult(name="probe_slow", passed=False, message="too slow"))
+                chaos.record_check(CheckResult(name="probe_slow", passed=False, message="too slow"))
             chaos.abort("guard tripped")
             assert not custom.active and custom.healed_by == "guard"
         """

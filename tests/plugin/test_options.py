@@ -127,7 +127,7 @@ def test_runs_without_chaos_tests_start_no_server(pytester: pytest.Pytester) -> 
     pytester.makeconftest(
         """
         def pytest_sessionfinish(session):
-            from pytest_chaos._session import get_session
+            from pytest_chaos.plugin._session import get_session
             print("STARTED", get_session(session.config).started)
         """
     )

@@ -14,11 +14,11 @@ import jsonschema
 import pytest
 
 import pytest_chaos.reporting
-from pytest_chaos._timeline import Timeline
 from pytest_chaos.reporting._chart import timeline_svg
 from pytest_chaos.reporting._journal import journal_document
 from pytest_chaos.reporting._model import ChaosTestResult, PhaseInfo, derive_outcome
 from pytest_chaos.reporting._terminal import summary_lines
+from pytest_chaos.timeline import Timeline
 
 
 def _record(timeline: Timeline, **overrides: Any) -> dict[str, Any]:

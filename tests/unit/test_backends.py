@@ -1,4 +1,4 @@
-"""The backend registry, the built-in backends and the session backstop."""
+"""The backend registry, the built-in backends and the end-of-session rollback."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from pytest_chaos import ConfigurationError, ToxiproxyClient
 from pytest_chaos.backends import BackendOptions, get_backend, register_backend
-from pytest_chaos.safety._rollback import Backstop, UndoStack
+from pytest_chaos.experiment._rollback import SessionRollback, UndoStack
 
 
 def test_builtin_backends_load_lazily_by_name() -> None:
@@ -62,7 +62,7 @@ def test_external_backend_needs_a_url() -> None:
 
 def test_backstop_drains_every_open_stack_newest_first() -> None:
     done: list[str] = []
-    backstop = Backstop()
+    backstop = SessionRollback()
     stack = UndoStack("t.py::test")
     stack.push("proxy", lambda: done.append("proxy"))
     stack.push("fault", lambda: done.append("fault"))

@@ -21,7 +21,7 @@ from pytest_chaos import (
     ProxyAPIError,
     RollbackError,
 )
-from pytest_chaos.marker import ChaosSpec
+from pytest_chaos.experiment import ChaosSpec
 
 
 class FakeClient:
@@ -129,7 +129,7 @@ def test_teardown_heals_newest_first_then_deletes_proxies() -> None:
     proxy.latency(1)
     proxy.down()
     client.calls.clear()
-    chaos._teardown()
+    chaos.teardown()
     assert client.calls == [
         "update chaos-r-w-db True",
         "remove latency_downstream_1",
@@ -146,7 +146,7 @@ def test_teardown_reports_leftovers_and_failed_undos() -> None:
     fault = chaos.inject("x", "weird", apply=lambda: None, undo=lambda: 1 / 0)
     client.delete_proxy = lambda name: None  # type: ignore[method-assign]
     with pytest.raises(RollbackError) as info:
-        chaos._teardown()
+        chaos.teardown()
     message = str(info.value)
     assert "division by zero" in message and "still on the server: chaos-r-w-db" in message
     assert chaos.leftovers == ["chaos-r-w-db"]
@@ -257,7 +257,7 @@ def test_a_proxy_deleted_behind_the_plugins_back_is_a_note_not_a_failure() -> No
     proxy = chaos.proxy("db", upstream="127.0.0.1:5432")
     proxy.latency(5)
     del client.server["chaos-r-w-db"]  # someone else deleted it
-    chaos._teardown()  # no RollbackError: nothing of ours is left
+    chaos.teardown()  # no RollbackError: nothing of ours is left
     (note,) = chaos.timeline.of_kind("note")
     assert note.name == "proxy_gone" and note.target == "db"
     assert "something outside pytest-chaos deleted it" in chaos.notes[0]
@@ -274,4 +274,4 @@ def test_proxy_notes_reach_the_timeline_once_after_a_heal() -> None:
     assert [(n.name, n.target, n.data["detail"]) for n in notes] == [
         ("http_passthrough", "api", {"reason": "not HTTP"})
     ]
-    chaos._teardown()
+    chaos.teardown()

@@ -16,7 +16,7 @@ def test_plugin_core_names_are_public_and_resolve() -> None:
     for name in pytest_chaos.__all__:
         if name != "__version__":
             assert getattr(pytest_chaos, name).__name__ == name, name
-    from pytest_chaos.controller import Chaos, ChaosProxy, Fault
+    from pytest_chaos.experiment._chaos import Chaos, ChaosProxy, Fault
 
     assert (pytest_chaos.Chaos, pytest_chaos.ChaosProxy, pytest_chaos.Fault) == (
         Chaos,
@@ -26,7 +26,7 @@ def test_plugin_core_names_are_public_and_resolve() -> None:
 
 
 def test_hooks_are_the_documented_ones() -> None:
-    from pytest_chaos import hookspecs
+    from pytest_chaos.plugin import hookspecs
 
     hooks = sorted(n for n in dir(hookspecs) if n.startswith("pytest_chaos_"))
     assert hooks == [
@@ -47,7 +47,7 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
         "import sys, pytest_chaos.plugin; "
         "[__import__(m) for m in pytest_chaos.plugin.pytest_plugins]; "
         "heavy = ['asyncio', 'docker', 'testcontainers', 'allure', 'yaml', 'h11', "
-        "'pytest_chaos.proxy._server', 'pytest_chaos.controller', 'http.client']; "
+        "'pytest_chaos.proxy._server', 'pytest_chaos.experiment._chaos', 'http.client']; "
         "print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run(

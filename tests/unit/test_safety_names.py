@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pytest_chaos.safety._names import (
+from pytest_chaos.experiment._names import (
     STALE_AFTER_SECONDS,
     RunId,
     dead_run_proxies,

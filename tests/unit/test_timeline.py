@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pytest_chaos._timeline import Timeline
+from pytest_chaos.timeline import Timeline
 
 
 def test_events_are_ordered_json_safe_and_timed() -> None:

@@ -22,7 +22,7 @@ def test_the_checks_module_surface() -> None:
         *VIOLATIONS,
         "BreakerWatch",
         "CheckResult",
-        "ChecksMixin",
+        "CheckContext",
         "Guard",
         "History",
         "Observation",
@@ -51,27 +51,30 @@ def test_each_violation_is_a_distinct_assertion_error_exported_at_the_top(name: 
     assert not any(issubclass(cls, o) for o in others)
 
 
-def test_the_controller_inherits_the_checks() -> None:
-    from pytest_chaos.controller import Chaos
-
-    assert issubclass(Chaos, checks.ChecksMixin)
-    for method in ("steady_state", "observe", "guard", "circuit_breaker", "retries"):
-        assert callable(getattr(Chaos, method))
-    for method in ("idempotent", "recovers", "history", "watch_breaker"):
-        assert callable(getattr(Chaos, method))
-
-
 @pytest.mark.parametrize(
     "name",
-    ["steady_state", "observe", "guard", "circuit_breaker", "retries", "idempotent", "recovers"],
+    [
+        "steady_state",
+        "observe",
+        "guard",
+        "circuit_breaker",
+        "retries",
+        "idempotent",
+        "recovers",
+        "watch_breaker",
+    ],
 )
-def test_methods_take_the_functions_arguments_with_the_same_defaults(name: str) -> None:
+def test_chaos_methods_are_the_check_functions_with_one_signature(name: str) -> None:
+    """``chaos.<check>`` is the function itself, bound to the experiment: same
+    signature, same docstring, nothing restated."""
     import inspect
 
-    # what the controller supplies (before_faults: from the test's own timeline)
-    internal = {"timeline", "finish", "on_breach", "record_abort", "active", "before_faults"}
-    function = inspect.signature(getattr(checks, name)).parameters
-    method = inspect.signature(getattr(checks.ChecksMixin, name)).parameters
-    expected = {k: p.default for k, p in function.items() if k not in internal}
-    got = {k: p.default for k, p in method.items() if k != "self" and k != "only_while_faults"}
-    assert got == expected
+    from pytest_chaos.experiment import Chaos
+
+    function = getattr(checks, name)
+    method = getattr(Chaos, name)
+    assert method is function
+    assert inspect.signature(method) == inspect.signature(function)
+    assert "context" in inspect.signature(function).parameters
+    assert Chaos.history is checks.History
+    assert not [base for base in Chaos.__mro__ if base.__name__.endswith("Mixin")]

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from pytest_chaos._timeline import Timeline
 from pytest_chaos.checks import GuardTripped, RecoveryViolated, guard, recovers
 from pytest_chaos.errors import CheckError
+from pytest_chaos.timeline import Timeline
 
 
 def test_a_breached_guard_heals_once_records_abort_and_fails_at_exit() -> None:

@@ -5,10 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_chaos._timeline import Timeline
 from pytest_chaos.checks import History, HistoryViolated, IdempotencyViolated, idempotent
 from pytest_chaos.checks._idempotent import diff
 from pytest_chaos.errors import CheckError
+from pytest_chaos.timeline import Timeline
 
 
 def test_diff_shows_what_changed() -> None:

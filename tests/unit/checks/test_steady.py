@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from pytest_chaos._timeline import Timeline
 from pytest_chaos.checks import SteadyStateViolated, observe, steady_state
 from pytest_chaos.checks._probe import percentile
 from pytest_chaos.errors import CheckError, SteadyStateNotMet
+from pytest_chaos.timeline import Timeline
 
 
 def _injected() -> Timeline:

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_chaos._messages import Duplicator, bounded_permutation
-from pytest_chaos.controller import Chaos
 from pytest_chaos.errors import BlastRadiusError, ConfigurationError
-from pytest_chaos.marker import BlastRadius, ChaosSpec
+from pytest_chaos.experiment import BlastRadius, ChaosSpec
+from pytest_chaos.experiment._chaos import Chaos
+from pytest_chaos.experiment._messages import Duplicator, bounded_permutation
 
 
 def make_chaos(seed: int = 7, targets: tuple[str, ...] = ("messages",), **limits: Any) -> Chaos:

@@ -1,4 +1,5 @@
-"""ContainerFaultsMixin over a recording controller and a fake runtime."""
+"""The service faults (pytest_chaos/experiment/_service_faults.py) over a recording
+experiment and a fake runtime."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_chaos.errors import InjectionError
-from pytest_chaos.services import ContainerFaultsMixin, Service
+from pytest_chaos.experiment import _service_faults as faults
+from pytest_chaos.services import Service
 
 
 class FakeRuntime:
@@ -58,11 +60,20 @@ class FakeRuntime:
         return "fake"
 
 
-class Recorder(ContainerFaultsMixin):
-    """Stands in for Chaos: inject applies at once and keeps the undo."""
+class Recorder:
+    """Stands in for Chaos: inject applies at once and keeps the undo; the faults are
+    bound as Chaos binds them."""
+
+    pause = faults.pause
+    stop = faults.stop
+    kill = faults.kill
+    restart = faults.restart
+    disconnect = faults.disconnect
+    kill_random = faults.kill_random
 
     def __init__(self, seed: int = 7) -> None:
         self.rng = random.Random(seed)
+        self.timeline = None
         self.injected: list[tuple[str, str, dict[str, Any]]] = []
         self.undos: list[Callable[[], object]] = []
 

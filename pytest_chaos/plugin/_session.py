@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_chaos.safety._names import new_run_id
-from pytest_chaos.safety._rollback import Backstop
+from pytest_chaos.experiment import SessionRollback, new_run_id
 
 if TYPE_CHECKING:
     from pytest_chaos.backends import Backend
@@ -179,7 +178,7 @@ class ChaosSession:
             self.worker = "master"
             self.seed = settings.seed
             self.run_id = new_run_id()
-        self.backstop = Backstop()
+        self.session_rollback = SessionRollback()
         self._server: ToxiproxyServer | None = None
         self._failure: Exception | None = None
 
@@ -239,8 +238,8 @@ class ChaosSession:
         return ToxiproxyServer(backend.url, client, name, version, backend, "0.0.0.0", host)
 
     def shutdown(self) -> list[tuple[str, str, BaseException]]:
-        """Drain the backstop, then stop the server; return backstop failures."""
-        failures = self.backstop.drain()
+        """Drain the end-of-session rollback, then stop the server; return its failures."""
+        failures = self.session_rollback.drain()
         server, self._server = self._server, None
         if server is not None:
             server.client.close()

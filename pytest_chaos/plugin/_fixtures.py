@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_chaos._session import ToxiproxyServer, get_session
-from pytest_chaos.marker import spec_for
+from pytest_chaos.plugin._marker import spec_for
+from pytest_chaos.plugin._session import ToxiproxyServer, get_session
 
 if TYPE_CHECKING:
-    from pytest_chaos.controller import Chaos
+    from pytest_chaos.experiment import Chaos
 
 __all__ = ["RECORD_SCHEMA", "chaos", "toxiproxy"]
 
@@ -41,7 +41,7 @@ def chaos(request: pytest.FixtureRequest, toxiproxy: ToxiproxyServer) -> Iterato
     Faults need ``@pytest.mark.chaos(blast_radius=[...])``. At teardown every fault is
     healed, every proxy removed, and the server checked for leftovers.
     """
-    from pytest_chaos.controller import Chaos
+    from pytest_chaos.experiment import Chaos
 
     session = get_session(request.config)
     controller = Chaos(
@@ -57,14 +57,14 @@ def chaos(request: pytest.FixtureRequest, toxiproxy: ToxiproxyServer) -> Iterato
         public_host=toxiproxy.public_host,
     )
     request.node.stash[CHAOS_KEY] = controller
-    session.backstop.add(controller.undo_stack, lambda: controller.heal_all(by="session"))
+    session.session_rollback.add(controller.undo_stack, lambda: controller.heal_all(by="session"))
     try:
         yield controller
     finally:
         try:
-            controller._teardown()
+            controller.teardown()
         finally:
-            session.backstop.discard(controller.undo_stack)
+            session.session_rollback.discard(controller.undo_stack)
 
 
 def _is_chaos_test(item: pytest.Item) -> bool:

@@ -2,7 +2,7 @@
 
 It owns the test's proxies, faults, timeline and undo stack. Every fault, whoever
 implements it (proxies here, containers in :mod:`pytest_chaos.services`, message faults
-in :mod:`pytest_chaos._messages`), goes through :meth:`Chaos.inject`, which checks the
+in :mod:`pytest_chaos.experiment._messages`), goes through :meth:`Chaos.inject`, which checks the
 blast radius, asks the veto hook, pushes the undo action before applying, records the
 timeline event and arms the safety timer.
 """
@@ -10,17 +10,24 @@ timeline event and arms the safety timer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from pytest_chaos._chaos_proxy import ChaosProxy, parse_address
-from pytest_chaos._fault import Fault
-from pytest_chaos._messages import MessageFaultsMixin
-from pytest_chaos._timeline import Timeline
-from pytest_chaos.checks import ChecksMixin
+from pytest_chaos.checks import (
+    History,
+    circuit_breaker,
+    guard,
+    idempotent,
+    observe,
+    recovers,
+    retries,
+    steady_state,
+    watch_breaker,
+)
 from pytest_chaos.errors import (
     ConfigurationError,
     HypothesisViolated,
@@ -29,16 +36,26 @@ from pytest_chaos.errors import (
     ProxyAPIError,
     RollbackError,
 )
-from pytest_chaos.safety._names import server_name
-from pytest_chaos.safety._radius import check_injection
-from pytest_chaos.safety._rollback import UndoStack
-from pytest_chaos.safety._timer import SafetyTimer
-from pytest_chaos.services._faults import ContainerFaultsMixin
+from pytest_chaos.experiment._fault import Fault
+from pytest_chaos.experiment._messages import duplicate, reorder
+from pytest_chaos.experiment._names import server_name
+from pytest_chaos.experiment._proxy_handle import ChaosProxy, parse_address
+from pytest_chaos.experiment._radius import check_injection
+from pytest_chaos.experiment._rollback import UndoStack
+from pytest_chaos.experiment._service_faults import (
+    disconnect,
+    kill,
+    kill_random,
+    pause,
+    restart,
+    stop,
+)
+from pytest_chaos.timeline import Timeline
 
 if TYPE_CHECKING:
-    from pytest_chaos.checks._result import CheckResult
+    from pytest_chaos.checks import CheckResult
     from pytest_chaos.client import ToxiproxyClient
-    from pytest_chaos.marker import ChaosSpec
+    from pytest_chaos.experiment._spec import ChaosSpec
 
 __all__ = ["Chaos", "ChaosProxy", "Fault"]
 
@@ -48,8 +65,7 @@ _SERVICE_READY_TIMEOUT = 60.0
 
 
 def _is_service(item: object) -> bool:
-    # services load Docker lazily; only look when the services layer is imported
-    from pytest_chaos.services._service import Service
+    from pytest_chaos.services import Service
 
     return isinstance(item, Service)
 
@@ -71,14 +87,73 @@ def _discard(_: object) -> None:
 
 _PROXY_NAME = re.compile(r"^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$")
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
+
+class _Check(Generic[P, R]):
+    """A check of `pytest_chaos.checks` as a method of `Chaos`: the same function, with
+    its signature and docstring, called with the experiment as ``context=``."""
+
+    def __init__(self, check: Callable[P, R]) -> None:
+        self._check = check
+        self.__doc__ = check.__doc__
+
+    @overload
+    def __get__(self, chaos: None, owner: type[Chaos]) -> Callable[P, R]: ...
+
+    @overload
+    def __get__(self, chaos: Chaos, owner: type[Chaos]) -> Callable[P, R]: ...
+
+    def __get__(self, chaos: Chaos | None, owner: type[Chaos]) -> Callable[P, R]:
+        check = self._check
+        if chaos is None:
+            return check
+
+        @functools.wraps(check)
+        def bound(*args: P.args, **kwargs: P.kwargs) -> R:
+            kwargs.setdefault("context", chaos)
+            return check(*args, **kwargs)
+
+        return bound
+
+
+class Chaos:
     """The chaos experiment of one test (the ``chaos`` fixture).
 
     Create proxies with :meth:`proxy`, inject faults through their methods or
     :meth:`partition`, assert hypotheses with the checks. ``timeline`` records
     everything; ``seed`` and ``rng`` make every random choice replayable.
+
+    Its parts are functions it binds, not base classes: the checks of
+    `pytest_chaos.checks` (each called with this experiment as ``context``), the service
+    faults (``pause``, ``stop``, ``kill``, ``restart``, ``disconnect``, ``kill_random``)
+    and the message faults (``duplicate``, ``reorder``). Every fault goes through
+    :meth:`inject`.
     """
+
+    # -- checks: one signature each, the function's ------------------------------------
+    steady_state = _Check(steady_state)
+    observe = _Check(observe)
+    guard = _Check(guard)
+    circuit_breaker = _Check(circuit_breaker)
+    retries = _Check(retries)
+    idempotent = _Check(idempotent)
+    recovers = _Check(recovers)
+    history = _Check(History)
+    watch_breaker = _Check(watch_breaker)
+
+    # -- service faults (chaos.kill(chaos_services.redis()), ...) ----------------------
+    pause = pause
+    stop = stop
+    kill = kill
+    restart = restart
+    disconnect = disconnect
+    kill_random = kill_random
+
+    # -- message faults ----------------------------------------------------------------
+    duplicate = duplicate
+    reorder = reorder
 
     def __init__(
         self,
@@ -179,7 +254,6 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
             fault_id = f"f{len(self._faults) + 1}"
             entry = self._undo.push(f"{kind} {fault_id} on {target}", lambda: _discard(undo()))
             fault = Fault(
-                self,
                 id=fault_id,
                 kind=kind,
                 target=target,
@@ -187,6 +261,8 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
                 stream=stream,
                 toxicity=toxicity,
                 entry=entry,
+                timeline=self.timeline,
+                after_heal=self._after_heal,
             )
             try:
                 apply()
@@ -213,46 +289,14 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
             self._faults.append(fault)
             limit = self.spec.blast_radius.max_fault_seconds if self.spec else None
             if limit is not None:
-                fault._timer = SafetyTimer(
-                    float(limit),
-                    lambda: _discard(self._heal(fault, by="safety_timer")),
-                    name=fault_id,
-                ).start()
+                fault.arm(float(limit))
         if self._hook is not None:
             self._hook.pytest_chaos_after_inject(chaos=self, fault=fault)
         return fault
 
-    def _heal(self, fault: Fault, *, by: str) -> bool:
-        with fault._lock:
-            if fault.healed_by is not None:
-                return False
-            error: BaseException | None = None
-            try:
-                fault._entry.run()
-            except BaseException as exc:
-                error = exc
-            # healed even if the undo failed: teardown's server check tells the truth
-            fault.healed_by = by
-            fault.healed_at = self.timeline.now()
-            extra = {} if error is None else {"error": f"{type(error).__name__}: {error}"}
-            self.timeline.record(
-                "heal",
-                fault.kind,
-                target=fault.target,
-                fault_id=fault.id,
-                by=by,
-                duration=round(fault.duration, 6),
-                **extra,
-            )
-        # outside the fault's lock: a safety timer that just fired waits for that lock,
-        # and cancel() joins its thread
-        if fault._timer is not None and by != "safety_timer":
-            fault._timer.cancel()
-        if error is not None:
-            raise error
+    def _after_heal(self, fault: Fault, by: str) -> None:
         if self._hook is not None:
             self._hook.pytest_chaos_after_heal(chaos=self, fault=fault, by=by)
-        return True
 
     @property
     def active_faults(self) -> list[Fault]:
@@ -272,7 +316,7 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         errors: list[BaseException] = []
         for fault in reversed(self.active_faults):
             try:
-                if self._heal(fault, by=by):
+                if fault.heal(by=by):
                     healed.append(fault)
             except Exception as exc:
                 errors.append(exc)
@@ -289,10 +333,10 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
             self._hook.pytest_chaos_abort(chaos=self, reason=reason, healed=healed)
         return healed
 
-    def _check_done(self, result: CheckResult, exc: BaseException | None = None) -> None:
+    def record_check(self, result: CheckResult, exc: BaseException | None = None) -> None:
         """Record a check's verdict, tell the hooks, raise ``exc`` if it failed.
 
-        Checks call this through :class:`ChecksMixin`. ``exc`` is the check's own
+        Every ``chaos.<check>`` ends here (its ``context``). ``exc`` is the check's own
         ``HypothesisViolated`` subclass; without it a plain ``HypothesisViolated`` is raised.
         """
         self.timeline.record("check", result.name, target=result.target, **result.event_data())
@@ -420,10 +464,10 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
 
     @property
     def undo_stack(self) -> UndoStack:
-        """The test's undo stack (drained at teardown, or by the session backstop)."""
+        """The test's undo stack (drained at teardown, or by the end-of-session rollback)."""
         return self._undo
 
-    def _teardown(self) -> None:
+    def teardown(self) -> None:
         """Heal everything, remove the proxies, then verify the server is clean.
 
         Raises :class:`RollbackError` naming what was left on the server.
@@ -433,14 +477,13 @@ class Chaos(ChecksMixin, ContainerFaultsMixin, MessageFaultsMixin):
         errors: list[str] = []
         for fault in reversed(self.active_faults):
             try:
-                self._heal(fault, by="teardown")
+                fault.heal(by="teardown")
             except Exception as heal_exc:
                 errors.append(f"healing {fault!r} failed: {heal_exc}")
         for label, undo_exc in self._undo.drain():
             errors.append(f"undoing {label} failed: {undo_exc}")
         for fault in self._faults:
-            if fault._timer is not None:
-                fault._timer.cancel()
+            fault.disarm()
         self.leftovers = self._find_leftovers()
         if self.leftovers or errors:
             for name in self.leftovers:  # clean up so later tests start clean

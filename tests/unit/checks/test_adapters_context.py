@@ -6,15 +6,19 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos._timeline import Timeline
 from pytest_chaos.checks import (
     CheckResult,
-    ChecksMixin,
     GuardTripped,
+    History,
     SteadyStateViolated,
+    circuit_breaker,
+    guard,
+    recovers,
+    steady_state,
     watch_breaker,
 )
 from pytest_chaos.errors import CheckError, HypothesisViolated, SteadyStateNotMet
+from pytest_chaos.timeline import Timeline
 
 
 def _fail(breaker_call: Any) -> None:
@@ -77,8 +81,8 @@ def test_unknown_breaker_is_a_check_error() -> None:
         watch_breaker(object())
 
 
-class FakeChaos(ChecksMixin):
-    """The controller surface of docs/internals.md, in memory."""
+class FakeChaos:
+    """A CheckContext in memory: what a check uses of the experiment."""
 
     def __init__(self) -> None:
         self.timeline = Timeline()
@@ -96,13 +100,13 @@ class FakeChaos(ChecksMixin):
             self.timeline.record("heal", "latency", fault_id=f, by=by, duration=0.0)
         return healed
 
-    def abort(self, reason: str) -> list[str]:
+    def abort(self, reason: str, *, source: str = "guard") -> list[str]:
         healed = self.heal_all("guard")
         self.aborted = reason
         self.timeline.record("abort", "guard", reason=reason, healed=healed)
         return healed
 
-    def _check_done(self, result: CheckResult, exc: BaseException | None = None) -> None:
+    def record_check(self, result: CheckResult, exc: BaseException | None = None) -> None:
         self.done.append(result)
         self.timeline.record("check", result.name, **result.event_data())
         if not result.passed:
@@ -113,20 +117,20 @@ class FakeChaos(ChecksMixin):
         self.timeline.record("inject", "latency", fault_id=self.faults[-1])
 
 
-def test_mixin_routes_results_through_check_done_with_the_checks_exception() -> None:
+def test_a_context_gets_every_verdict_with_the_checks_exception() -> None:
     chaos = FakeChaos()
     with pytest.raises(SteadyStateNotMet):
-        chaos.steady_state(lambda: False, calls=2)
+        steady_state(lambda: False, calls=2, context=chaos)
     chaos.inject()
     with pytest.raises(SteadyStateViolated):
-        chaos.steady_state(lambda: False, calls=2)
+        steady_state(lambda: False, calls=2, context=chaos)
     assert [r.passed for r in chaos.done] == [False, False]
 
 
-def test_mixin_guard_aborts_through_the_controller() -> None:
+def test_a_guard_in_a_context_aborts_the_experiment() -> None:
     chaos = FakeChaos()
     chaos.inject()
-    with pytest.raises(GuardTripped), chaos.guard(lambda: False, interval=0.01) as g:
+    with pytest.raises(GuardTripped), guard(lambda: False, interval=0.01, context=chaos) as g:
         deadline = time.monotonic() + 5
         while not g.breached and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -135,21 +139,21 @@ def test_mixin_guard_aborts_through_the_controller() -> None:
     assert g.healed == ["f1"]
 
 
-def test_mixin_recovers_and_history_need_healed_faults() -> None:
+def test_recovers_and_history_in_a_context_need_healed_faults() -> None:
     chaos = FakeChaos()
     chaos.inject()
     with pytest.raises(CheckError, match="faults are still active"):
-        chaos.recovers(lambda: True, within=1)
-    h = chaos.history()
+        recovers(lambda: True, within=1, context=chaos)
+    h = History(context=chaos)
     h.write("k", 1, lambda: None)
     with pytest.raises(CheckError, match="faults are still active"):
         h.check({"k": [1]})
     chaos.heal_all()
-    assert chaos.recovers(lambda: True, within=1).passed
+    assert recovers(lambda: True, within=1, context=chaos).passed
     assert h.check({"k": [1]}).passed
 
 
-def test_mixin_circuit_breaker_heals_all_when_given_reset_timeout() -> None:
+def test_circuit_breaker_in_a_context_heals_all_when_given_reset_timeout() -> None:
     chaos = FakeChaos()
     chaos.inject()
     counter = {"n": 0}
@@ -160,5 +164,7 @@ def test_mixin_circuit_breaker_heals_all_when_given_reset_timeout() -> None:
         counter["n"] += 1
 
     stats = lambda: {"connections_accepted": counter["n"], "bytes_upstream": 0, "http_requests": 0}  # noqa: E731
-    result = chaos.circuit_breaker(call, proxy=stats, opens_within_calls=1, reset_timeout=0.05)
+    result = circuit_breaker(
+        call, proxy=stats, opens_within_calls=1, reset_timeout=0.05, context=chaos
+    )
     assert result.passed and not chaos.active_faults

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos._session import BACKENDS, SESSION_KEY, ChaosSession, resolve_settings
 from pytest_chaos.errors import ConfigurationError
-from pytest_chaos.marker import MARKER_HELP, spec_for
+from pytest_chaos.plugin._marker import MARKER_HELP, spec_for
+from pytest_chaos.plugin._session import BACKENDS, SESSION_KEY, ChaosSession, resolve_settings
 
 pytest_plugins = [
-    "pytest_chaos.fixtures",
+    "pytest_chaos.plugin._fixtures",
     "pytest_chaos.services._plugin",
     "pytest_chaos.reporting._plugin",
 ]
@@ -25,7 +25,7 @@ pytest_plugins = [
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Register the ``pytest_chaos_*`` hook specifications."""
-    from pytest_chaos import hookspecs
+    from pytest_chaos.plugin import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -84,7 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = resolve_settings(config)
     config.stash[SESSION_KEY] = ChaosSession(config, settings)
     if settings.strict:
-        from pytest_chaos._strict import StrictGate
+        from pytest_chaos.plugin._strict import StrictGate
 
         config.pluginmanager.register(StrictGate(config), "chaos-strict")
     if config.pluginmanager.hasplugin("xdist"):
@@ -130,7 +130,7 @@ def pytest_make_collect_report(
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Backstop: undo what no teardown could (an interrupted run), then stop the server."""
+    """SessionRollback: undo what no teardown could (an interrupted run), then stop the server."""
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None:
         return
@@ -139,4 +139,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = [f"{owner}: undoing {label} failed: {exc}" for owner, label, exc in failures]
         if reporter is not None:
-            reporter.write_line("chaos: session backstop could not undo:\n  " + "\n  ".join(lines))
+            reporter.write_line(
+                "chaos: the end-of-session rollback could not undo:\n  " + "\n  ".join(lines)
+            )

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_chaos.checks._result import CheckResult
-    from pytest_chaos.controller import Chaos, Fault
+    from pytest_chaos.checks import CheckResult
+    from pytest_chaos.experiment import Chaos, Fault
 
 hookspec = pytest.hookspec
 

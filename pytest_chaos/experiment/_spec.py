@@ -1,8 +1,7 @@
-"""The ``@pytest.mark.chaos(blast_radius=...)`` marker, parsed into a frozen spec.
+"""What a chaos test may fault: `BlastRadius` and the parsed marker `ChaosSpec`.
 
-The marker is checked when the test is collected, so a mistake in it is a collection
-error that names the test, the argument, what is allowed and the fix, long before any
-fault could be injected.
+Frozen values with no pytest dependency: the plugin parses the marker into them
+(plugin/_marker.py) and the experiment checks every injection against them (_radius.py).
 """
 
 from __future__ import annotations
@@ -14,25 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from pytest_chaos.errors import ConfigurationError
 
-__all__ = ["MARKER_HELP", "BlastRadius", "ChaosSpec", "parse_marker", "spec_for"]
+__all__ = ["FIX", "BlastRadius", "ChaosSpec"]
 
-MARKER_HELP = (
-    "chaos(blast_radius=[...] or BlastRadius(targets=[...], exclude=[...], "
-    "max_concurrent_faults=None, max_fault_seconds=None)): a chaos experiment that may "
-    "fault only the named targets"
+#: how to write the marker, for every error message about it
+FIX = (
+    "Write @pytest.mark.chaos(blast_radius=['redis']) or "
+    "@pytest.mark.chaos(blast_radius=BlastRadius(targets=['redis'], max_concurrent_faults=1))."
 )
 
 # a target name or a shell-style pattern over such names
 _NAME = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+$")
-_ALLOWED_KWARGS = ("blast_radius",)
-_FIX = (
-    "Write @pytest.mark.chaos(blast_radius=['redis']) or "
-    "@pytest.mark.chaos(blast_radius=BlastRadius(targets=['redis'], max_concurrent_faults=1))."
-)
 
 
 @dataclass(frozen=True)
@@ -87,7 +79,7 @@ class BlastRadius:
         if not self.targets:
             raise ConfigurationError(
                 f"{where}: blast_radius is empty; a chaos test must name at least one "
-                f"target it may fault. {_FIX}"
+                f"target it may fault. {FIX}"
             )
         both = sorted(set(self.targets) & set(self.exclude))
         if both:
@@ -140,51 +132,3 @@ class ChaosSpec:
 
     nodeid: str
     blast_radius: BlastRadius = field(default_factory=BlastRadius)
-
-
-_SPEC_KEY = pytest.StashKey["ChaosSpec | None"]()
-
-
-def parse_marker(item: pytest.Item) -> ChaosSpec | None:
-    """Parse the closest ``chaos`` marker of ``item``; ``None`` if it has none.
-
-    Raises :class:`ConfigurationError` naming the test, the argument and the fix.
-    """
-    mark = item.get_closest_marker("chaos")
-    if mark is None:
-        return None
-    where = f"{item.nodeid}: @pytest.mark.chaos"
-    if mark.args:
-        raise ConfigurationError(
-            f"{where} got positional arguments {list(mark.args)!r}; it takes only the "
-            f"keyword blast_radius. {_FIX}"
-        )
-    unknown = sorted(set(mark.kwargs) - set(_ALLOWED_KWARGS))
-    if unknown:
-        raise ConfigurationError(
-            f"{where} got unknown argument(s) {unknown}; allowed: {list(_ALLOWED_KWARGS)}. "
-            "Limits go inside BlastRadius(max_concurrent_faults=..., max_fault_seconds=...)."
-        )
-    if "blast_radius" not in mark.kwargs:
-        raise ConfigurationError(
-            f"{where} needs blast_radius: the targets this test may fault. {_FIX}"
-        )
-    raw = mark.kwargs["blast_radius"]
-    if isinstance(raw, BlastRadius):
-        radius = raw
-    elif isinstance(raw, list | tuple):
-        radius = BlastRadius(targets=tuple(raw))
-    else:
-        raise ConfigurationError(
-            f"{where}: blast_radius={raw!r} is a {type(raw).__name__}; allowed are a list "
-            f"of target names or a BlastRadius. {_FIX}"
-        )
-    radius.validate(f"{where}")
-    return ChaosSpec(nodeid=item.nodeid, blast_radius=radius)
-
-
-def spec_for(item: pytest.Item) -> ChaosSpec | None:
-    """The spec parsed at collection (parsing now if collection did not)."""
-    if _SPEC_KEY not in item.stash:
-        item.stash[_SPEC_KEY] = parse_marker(item)
-    return item.stash[_SPEC_KEY]

@@ -1,8 +1,8 @@
-"""Rollback: the undo stack of one test and the session-end backstop.
+"""Rollback: the undo stack of one test and the end-of-session rollback.
 
 Every change to a proxy or container pushes its inverse *before* it is applied, so a
 change that fails halfway is still undone. Teardown drains the stack in reverse; the
-backstop drains whatever a test could not (an interrupted run) at session end.
+end-of-session rollback drains whatever a test could not (an interrupted run).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Backstop", "UndoEntry", "UndoStack"]
+__all__ = ["SessionRollback", "UndoEntry", "UndoStack"]
 
 
 @dataclass(eq=False)
@@ -79,7 +79,7 @@ class UndoStack:
         return f"<UndoStack {self.owner!r} pending={len(self.pending)}>"
 
 
-class Backstop:
+class SessionRollback:
     """The undo stacks still open in this process, drained at session end.
 
     A stack may come with a ``heal`` callable that runs first (the controller heals its
@@ -119,4 +119,4 @@ class Backstop:
         return len(self._stacks)
 
     def __repr__(self) -> str:
-        return f"<Backstop open_stacks={len(self._stacks)}>"
+        return f"<SessionRollback open_stacks={len(self._stacks)}>"

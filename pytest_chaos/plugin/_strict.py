@@ -28,7 +28,7 @@ import pytest
 from pytest_chaos.errors import ChaosUnavailable
 
 if TYPE_CHECKING:
-    from pytest_chaos.reporting._model import ChaosTestResult
+    from pytest_chaos.reporting import ChaosTestResult
 
 __all__ = ["STRICT_NOTE", "StrictGate", "gate_verdict"]
 

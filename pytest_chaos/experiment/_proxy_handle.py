@@ -1,21 +1,20 @@
 """``ChaosProxy``: a fault proxy in front of one dependency, and its fault methods.
 
 Fault methods speak Toxiproxy's units (milliseconds, KB/s, bytes) so numbers match the
-Toxiproxy documentation. Each returns a :class:`~pytest_chaos._fault.Fault`.
+Toxiproxy documentation. Each returns a :class:`~pytest_chaos.experiment._fault.Fault`.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pytest_chaos.errors import ChaosError, ConfigurationError, InjectionError, ProxyAPIError
+from pytest_chaos.experiment._fault import Fault, Injector
 
 if TYPE_CHECKING:
-    from pytest_chaos._fault import Fault
-    from pytest_chaos.client import ProxyJSON, ProxyStats
-    from pytest_chaos.controller import Chaos
+    from pytest_chaos.client import ProxyJSON, ProxyStats, ToxiproxyClient
 
 __all__ = ["ChaosProxy", "StreamArg", "parse_address"]
 
@@ -57,6 +56,13 @@ def _number(value: Any, arg: str, method: str, unit: str, *, integer: bool = Tru
     return float(value)
 
 
+class ProxyOwner(Injector, Protocol):
+    """What a proxy handle needs from the experiment that created it (`Chaos`)."""
+
+    client: ToxiproxyClient
+    public_host: str | None
+
+
 class ChaosProxy:
     """A fault proxy created by ``chaos.proxy(name, upstream=...)``.
 
@@ -68,7 +74,7 @@ class ChaosProxy:
     (``"host:port"``), ``upstream``.
     """
 
-    def __init__(self, chaos: Chaos, name: str, server_name: str, created: ProxyJSON) -> None:
+    def __init__(self, chaos: ProxyOwner, name: str, server_name: str, created: ProxyJSON) -> None:
         self._chaos = chaos
         self.name = name
         self.server_name = server_name

@@ -4,12 +4,12 @@ Queues and event streams deliver *at least once* and rarely in order: a consumer
 cope with the same message twice and with messages overtaking each other. These two
 faults need no proxy, they wrap what the test hands to the consumer:
 
-- :meth:`MessageFaultsMixin.duplicate` wraps a handler so that each message (or a
+- ``chaos.duplicate`` wraps a handler so that each message (or a
   seeded share of them) is delivered ``copies`` times. It is a fault like any other:
   it goes through ``Chaos.inject`` (blast radius, veto hook, undo stack, timeline) and
   is healed by ``.heal()``, a ``with`` block or teardown. Pass it as ``via=`` to the
   idempotency check, which heals it after the first delivery.
-- :meth:`MessageFaultsMixin.reorder` returns a seeded permutation of a batch in which no
+- ``chaos.reorder`` returns a seeded permutation of a batch in which no
   message moves more than ``window`` places, and notes the permutation on the timeline.
 
 Both draw from their own ``random.Random``, seeded from the test's RNG when they are
@@ -23,17 +23,15 @@ import inspect
 import random
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pytest_chaos._surface import ControllerSurface
 from pytest_chaos.errors import BlastRadiusError, ConfigurationError
+from pytest_chaos.experiment._fault import Fault, Injector
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from pytest_chaos._fault import Fault
-
-__all__ = ["Duplicator", "MessageFaultsMixin", "bounded_permutation"]
+__all__ = ["Duplicator", "bounded_permutation", "duplicate", "reorder"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -178,117 +176,109 @@ def _check_number(
         )
 
 
-class MessageFaultsMixin:
-    """Message faults on the ``chaos`` fixture: :meth:`duplicate` and :meth:`reorder`.
+def duplicate(
+    chaos: Injector,
+    handler: Callable[..., R],
+    copies: int = 2,
+    *,
+    rate: float = 1.0,
+    target: str = "messages",
+    seed: int | None = None,
+) -> Duplicator[R]:
+    """Wrap ``handler`` so that each message is delivered ``copies`` times.
 
-    Uses only the controller surface: ``inject``, ``rng`` and ``timeline``.
+    ``rate`` is the share of messages duplicated (seeded draw per message).
+    ``target`` is the name the blast radius must include (``"messages"`` unless you
+    name the queue or consumer). Returns a :class:`Duplicator`, active at once,
+    healed by ``.heal()``, a ``with`` block or teardown::
+
+        consume = chaos.duplicate(handle_order, copies=2)
+        for message in messages:
+            consume(message)
     """
+    if not callable(handler):
+        raise ConfigurationError(
+            f"chaos.duplicate: handler={handler!r} is not callable; pass the function "
+            "that processes one message."
+        )
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 2:
+        raise ConfigurationError(
+            f"chaos.duplicate: copies={copies!r} is not allowed; copies is how many "
+            "times each message is delivered, an integer >= 2."
+        )
+    _check_number(rate, "rate", "duplicate", minimum=0.0, maximum=1.0)
+    rng = random.Random(seed if seed is not None else chaos.rng.getrandbits(64))
+    duplicator = Duplicator(handler, copies=copies, rate=float(rate), rng=rng, target=target)
+    name = _handler_name(handler)
 
-    def _controller(self) -> ControllerSurface:
-        return cast(ControllerSurface, self)
+    def undo() -> None:
+        duplicator._deactivate()
+        chaos.timeline.record(
+            "note",
+            "duplicate_deliveries",
+            target=target,
+            handler=name,
+            calls=duplicator.calls,
+            deliveries=duplicator.deliveries,
+            duplicated=duplicator.duplicated,
+        )
 
-    def duplicate(
-        self,
-        handler: Callable[..., R],
-        copies: int = 2,
-        *,
-        rate: float = 1.0,
-        target: str = "messages",
-        seed: int | None = None,
-    ) -> Duplicator[R]:
-        """Wrap ``handler`` so that each message is delivered ``copies`` times.
+    try:
+        duplicator.fault = chaos.inject(
+            target,
+            "duplicate",
+            apply=duplicator._activate,
+            undo=undo,
+            attributes={"copies": copies, "rate": float(rate), "handler": name},
+        )
+    except BlastRadiusError as exc:
+        exc.add_note(
+            f"chaos.duplicate faults the target named by target= ({target!r}); name the "
+            "queue or consumer with target=... and list it in the blast radius."
+        )
+        raise
+    return duplicator
 
-        ``rate`` is the share of messages duplicated (seeded draw per message).
-        ``target`` is the name the blast radius must include (``"messages"`` unless you
-        name the queue or consumer). Returns a :class:`Duplicator`, active at once,
-        healed by ``.heal()``, a ``with`` block or teardown::
 
-            consume = chaos.duplicate(handle_order, copies=2)
-            for message in messages:
-                consume(message)
-        """
-        if not callable(handler):
-            raise ConfigurationError(
-                f"chaos.duplicate: handler={handler!r} is not callable; pass the function "
-                "that processes one message."
-            )
-        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 2:
-            raise ConfigurationError(
-                f"chaos.duplicate: copies={copies!r} is not allowed; copies is how many "
-                "times each message is delivered, an integer >= 2."
-            )
-        _check_number(rate, "rate", "duplicate", minimum=0.0, maximum=1.0)
-        rng = random.Random(seed if seed is not None else self._controller().rng.getrandbits(64))
-        duplicator = Duplicator(handler, copies=copies, rate=float(rate), rng=rng, target=target)
-        name = _handler_name(handler)
+def reorder(
+    chaos: Injector,
+    messages: Iterable[T],
+    window: int = 3,
+    *,
+    target: str = "messages",
+    seed: int | None = None,
+) -> list[T]:
+    """Return ``messages`` in a seeded random order where none moves more than
+    ``window`` places (``window=0`` keeps the order).
 
-        def undo() -> None:
-            duplicator._deactivate()
-            self._controller().timeline.record(
-                "note",
-                "duplicate_deliveries",
-                target=target,
-                handler=name,
-                calls=duplicator.calls,
-                deliveries=duplicator.deliveries,
-                duplicated=duplicator.duplicated,
-            )
+    The permutation is noted on the timeline (label ``reorder``: ``window``,
+    ``count``, ``moved``, ``max_displacement`` and the ``order`` of original
+    indices). Feed the result to the consumer and check it with the history check::
 
-        try:
-            duplicator.fault = self._controller().inject(
-                target,
-                "duplicate",
-                apply=duplicator._activate,
-                undo=undo,
-                attributes={"copies": copies, "rate": float(rate), "handler": name},
-            )
-        except BlastRadiusError as exc:
-            exc.add_note(
-                f"chaos.duplicate faults the target named by target= ({target!r}); name the "
-                "queue or consumer with target=... and list it in the blast radius."
-            )
-            raise
-        return duplicator
-
-    def reorder(
-        self,
-        messages: Iterable[T],
-        window: int = 3,
-        *,
-        target: str = "messages",
-        seed: int | None = None,
-    ) -> list[T]:
-        """Return ``messages`` in a seeded random order where none moves more than
-        ``window`` places (``window=0`` keeps the order).
-
-        The permutation is noted on the timeline (label ``reorder``: ``window``,
-        ``count``, ``moved``, ``max_displacement`` and the ``order`` of original
-        indices). Feed the result to the consumer and check it with the history check::
-
-            for message in chaos.reorder(events, window=3):
-                consumer.handle(message)
-        """
-        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
-            raise ConfigurationError(
-                f"chaos.reorder: window={window!r} is not allowed; window is how many places "
-                "a message may move, an integer >= 0."
-            )
-        if isinstance(messages, str | bytes) or not isinstance(messages, Iterable):
-            raise ConfigurationError(
-                f"chaos.reorder: messages={messages!r} is not a collection of messages; pass "
-                "a list (or any iterable) of messages."
-            )
-        items = list(messages)
-        rng = random.Random(seed if seed is not None else self._controller().rng.getrandbits(64))
-        order = bounded_permutation(len(items), window, rng)
-        moves = [abs(pos - i) for pos, i in enumerate(order)]
-        data: dict[str, Any] = {
-            "window": window,
-            "count": len(items),
-            "moved": sum(1 for m in moves if m),
-            "max_displacement": max(moves, default=0),
-        }
-        if len(order) <= _MAX_LISTED:
-            data["order"] = order
-        self._controller().timeline.record("note", "reorder", target=target, **data)
-        return [items[i] for i in order]
+        for message in chaos.reorder(events, window=3):
+            consumer.handle(message)
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+        raise ConfigurationError(
+            f"chaos.reorder: window={window!r} is not allowed; window is how many places "
+            "a message may move, an integer >= 0."
+        )
+    if isinstance(messages, str | bytes) or not isinstance(messages, Iterable):
+        raise ConfigurationError(
+            f"chaos.reorder: messages={messages!r} is not a collection of messages; pass "
+            "a list (or any iterable) of messages."
+        )
+    items = list(messages)
+    rng = random.Random(seed if seed is not None else chaos.rng.getrandbits(64))
+    order = bounded_permutation(len(items), window, rng)
+    moves = [abs(pos - i) for pos, i in enumerate(order)]
+    data: dict[str, Any] = {
+        "window": window,
+        "count": len(items),
+        "moved": sum(1 for m in moves if m),
+        "max_displacement": max(moves, default=0),
+    }
+    if len(order) <= _MAX_LISTED:
+        data["order"] = order
+    chaos.timeline.record("note", "reorder", target=target, **data)
+    return [items[i] for i in order]

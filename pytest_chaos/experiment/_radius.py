@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pytest_chaos.errors import BlastRadiusError
-from pytest_chaos.marker import ChaosSpec
+from pytest_chaos.experiment._spec import ChaosSpec
 
 __all__ = ["check_injection"]
 

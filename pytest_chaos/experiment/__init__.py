@@ -1,0 +1,61 @@
+"""The experiment of one test: `Chaos` (the ``chaos`` fixture), its faults and safety.
+
+- `Chaos` (_chaos.py): proxies, the one injection mechanism, checks and faults bound
+  to the test, teardown with the server check;
+- `ChaosProxy` (_proxy_handle.py): the handle a test holds for one proxy, with the
+  fault methods;
+- `Fault` (_fault.py): one injected fault, healed once;
+- service faults (_service_faults.py) and message faults (_messages.py): functions
+  that `Chaos` binds as its methods;
+- safety: `BlastRadius` and `ChaosSpec` (_spec.py), the injection checks (_radius.py),
+  the undo stack and end-of-session rollback (_rollback.py), the safety timer (_timer.py) and
+  run-scoped names on shared servers (_names.py).
+
+Names load lazily: the plugin imports this package at load time for run ids and the
+end-of-session rollback, and the controller must not come with them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_chaos.lazy import lazy_attributes
+
+__all__ = [
+    "FIX",
+    "BlastRadius",
+    "Chaos",
+    "ChaosProxy",
+    "ChaosSpec",
+    "Duplicator",
+    "Fault",
+    "SessionRollback",
+    "dead_run_proxies",
+    "new_run_id",
+    "server_name",
+]
+
+_LAZY = {
+    "Chaos": "pytest_chaos.experiment._chaos",
+    "ChaosProxy": "pytest_chaos.experiment._proxy_handle",
+    "Fault": "pytest_chaos.experiment._fault",
+    "Duplicator": "pytest_chaos.experiment._messages",
+    "FIX": "pytest_chaos.experiment._spec",
+    "BlastRadius": "pytest_chaos.experiment._spec",
+    "ChaosSpec": "pytest_chaos.experiment._spec",
+    "SessionRollback": "pytest_chaos.experiment._rollback",
+    "dead_run_proxies": "pytest_chaos.experiment._names",
+    "new_run_id": "pytest_chaos.experiment._names",
+    "server_name": "pytest_chaos.experiment._names",
+}
+
+if TYPE_CHECKING:
+    from pytest_chaos.experiment._chaos import Chaos
+    from pytest_chaos.experiment._fault import Fault
+    from pytest_chaos.experiment._messages import Duplicator
+    from pytest_chaos.experiment._names import dead_run_proxies, new_run_id, server_name
+    from pytest_chaos.experiment._proxy_handle import ChaosProxy
+    from pytest_chaos.experiment._rollback import SessionRollback
+    from pytest_chaos.experiment._spec import FIX, BlastRadius, ChaosSpec
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
