@@ -302,6 +302,27 @@ else
     _bare_step make-test make test
     test_s=$step_s test_rc=$step_rc
     [ "$test_rc" = 0 ] || failures+=("make test failed: exit $test_rc")
+
+    # The gate as a user's CI meets it here: a chaos test whose Docker-only service
+    # cannot start must end the strict run with exit 1 (a test error, not a usage
+    # error or a skip) and name the missing engine.
+    mkdir -p "$clone/strict-probe"
+    cat >"$clone/strict-probe/test_needs_docker.py" <<'PY'
+import pytest
+
+
+@pytest.mark.chaos(blast_radius=["web"])
+def test_a_container_service(chaos, chaos_services):
+    chaos_services.container("nginx:alpine", 80, name="web")
+PY
+    _bare_step strict-probe .venv/bin/python -m pytest strict-probe -m chaos --chaos-strict \
+        -p no:cacheprovider -rA
+    strict_rc=$step_rc
+    if [ "$strict_rc" != 1 ]; then
+        failures+=("strict probe: exit $strict_rc, expected 1 (a chaos test that needs Docker, --chaos-strict)")
+    elif ! grep -q "Docker" "$BARE_OUT/strict-probe.log"; then
+        failures+=("strict probe: exit 1 but the output does not name the missing Docker engine")
+    fi
 fi
 
 # --- Timings and verdict --------------------------------------------------------------------
@@ -321,6 +342,7 @@ verdict=pass
     echo "make_chaos_summary=$(printf '%q' "$chaos_summary")"
     echo "make_test_s=$test_s"
     echo "make_test_rc=$test_rc"
+    echo "strict_probe_rc=${strict_rc:-not-run}"
     echo "leg_s=$leg_s"
     echo "verdict=$verdict"
 } >"$BARE_TIMINGS"
