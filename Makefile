@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: chaos test lint type unit docs bench clean
+.PHONY: chaos test lint type unit docs bench hooks clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: lint type unit docs
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
+
+# Git pre-commit hooks (.pre-commit-config.yaml): ruff, ruff-format and mypy from .venv.
+hooks: $(BIN)/.installed
+	$(BIN)/pre-commit install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
