@@ -15,6 +15,9 @@ modelled as adding a value to a collection per key (a list, a set, table rows), 
 give every write a distinct value. A value the server assigns (an order id in a 201
 body) is recorded from the write's return: ``write(key, fn)`` with ``fn`` returning it.
 
+Reads may lag behind acknowledgements (replication, a queue, a cache refresh):
+``check(read, settle=S)`` re-reads until the verdict stays the same for ``S`` seconds
+(the way ``idempotent(settle=...)`` waits for a stable state), instead of a guessed sleep.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pytest_chaos.checks._common import Finish
 from pytest_chaos.checks._context import CheckContext, bind_context, require_healed
 from pytest_chaos.checks._errors import HistoryViolated
-from pytest_chaos.checks._probe import check_failures
+from pytest_chaos.checks._probe import check_failures, check_positive
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.errors import CheckError
 
@@ -42,6 +45,7 @@ _CHECK = "history"
 Outcome = Literal["ack", "fail", "unknown"]
 _OUTCOMES = ("ack", "fail", "unknown")
 _LIST = 8  # values listed per category in a message
+_SETTLE_ROUNDS = 20  # re-reads at most, like idempotent's settle
 
 
 class _FromReturn:
@@ -219,6 +223,7 @@ class History:
         self,
         read: Callable[[Any], Iterable[Hashable]] | Mapping[Any, Iterable[Hashable]],
         *,
+        settle: float | None = None,
         target: str = "",
     ) -> CheckResult:
         """Read back every key and judge: no acknowledged write lost, none duplicated.
@@ -228,14 +233,45 @@ class History:
         duplicated writes; returns the result otherwise. In a test (``chaos.history()``)
         it must run after every fault is healed (a CheckError otherwise).
 
+        ``settle`` (seconds, or None: read once) is for systems whose reads lag behind
+        their acknowledgements (replicas, queues, caches): the keys are read again every
+        ``settle`` seconds until two reads in a row give the same verdict (the same lost and
+        duplicated values), at most 20 times. The result says how long it
+        took (``measured["settled_after"]``, ``measured["reads"]``) or that it did not
+        settle.
         """
         require_healed(self._context, "history.check")
+        if settle is not None:
+            check_positive(_CHECK, "settle", settle, allow_zero=True)
         started = time.perf_counter()
         ops = [op for op in self.ops if op.kind == "write"]
         if not ops:
             raise CheckError(f"{_CHECK}: no write was recorded; record writes with write()")
         verdict = _Verdict.judge(ops, _read_back(read, ops))
+        reads, settled = 1, True
+        if settle is not None:
+            settled = False
+            while reads < _SETTLE_ROUNDS:
+                time.sleep(settle)
+                again = _Verdict.judge(ops, _read_back(read, ops))
+                reads += 1
+                if again.key == verdict.key:
+                    settled = True
+                    verdict = again
+                    break
+                verdict = again
         measured = verdict.measured()
+        note = ""
+        if settle is not None:
+            waited = time.perf_counter() - started
+            measured.update(reads=reads, settled_after=round(waited, 3))
+            if settled:
+                note = f"; settled after {waited:.2f} s ({reads} reads, settle={settle:g} s)"
+            else:
+                note = (
+                    f"; did not settle: the verdict still changed after {reads} reads in "
+                    f"{waited:.2f} s (settle={settle:g} s); the last read is judged"
+                )
         if verdict.problems:
             message = f"{_CHECK} violated: {'; '.join(verdict.problems)}; {verdict.summary}"
         else:
@@ -245,7 +281,7 @@ class History:
             passed=not verdict.problems,
             measured=measured,
             allowed={"lost": 0, "duplicated": 0},
-            message=message,
+            message=message + note,
             duration=time.perf_counter() - started,
             target=target,
             violation=HistoryViolated,
