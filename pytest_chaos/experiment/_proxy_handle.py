@@ -169,7 +169,14 @@ class ChaosProxy:
     def reset_peer(
         self, ms: float = 0, *, stream: StreamArg = "downstream", toxicity: float = 1.0
     ) -> Fault:
-        """Reset connections (TCP RST) ``ms`` milliseconds after data arrives."""
+        """Reset connections (TCP RST) ``ms`` milliseconds after data arrives.
+
+        Where the reset happens decides whether the request reached the server: with
+        ``stream="downstream"`` (the default) the client's write still reaches the
+        server and the client gets a reset instead of the answer (the server may have
+        acted on a request the client believes failed); with ``"upstream"`` or
+        ``"both"`` the write does not reach the server.
+        """
         timeout = _number(ms, "ms", "reset_peer", "milliseconds")
         return self.toxic("reset_peer", stream=stream, toxicity=toxicity, timeout=timeout)
 
