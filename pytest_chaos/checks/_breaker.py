@@ -1,20 +1,7 @@
 """circuit_breaker: black-box verification of a breaker through the proxy's counters.
 
-Run it while a fault makes the dependency fail *slowly or visibly at the proxy*
-(``timeout()``, ``latency()``, ``reset_peer()``): the proxy then counts every attempt
-that reaches it. (With ``down()`` no attempt is ever counted, so "stopped reaching the
-dependency" cannot be told apart from "could not connect".)
-
-1. Opening: calls are made one by one. A call *looks open* when it did not reach the
-   dependency (no watched counter grew) and returned or failed within ``fail_fast``
-   seconds. From call ``opens_within_calls + 1`` on, ``open_calls`` calls in a row
-   must look open (so they must fit in the breaker's open period: a breaker that
-   half-opens in the middle of them lets a trial call through and fails the check).
-2. Closing (when ``heal=`` or ``fault=`` is given, with ``reset_timeout``): the fault
-   is healed, then calls are made every ``interval`` seconds. The first call that
-   reaches the dependency is the half-open trial; ``close_calls`` successful calls in
-   a row that reach it mean closed. This must happen within ``closes_within`` seconds
-   of the heal (default ``2 * reset_timeout + 1``).
+The two phases are described in :func:`circuit_breaker`'s docstring (what
+``help(chaos.circuit_breaker)`` shows).
 """
 
 from __future__ import annotations
@@ -61,6 +48,20 @@ def _trial(probe: Probe, stats: Counters) -> _Trial:
     return _Trial(call, Counters.delta(before, stats.read()))
 
 
+def _refuse_disabled(proxy: object, target: str) -> None:
+    """A disabled proxy (``down()``, ``partition``) cannot tell a breaker from none."""
+    if getattr(proxy, "enabled", True) is not False:
+        return
+    name = f"{target!r}" if target else repr(proxy)
+    raise CheckError(
+        f"{_CHECK}: proxy {name} is down (disabled by down() or partition): down() "
+        f"refuses connections before the proxy counts them, so every call would look "
+        f"open from the first one, with or without a breaker; check a breaker under "
+        f"timeout() (or latency(), reset_peer()) instead, and under down() use "
+        f"steady_state/observe, recovers after the heal and watch_breaker(breaker)"
+    )
+
+
 def circuit_breaker(
     call: Callable[[], object],
     *,
@@ -86,7 +87,29 @@ def circuit_breaker(
     """Verify that a circuit breaker opens, fails fast, and closes again after heal.
 
     ``call`` is one call of the system under test that uses the dependency behind
-    ``proxy``. See the module docstring for the two phases. ``breaker`` (a pybreaker,
+    ``proxy``. The check reads the proxy's counters (``stats()``, embedded backend)
+    before and after every call, in two phases:
+
+    1. Opening: calls are made one by one. A call *looks open* when it did not reach
+       the dependency (no watched counter grew) and returned or failed within
+       ``fail_fast`` seconds. From call ``opens_within_calls + 1`` on, ``open_calls``
+       calls in a row must look open (so they must fit in the breaker's open period:
+       a breaker that half-opens in the middle of them lets a trial call through and
+       fails the check).
+    2. Closing (when ``heal=`` or ``fault=`` is given, with ``reset_timeout``; without
+       them the check ends after phase 1 and says "closing not checked"): the fault is
+       healed, then calls are made every ``interval`` seconds. The first call that
+       reaches the dependency is the half-open trial; ``close_calls`` successful calls
+       in a row that reach it mean closed. This must happen within ``closes_within``
+       seconds of the heal (default ``2 * reset_timeout + 1``).
+
+    Run it under a fault the proxy can count, where every attempt reaches the proxy
+    and fails slowly or visibly there: ``timeout()``, ``latency()`` or
+    ``reset_peer()``. Under ``down()`` (the proxy disabled) connections are refused
+    before the proxy counts them, so every call would look open with or without a
+    breaker: the check raises :class:`CheckError` instead of judging.
+
+    ``breaker`` (a pybreaker,
     circuitbreaker or purgatory object) is watched during the check: its transitions
     go on the timeline and into ``measured["transitions"]``. Raises
     :class:`CircuitBreakerViolated` naming the phase that failed and the numbers.
@@ -129,6 +152,7 @@ def circuit_breaker(
         check_positive(_CHECK, "closes_within", closes_within)
     stats = Counters(proxy, counters, check=_CHECK)
     target = target or stats.name
+    _refuse_disabled(proxy, target)
     where = f"{target!r}" if target else "the dependency"
     runner = Probe(call, check=_CHECK, failures=failures, timeline=timeline, label=label)
     started = time.perf_counter()
