@@ -307,6 +307,8 @@ else
     # cannot start must end the strict run with exit 1 (a test error, not a usage
     # error or a skip) and name the missing engine.
     mkdir -p "$clone/strict-probe"
+    # its own ini: the repo's pyproject.toml configures the project's own suite
+    printf '[pytest]\n' >"$clone/strict-probe/pytest.ini"
     cat >"$clone/strict-probe/test_needs_docker.py" <<'PY'
 import pytest
 
@@ -315,8 +317,8 @@ import pytest
 def test_a_container_service(chaos, chaos_services):
     chaos_services.container("nginx:alpine", 80, name="web")
 PY
-    _bare_step strict-probe .venv/bin/python -m pytest strict-probe -m chaos --chaos-strict \
-        -p no:cacheprovider -rA
+    _bare_step strict-probe .venv/bin/python -m pytest -c strict-probe/pytest.ini \
+        --rootdir strict-probe strict-probe -m chaos --chaos-strict -p no:cacheprovider -rA
     strict_rc=$step_rc
     if [ "$strict_rc" != 1 ]; then
         failures+=("strict probe: exit $strict_rc, expected 1 (a chaos test that needs Docker, --chaos-strict)")

@@ -58,19 +58,3 @@ def test_embedded_backend_starts_a_server_that_answers_and_stops() -> None:
 def test_external_backend_needs_a_url() -> None:
     with pytest.raises(ConfigurationError, match="--toxiproxy-url=http://HOST:8474"):
         get_backend("external")(BackendOptions())
-
-
-def test_backstop_drains_every_open_stack_newest_first() -> None:
-    done: list[str] = []
-    backstop = SessionRollback()
-    stack = UndoStack("t.py::test")
-    stack.push("proxy", lambda: done.append("proxy"))
-    stack.push("fault", lambda: done.append("fault"))
-    broken = UndoStack("t.py::other")
-    broken.push("bad", lambda: 1 / 0)  # type: ignore[func-returns-value]
-    backstop.add(stack, heal=lambda: done.append("heal"))
-    backstop.add(broken)
-    failures = backstop.drain()
-    assert done == ["heal", "fault", "proxy"]
-    assert [(owner, label) for owner, label, _ in failures] == [("t.py::other", "bad")]
-    assert len(backstop) == 0 and stack.pending == []

@@ -1,0 +1,25 @@
+"""The backend registry, the built-in backends and the end-of-session rollback."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_chaos import ConfigurationError, ToxiproxyClient
+from pytest_chaos.backends import BackendOptions, get_backend, register_backend
+from pytest_chaos.experiment._rollback import SessionRollback, UndoStack
+
+
+def test_backstop_drains_every_open_stack_newest_first() -> None:
+    done: list[str] = []
+    backstop = SessionRollback()
+    stack = UndoStack("t.py::test")
+    stack.push("proxy", lambda: done.append("proxy"))
+    stack.push("fault", lambda: done.append("fault"))
+    broken = UndoStack("t.py::other")
+    broken.push("bad", lambda: 1 / 0)  # type: ignore[func-returns-value]
+    backstop.add(stack, heal=lambda: done.append("heal"))
+    backstop.add(broken)
+    failures = backstop.drain()
+    assert done == ["heal", "fault", "proxy"]
+    assert [(owner, label) for owner, label, _ in failures] == [("t.py::other", "bad")]
+    assert len(backstop) == 0 and stack.pending == []

@@ -1,0 +1,17 @@
+"""Each built-in toxic's behaviour, sans-IO, with an explicit clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_chaos.toxics import Chain, End, Piece
+
+from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
+
+
+def test_noop_passes_everything_at_once() -> None:
+    s = stage("noop")
+    s.accept(Piece(b"abc", 0.0), 0.0)
+    s.accept(End("eof"), 0.0)
+    assert s.poll(0.0) == [Piece(b"abc", 0.0), End("eof")]
+    assert s.deadline() is None
