@@ -15,6 +15,9 @@ import pytest
 from pytest_chaos.errors import ConfigurationError
 from pytest_chaos.plugin._marker import MARKER_HELP, spec_for
 from pytest_chaos.plugin._session import BACKENDS, SESSION_KEY, ChaosSession, resolve_settings
+from pytest_chaos.plugin._signals import SignalsAsInterrupt
+
+_SIGNALS_KEY = pytest.StashKey[SignalsAsInterrupt]()
 
 pytest_plugins = [
     "pytest_chaos.plugin._fixtures",
@@ -89,6 +92,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(StrictGate(config), "chaos-strict")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(config), "chaos-xdist")
+    signals = SignalsAsInterrupt()
+    signals.install()
+    config.stash[_SIGNALS_KEY] = signals
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give SIGTERM and SIGHUP their previous handlers back."""
+    signals = config.stash.get(_SIGNALS_KEY, None)
+    if signals is not None:
+        signals.uninstall()
 
 
 class _XdistSeed:
@@ -130,7 +143,8 @@ def pytest_make_collect_report(
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """SessionRollback: undo what no teardown could (an interrupted run), then stop the server."""
+    """The end-of-session rollback: undo what no teardown could (an interrupted run, a
+    SIGTERM), then stop the server."""
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None:
         return
