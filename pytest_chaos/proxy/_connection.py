@@ -49,9 +49,14 @@ class Connection:
         self._dial: asyncio.Task[None] | None = None
         self._dial_sock: socket.socket | None = None
         self._dial_timer: asyncio.TimerHandle | None = None
-        self.context = ConnectionContext(
-            conn_id, owner.name, count=owner.stats.add, note=owner.note
-        )
+        self.context = ConnectionContext(conn_id, owner.name, count=self._count, note=owner.note)
+
+    def _count(self, name: str, n: int) -> None:
+        """A toxic's count. ``http_requests`` is the passive counter's while it still
+        follows the client's stream (an HTTP toxic would count the same requests)."""
+        if name == "http_requests" and self.up is not None and self.up.http is not None:
+            return
+        self.owner.stats.add(name, n)
 
     # -- lifecycle -------------------------------------------------------------------
 

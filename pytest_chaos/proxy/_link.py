@@ -4,7 +4,9 @@ Each connection (:mod:`._connection`) has a client side and a server side (async
 Protocols writing straight to the other side's transport) and two :class:`Link`
 objects: ``upstream`` (client to server) and ``downstream`` (server to client). A link
 with no toxic forwards each read with one transport write; with toxics it feeds the
-sans-IO chain and sleeps until the chain's deadline. Backpressure: a link pauses reading
+sans-IO chain and sleeps until the chain's deadline. The upstream link also shows what
+it reads to a passive HTTP/1.x request counter (:mod:`._http_count`) until the stream
+turns out not to be HTTP/1.x. Backpressure: a link pauses reading
 its source while its destination's write buffer is over the high-water mark or its
 chain holds more than :data:`CHAIN_HIGH` bytes, so nothing is buffered without bound.
 """
@@ -16,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from pytest_chaos.proxy._http_count import RequestCounter
 from pytest_chaos.toxics import Chain, End, Item, LinkContext, Piece, Reply, Stage
 
 if TYPE_CHECKING:
@@ -186,6 +189,8 @@ class Side(asyncio.BufferedProtocol):
             link.sync()
         if link.chain is None and not link.ended:
             link.count(nbytes)
+            if link.http is not None and not link.http.feed(self.buffer[:nbytes]):
+                link.http = None  # not HTTP/1.x: stop scanning this connection
             if self.conn.zero_copy:
                 link.dest_transport.write(self.buffer[:nbytes])
             else:
@@ -257,6 +262,9 @@ class Link:
         self.ended = False  # the End left the chain (or the source ended with no chain)
         self._timer: asyncio.TimerHandle | None = None
         self._pause_reasons: set[str] = set()
+        #: counts the client's HTTP/1.x requests (``http_requests``) until the stream
+        #: turns out not to be HTTP/1.x; None then, and on the downstream link
+        self.http: RequestCounter | None = RequestCounter(owner.stats) if self.upstream else None
 
     def count(self, n: int) -> None:
         """Count bytes read from the source."""
@@ -274,6 +282,8 @@ class Link:
         if self.ended:
             return
         self.count(len(data))
+        if self.http is not None and not self.http.feed(data):
+            self.http = None
         if self.chain is None:
             self.dest_transport.write(data)
             return
