@@ -6,7 +6,6 @@ import pytest
 
 from pytest_chaos import ConfigurationError, ToxiproxyClient
 from pytest_chaos.backends import BackendOptions, get_backend, register_backend
-from pytest_chaos.experiment._rollback import SessionRollback, UndoStack
 
 
 def test_builtin_backends_load_lazily_by_name() -> None:

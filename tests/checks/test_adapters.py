@@ -7,17 +7,9 @@ from typing import Any
 import pytest
 
 from pytest_chaos.checks import (
-    CheckResult,
-    GuardTripped,
-    History,
-    SteadyStateViolated,
-    circuit_breaker,
-    guard,
-    recovers,
-    steady_state,
     watch_breaker,
 )
-from pytest_chaos.errors import CheckError, HypothesisViolated, SteadyStateNotMet
+from pytest_chaos.errors import CheckError
 from pytest_chaos.timeline import Timeline
 
 

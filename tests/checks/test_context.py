@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Any
 
 import pytest
 
@@ -15,7 +13,6 @@ from pytest_chaos.checks import (
     guard,
     recovers,
     steady_state,
-    watch_breaker,
 )
 from pytest_chaos.errors import CheckError, HypothesisViolated, SteadyStateNotMet
 from pytest_chaos.timeline import Timeline

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from pytest_chaos.checks import GuardTripped, RecoveryViolated, guard, recovers
+from pytest_chaos.checks import GuardTripped, guard
 from pytest_chaos.errors import CheckError
 from pytest_chaos.timeline import Timeline
 
@@ -79,8 +79,6 @@ def test_guard_probe_crash_heals_and_is_a_check_error() -> None:
     ):
         time.sleep(0.1)
     assert healed and "crashed" in healed[0]
-
-
 
 
 def test_a_failing_heal_is_reraised_at_the_exit() -> None:

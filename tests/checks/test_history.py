@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import functools
 
 import pytest
 
-from pytest_chaos.checks import History, HistoryViolated, IdempotencyViolated, idempotent
-from pytest_chaos.checks._idempotent import diff
+from pytest_chaos.checks import History, HistoryViolated
 from pytest_chaos.errors import CheckError
 from pytest_chaos.timeline import Timeline
 
@@ -15,7 +13,7 @@ def test_history_finds_lost_and_duplicated_writes() -> None:
     store: dict[str, list[int]] = {"k": []}
     h = History(timeline=Timeline())
     for v in range(5):
-        h.write("k", v, lambda v=v: store["k"].append(v))
+        h.write("k", v, functools.partial(store["k"].append, v))
     h.write("k", 5, lambda: True)  # acknowledged, never stored: lost
     store["k"].append(2)  # stored twice: duplicated
 
@@ -41,7 +39,7 @@ def test_history_without_losses_passes() -> None:
     store: list[int] = []
     h = History()
     for v in range(3):
-        h.write("k", v, lambda v=v: store.append(v))
+        h.write("k", v, functools.partial(store.append, v))
     assert h.check({"k": store}).passed
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_chaos.checks import History, HistoryViolated, IdempotencyViolated, idempotent
+from pytest_chaos.checks import IdempotencyViolated, idempotent
 from pytest_chaos.checks._idempotent import diff
 from pytest_chaos.errors import CheckError
 from pytest_chaos.timeline import Timeline

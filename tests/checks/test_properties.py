@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
-from hypothesis import given
-from hypothesis import strategies as st
+import pytest
 
 from pytest_chaos.checks import History
 from pytest_chaos.checks._idempotent import diff
 from pytest_chaos.checks._probe import Call, percentile
 from pytest_chaos.checks._steady import Tolerances, judge
+
+pytest.importorskip("hypothesis")
+from hypothesis import given
+from hypothesis import strategies as st
 
 latencies = st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=200)
 
@@ -72,7 +76,7 @@ def test_history_records_from_many_threads() -> None:
     threads = [
         threading.Thread(
             target=lambda i=i: [
-                h.write("k", i * 100 + j, lambda v=i * 100 + j: write(v)) for j in range(50)
+                h.write("k", i * 100 + j, functools.partial(write, i * 100 + j)) for j in range(50)
             ]
         )
         for i in range(4)

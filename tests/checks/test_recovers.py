@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from pytest_chaos.checks import GuardTripped, RecoveryViolated, guard, recovers
+from pytest_chaos.checks import RecoveryViolated, recovers
 from pytest_chaos.errors import CheckError
 from pytest_chaos.timeline import Timeline
 

@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+pytest.importorskip("requests")
 import requests
 
 ENV_URL = "CHAOS_CONFORMANCE_URL"

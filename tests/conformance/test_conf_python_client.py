@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+
+from .conftest import EchoServer, host_port
+
+pytest.importorskip("toxiproxy")
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-
-from .conftest import EchoServer, host_port
 
 
 @pytest.fixture

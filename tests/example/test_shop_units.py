@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 
-import pybreaker
 import pytest
+
+# The shop needs the example extra.
+pytest.importorskip("pybreaker")
+pytest.importorskip("requests")
+pytest.importorskip("tenacity")
+import pybreaker
 
 from example_suite.shop.config import PROTECTIONS, Resilience, ShopConfig, parse_fragile
 from example_suite.shop.payments import _FailureRate

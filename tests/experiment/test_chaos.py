@@ -171,9 +171,12 @@ def test_abort_heals_everything_and_marks_the_test() -> None:
 def test_heal_is_safe_from_two_threads_at_once() -> None:
     chaos, _ = make()
     count: list[int] = []
-    fault = chaos.inject(
-        "a", "k", apply=lambda: None, undo=lambda: (time.sleep(0.01), count.append(1))
-    )
+
+    def undo() -> None:
+        time.sleep(0.01)
+        count.append(1)
+
+    fault = chaos.inject("a", "k", apply=lambda: None, undo=undo)
     threads = [threading.Thread(target=fault.heal) for _ in range(8)]
     for t in threads:
         t.start()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
-from pytest_chaos import ConfigurationError, ToxiproxyClient
-from pytest_chaos.backends import BackendOptions, get_backend, register_backend
 from pytest_chaos.experiment._rollback import SessionRollback, UndoStack
+
+
+def _divide_by_zero() -> None:
+    1 / 0  # noqa: B018
 
 
 def test_backstop_drains_every_open_stack_newest_first() -> None:
@@ -16,7 +16,7 @@ def test_backstop_drains_every_open_stack_newest_first() -> None:
     stack.push("proxy", lambda: done.append("proxy"))
     stack.push("fault", lambda: done.append("fault"))
     broken = UndoStack("t.py::other")
-    broken.push("bad", lambda: 1 / 0)  # type: ignore[func-returns-value]
+    broken.push("bad", _divide_by_zero)
     backstop.add(stack, heal=lambda: done.append("heal"))
     backstop.add(broken)
     failures = backstop.drain()

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from pytest_chaos.proxy import EmbeddedServer
+
+pytest.importorskip("requests")
+import requests
 
 _names = itertools.count()
 

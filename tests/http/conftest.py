@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from _httpfixtures import Admin, Upstream, stop, wait_for_file
 
 from pytest_chaos.proxy import EmbeddedServer
+
+pytest.importorskip("requests")
+import requests
 
 _HERE = Path(__file__).parent
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import deque
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import pytest
 
 from pytest_chaos.toxics._http_parse import Piece, RequestInfo, RequestSplitter, ResponseSplitter
+
+pytest.importorskip("hypothesis")
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 CHUNKED = (
     b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"

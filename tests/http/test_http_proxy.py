@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 
 import pytest
-import redis
 from _httpfixtures import Admin, Upstream
+
+pytest.importorskip("redis")
+import redis
 
 
 def connect(listen: str) -> http.client.HTTPConnection:

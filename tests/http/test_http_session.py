@@ -12,8 +12,6 @@ from collections import deque
 from collections.abc import Mapping
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pytest_chaos.toxics import (
     Chain,
@@ -27,6 +25,10 @@ from pytest_chaos.toxics import (
     get_toxic_class,
 )
 from pytest_chaos.toxics._http_parse import RequestInfo, RequestSplitter, ResponseSplitter
+
+pytest.importorskip("hypothesis")
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def toxic(type_name: str, **attributes: object) -> Toxic:

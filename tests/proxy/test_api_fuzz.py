@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from pytest_chaos.proxy import EmbeddedServer
+
+pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FUZZ = settings(
     max_examples=int(os.environ.get("CHAOS_FUZZ_EXAMPLES", "150")),

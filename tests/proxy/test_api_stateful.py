@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
+from pytest_chaos.proxy import EmbeddedServer
+
+pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-
-from pytest_chaos.proxy import EmbeddedServer
 
 NAMES = st.sampled_from(["a", "b", "c"])
 TOXIC_NAMES = st.sampled_from(["t1", "t2", ""])

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 
 import pytest
 
 from .conftest import Helper, Upstream, assert_closed, recv_all, recv_exactly
 
 
-def test_bytes_go_both_ways_and_are_counted(helper: Helper, upstream: type[Upstream]) -> None:
+def test_bytes_go_both_ways_and_are_counted(
+    helper: Helper, upstream: Callable[..., Upstream]
+) -> None:
     up = upstream()
     proxy = helper.proxy(up.address)
     sock = helper.connect(proxy)
@@ -26,7 +29,7 @@ def test_bytes_go_both_ways_and_are_counted(helper: Helper, upstream: type[Upstr
     assert stats["connections_failed"] == 0
 
 
-def test_half_close_is_propagated(helper: Helper, upstream: type[Upstream]) -> None:
+def test_half_close_is_propagated(helper: Helper, upstream: Callable[..., Upstream]) -> None:
     async def reply_after_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.read()  # until the client's EOF
         writer.write(b"got " + request)
@@ -40,7 +43,7 @@ def test_half_close_is_propagated(helper: Helper, upstream: type[Upstream]) -> N
 
 
 def test_connection_closes_when_both_sides_are_done(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     proxy = helper.proxy(upstream().address)
     sock = helper.connect(proxy)
@@ -66,7 +69,7 @@ def test_refused_upstream_counts_a_failure_and_closes_the_client(helper: Helper)
 
 
 def test_disable_closes_open_connections_and_refuses_new_ones(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     proxy = helper.proxy(upstream().address)
     sock = helper.connect(proxy)
@@ -88,7 +91,7 @@ def test_disable_closes_open_connections_and_refuses_new_ones(
     assert recv_exactly(again, 4) == b"back"
 
 
-def test_delete_closes_open_connections(helper: Helper, upstream: type[Upstream]) -> None:
+def test_delete_closes_open_connections(helper: Helper, upstream: Callable[..., Upstream]) -> None:
     proxy = helper.proxy(upstream().address)
     sock = helper.connect(proxy)
     sock.sendall(b"hi")
@@ -98,7 +101,7 @@ def test_delete_closes_open_connections(helper: Helper, upstream: type[Upstream]
 
 
 def test_changing_upstream_restarts_and_drops_connections(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"second")
@@ -116,7 +119,7 @@ def test_changing_upstream_restarts_and_drops_connections(
 
 
 def test_black_holed_upstream_does_not_stall_new_connections(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     # A listener that never accepts, with a backlog of 0: after one or two queued
     # handshakes, the kernel drops further SYNs and connects hang.
@@ -146,7 +149,7 @@ def test_black_holed_upstream_does_not_stall_new_connections(
         hole.close()
 
 
-def test_bind_errors_read_like_go(helper: Helper, upstream: type[Upstream]) -> None:
+def test_bind_errors_read_like_go(helper: Helper, upstream: Callable[..., Upstream]) -> None:
     from pytest_chaos.proxy._errors import BindError, Conflict
 
     taken = socket.socket()
@@ -165,7 +168,9 @@ def test_bind_errors_read_like_go(helper: Helper, upstream: type[Upstream]) -> N
         helper.lt.run(helper.manager.create(proxy.name, "127.0.0.1:0", "x:1"))
 
 
-def test_a_server_that_speaks_first_is_heard(helper: Helper, upstream: type[Upstream]) -> None:
+def test_a_server_that_speaks_first_is_heard(
+    helper: Helper, upstream: Callable[..., Upstream]
+) -> None:
     async def banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 ready\r\n")
         await writer.drain()
@@ -180,7 +185,7 @@ def test_a_server_that_speaks_first_is_heard(helper: Helper, upstream: type[Upst
 
 @pytest.mark.parametrize("toxic", [None, "latency"])
 def test_a_slow_reader_holds_back_the_upstream(
-    helper: Helper, upstream: type[Upstream], toxic: str | None
+    helper: Helper, upstream: Callable[..., Upstream], toxic: str | None
 ) -> None:
     async def firehose(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         block = b"f" * 65536
@@ -235,7 +240,7 @@ def test_clients_gone_during_a_hanging_dial_leave_nothing_behind(helper: Helper,
 
 
 def test_replies_written_in_two_parts_do_not_wait_for_delayed_acks(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     async def two_parts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while await reader.read(1):
@@ -268,7 +273,7 @@ def test_replies_written_in_two_parts_do_not_wait_for_delayed_acks(
 
 
 def test_removing_a_toxic_that_holds_data_for_a_departed_client_keeps_serving(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     """A client that gave up (its own timeout) while a latency toxic held the reply:
     healing must not fail the admin call, and the proxy keeps serving."""

@@ -8,6 +8,7 @@ import resource
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from .conftest import Helper, Upstream, assert_closed, recv_exactly
 
@@ -19,7 +20,7 @@ def _fds() -> int:
 
 
 def test_a_thousand_concurrent_connections_leave_nothing_behind(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = 4 * N + 200  # client, proxy x2 and server sockets, all in this process
@@ -64,7 +65,9 @@ def test_a_thousand_concurrent_connections_leave_nothing_behind(
     assert helper.lt.run(tasks()) == tasks_before
 
 
-def test_close_releases_listeners_and_connections(helper: Helper, upstream: type[Upstream]) -> None:
+def test_close_releases_listeners_and_connections(
+    helper: Helper, upstream: Callable[..., Upstream]
+) -> None:
     up = upstream()
     fds_before = _fds()
     proxies = [helper.proxy(up.address) for _ in range(5)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 
@@ -98,8 +99,8 @@ def test_toxic_defaults_order_and_json() -> None:
             "attributes": {"latency": 5, "jitter": 0},
         }
         assert up.name == "bandwidth_upstream" and up.stream == "upstream"
-        toxics = m.get("p").to_json()["toxics"]
-        assert [t["name"] for t in toxics] == ["bandwidth_upstream", "latency_downstream"]  # type: ignore[index,union-attr]
+        toxics = cast(list[dict[str, Any]], m.get("p").to_json()["toxics"])
+        assert [t["name"] for t in toxics] == ["bandwidth_upstream", "latency_downstream"]
 
     run(body)
 

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import statistics
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -26,7 +27,7 @@ def _rtt(sock: socket.socket, n: int = 5) -> float:
 
 @pytest.mark.parametrize("stream", ["downstream", "upstream"])
 def test_latency_delays_each_round_trip(
-    helper: Helper, upstream: type[Upstream], stream: str
+    helper: Helper, upstream: Callable[..., Upstream], stream: str
 ) -> None:
     proxy = helper.proxy(upstream().address)
     sock = helper.connect(proxy)
@@ -37,7 +38,7 @@ def test_latency_delays_each_round_trip(
     assert slow - base < 0.2 + 0.5  # generous: a busy machine adds, never removes
 
 
-def test_several_latencies_add_up(helper: Helper, upstream: type[Upstream]) -> None:
+def test_several_latencies_add_up(helper: Helper, upstream: Callable[..., Upstream]) -> None:
     proxy = helper.proxy(upstream().address)
     helper.toxic(proxy, "latency", "upstream", latency=100)
     helper.toxic(proxy, "latency", "downstream", latency=100)
@@ -45,7 +46,9 @@ def test_several_latencies_add_up(helper: Helper, upstream: type[Upstream]) -> N
     assert _rtt(sock, 3) >= 0.195
 
 
-def test_latency_does_not_reduce_throughput(helper: Helper, upstream: type[Upstream]) -> None:
+def test_latency_does_not_reduce_throughput(
+    helper: Helper, upstream: Callable[..., Upstream]
+) -> None:
     async def blast(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readexactly(1)
         writer.write(b"x" * 2_000_000)
@@ -64,7 +67,7 @@ def test_latency_does_not_reduce_throughput(helper: Helper, upstream: type[Upstr
     assert 0.3 <= elapsed < 2.5
 
 
-def test_bandwidth_within_ten_percent(helper: Helper, upstream: type[Upstream]) -> None:
+def test_bandwidth_within_ten_percent(helper: Helper, upstream: Callable[..., Upstream]) -> None:
     size = 200_000
 
     async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -85,7 +88,9 @@ def test_bandwidth_within_ten_percent(helper: Helper, upstream: type[Upstream]) 
     assert 90 <= rate <= 110, f"{rate:.1f} KB/s"
 
 
-def test_reset_peer_gives_the_client_econnreset(helper: Helper, upstream: type[Upstream]) -> None:
+def test_reset_peer_gives_the_client_econnreset(
+    helper: Helper, upstream: Callable[..., Upstream]
+) -> None:
     proxy = helper.proxy(upstream().address)
     helper.toxic(proxy, "reset_peer", "upstream", timeout=100)
     sock = helper.connect(proxy)
@@ -99,7 +104,7 @@ def test_reset_peer_gives_the_client_econnreset(helper: Helper, upstream: type[U
 
 
 def test_timeout_drops_data_and_closes_after_idle_time(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     proxy = helper.proxy(upstream().address)
     sock = helper.connect(proxy)
@@ -114,7 +119,7 @@ def test_timeout_drops_data_and_closes_after_idle_time(
 
 
 def test_timeout_zero_holds_forever_and_removal_closes(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     proxy = helper.proxy(upstream().address)
     name = helper.toxic(proxy, "timeout", "upstream", timeout=0)
@@ -132,7 +137,7 @@ def test_timeout_zero_holds_forever_and_removal_closes(
     assert recv_exactly(fresh, 4) == b"fine"
 
 
-def test_slow_close_delays_the_close(helper: Helper, upstream: type[Upstream]) -> None:
+def test_slow_close_delays_the_close(helper: Helper, upstream: Callable[..., Upstream]) -> None:
     async def hello_bye(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"hello")
         await writer.drain()
@@ -149,7 +154,9 @@ def test_slow_close_delays_the_close(helper: Helper, upstream: type[Upstream]) -
     assert closed >= 0.48
 
 
-def test_limit_data_cuts_at_exactly_n_bytes(helper: Helper, upstream: type[Upstream]) -> None:
+def test_limit_data_cuts_at_exactly_n_bytes(
+    helper: Helper, upstream: Callable[..., Upstream]
+) -> None:
     async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for _ in range(10):
             writer.write(b"0123456789" * 100)
@@ -162,7 +169,7 @@ def test_limit_data_cuts_at_exactly_n_bytes(helper: Helper, upstream: type[Upstr
     assert recv_all(sock) == (b"0123456789" * 200)[:1234]
 
 
-def test_slicer_keeps_every_byte(helper: Helper, upstream: type[Upstream]) -> None:
+def test_slicer_keeps_every_byte(helper: Helper, upstream: Callable[..., Upstream]) -> None:
     proxy = helper.proxy(upstream().address)
     helper.toxic(proxy, "slicer", "upstream", average_size=7, size_variation=5, delay=10)
     helper.toxic(proxy, "slicer", "downstream", average_size=100, size_variation=99)
@@ -173,7 +180,7 @@ def test_slicer_keeps_every_byte(helper: Helper, upstream: type[Upstream]) -> No
 
 
 def test_toxic_added_to_an_open_connection_changes_it(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     proxy = helper.proxy(upstream().address)
     sock = helper.connect(proxy)
@@ -185,7 +192,7 @@ def test_toxic_added_to_an_open_connection_changes_it(
 
 
 def test_removing_a_toxic_releases_held_data_in_order(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     proxy = helper.proxy(upstream().address)
     name = helper.toxic(proxy, "latency", latency=60_000)  # a minute: only removal frees it
@@ -198,7 +205,9 @@ def test_removing_a_toxic_releases_held_data_in_order(
     assert recv_exactly(sock, 12) == b"first second"
 
 
-def test_toxicity_zero_leaves_connections_alone(helper: Helper, upstream: type[Upstream]) -> None:
+def test_toxicity_zero_leaves_connections_alone(
+    helper: Helper, upstream: Callable[..., Upstream]
+) -> None:
     proxy = helper.proxy(upstream().address)
     helper.lt.call(
         lambda: helper.manager.add_toxic(
@@ -215,7 +224,7 @@ def test_toxicity_zero_leaves_connections_alone(helper: Helper, upstream: type[U
 
 
 def test_timeout_added_to_an_idle_connection_closes_it(
-    helper: Helper, upstream: type[Upstream]
+    helper: Helper, upstream: Callable[..., Upstream]
 ) -> None:
     proxy = helper.proxy(upstream().address)
     sock = helper.connect(proxy)
@@ -228,7 +237,7 @@ def test_timeout_added_to_an_idle_connection_closes_it(
 
 
 def test_toxicity_is_rolled_per_link_from_the_seed(
-    loop_thread: LoopThread, upstream: type[Upstream]
+    loop_thread: LoopThread, upstream: Callable[..., Upstream]
 ) -> None:
     up = upstream()
 

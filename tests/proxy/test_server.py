@@ -12,10 +12,12 @@ import threading
 from pathlib import Path
 
 import pytest
-import requests
 
 from pytest_chaos.errors import ConfigurationError
 from pytest_chaos.proxy import EmbeddedServer
+
+pytest.importorskip("requests")
+import requests
 
 
 def _fds() -> int:

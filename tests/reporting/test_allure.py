@@ -9,13 +9,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from pytest_chaos.reporting._journal import journal_schema
 
 from ._support import run_pytest, write_suite
 from .conftest import SuiteRun
+
+pytest.importorskip("jsonschema")
+import jsonschema
 
 _SVG = "{http://www.w3.org/2000/svg}"
 

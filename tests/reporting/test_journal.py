@@ -6,13 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from pytest_chaos.reporting._journal import journal_schema
 
 from ._support import NODEIDS, run_pytest, write_suite
 from .conftest import SuiteRun
+
+pytest.importorskip("jsonschema")
+import jsonschema
 
 
 def _load(path: Path) -> dict[str, Any]:

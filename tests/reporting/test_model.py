@@ -10,7 +10,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-import jsonschema
 import pytest
 
 import pytest_chaos.reporting
@@ -19,6 +18,9 @@ from pytest_chaos.reporting._journal import journal_document
 from pytest_chaos.reporting._model import ChaosTestResult, PhaseInfo, derive_outcome
 from pytest_chaos.reporting._terminal import summary_lines
 from pytest_chaos.timeline import Timeline
+
+pytest.importorskip("jsonschema")
+import jsonschema
 
 
 def _record(timeline: Timeline, **overrides: Any) -> dict[str, Any]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import jsonschema
 import pytest
 
 import pytest_chaos.reporting
 from pytest_chaos.reporting._services import ServiceLog, describe, services_line
+
+pytest.importorskip("jsonschema")
+import jsonschema
 
 SKIPPING = """
 import pytest

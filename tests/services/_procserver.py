@@ -40,7 +40,7 @@ def main() -> int:
         print(args.say, file=sys.stderr, flush=True)
     if args.exit_before_ready is not None:
         print("cannot open the frobnicator: no such device", file=sys.stderr, flush=True)
-        return args.exit_before_ready
+        return int(args.exit_before_ready)
     if args.child:
         pid = os.fork()
         if pid == 0:  # the child: outlives a SIGTERM to its parent

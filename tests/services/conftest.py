@@ -1,4 +1,5 @@
-"""Fixtures of the container tests: the services layer under each provider.
+"""Fixtures of the services tests: the services layer under each provider, and echo
+servers started through ``chaos_services`` (process services).
 
 ``services`` is parametrized over the Docker, the local-binary and the bundled provider,
 so every service test runs against each. When Docker is not usable the Docker half is skipped,
@@ -10,61 +11,19 @@ local images), never from the tests.
 from __future__ import annotations
 
 import dataclasses
-import os
+import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from pytest_chaos.services import ChaosServices, ServiceSettings
+from pytest_chaos.services import ChaosServices, Service, ServiceSettings
 
-# Imported now, at collection: pytester restores sys.modules after each test that uses
-# it, and a docker/requests imported first inside such a test would be dropped and
-# re-imported as new classes, breaking every client made before ("You can only merge
-# into CookieJar").
-try:
-    import docker  # noqa: F401
-    import requests  # noqa: F401
-    import testcontainers.core.container  # noqa: F401
+from ..conftest import _not_available, require_docker
+from ._proctools import READY, echo_argv
 
-    import pytest_chaos.backends.container
-    import pytest_chaos.services._docker  # noqa: F401
-except ImportError:  # pragma: no cover - the dev extra installs them
-    pass
-
-REQUIRE_DOCKER = os.environ.get("PYTEST_CHAOS_REQUIRE_DOCKER", "").lower() in ("1", "true", "yes")
-
-
-def _not_available(message: str) -> NoReturn:
-    # In CI every provider is installed on purpose: a missing one is a broken install.
-    if REQUIRE_DOCKER:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def require_docker() -> None:
-    """Skip, or fail when Docker is demanded, if no Docker engine answers."""
-    try:
-        from pytest_chaos.services._docker import docker_unusable_reason
-    except ImportError as exc:  # pragma: no cover - the dev extra installs docker
-        _not_available(f"docker/testcontainers are not installed: {exc}")
-    reason = docker_unusable_reason()
-    if reason is not None:
-        _not_available(f"Docker is not usable: {reason}")
-
-
-@pytest.fixture
-def docker_client() -> Iterator[Any]:
-    """A docker SDK client (the test is skipped, or fails in CI, without Docker)."""
-    require_docker()
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
+if TYPE_CHECKING:
+    import redis
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +64,10 @@ def services(request: pytest.FixtureRequest) -> ChaosServices:
 @pytest.fixture
 def redis_client() -> Iterator[Callable[..., redis.Redis]]:
     """Make redis-py clients that fail at once (no retries) and close them at teardown."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     clients: list[redis.Redis] = []
 
     def make(host: str, port: int, timeout: float = 10.0) -> redis.Redis:
@@ -121,3 +84,22 @@ def redis_client() -> Iterator[Callable[..., redis.Redis]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def start_echo(chaos_services: ChaosServices) -> Iterator[Callable[..., Service]]:
+    """Start echo servers (``argv`` extras as arguments); each removed at teardown."""
+    started: list[Service] = []
+
+    def start(*extra: str, name: str | None = None, **kwargs: Any) -> Service:
+        kwargs.setdefault("ready", READY)
+        argv = kwargs.pop("argv", None) or echo_argv(*extra)
+        service = chaos_services.process(
+            argv, name=name or f"echo-{uuid.uuid4().hex[:6]}", **kwargs
+        )
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.remove()

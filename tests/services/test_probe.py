@@ -70,7 +70,12 @@ def test_tcp_ready(scripted) -> None:
 
 
 def test_wait_until_stops_early_when_the_server_died() -> None:
-    calls = []
-    assert not wait_until(lambda: calls.append(1) or False, timeout=60, alive=lambda: False)
+    calls: list[int] = []
+
+    def probe() -> bool:
+        calls.append(1)
+        return False
+
+    assert not wait_until(probe, timeout=60, alive=lambda: False)
     assert len(calls) == 1
     assert wait_until(lambda: True, timeout=0)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _proctools import READY, alive, echo_argv, eventually, read_pid, refused, talk
 
 from pytest_chaos.errors import InjectionError, ServiceError
 from pytest_chaos.services import ChaosServices, Service
 from pytest_chaos.services._local import free_port
+
+from ._proctools import READY, alive, echo_argv, eventually, read_pid, refused, talk
 
 Start = Callable[..., Service]
 
@@ -213,6 +214,7 @@ def test_stop_and_kill_end_the_tree_and_heal_on_the_same_port(
     child_file = tmp_path / "child.pid"
     svc = start_echo("--child", str(child_file), name="echo")
     port, pid, child = svc.port, svc.pid, read_pid(child_file)
+    assert pid is not None
     with getattr(chaos, fault)(svc):
         assert svc.state == "stopped" and svc.pid is None
         assert refused(port)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _proctools import READY, SCRIPT, alive, eventually, read_pid
+
+from ._proctools import READY, SCRIPT, alive, eventually, read_pid
 
 HEADER = f"""
 import socket, sys

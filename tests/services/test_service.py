@@ -9,14 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import psycopg
 import pytest
-import redis
 
 from pytest_chaos.errors import ServiceError
 from pytest_chaos.services import ChaosServices, Service, ServiceSettings
 
-from .conftest import require_docker
+from ..conftest import require_docker
+
+pytest.importorskip("psycopg")
+pytest.importorskip("redis")
+import psycopg
+import redis
 
 
 def _seconds(call: Callable[[], object]) -> float:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import threading
 import time
 
-import psycopg
 import pytest
-import redis
 
 from pytest_chaos import BlastRadius
 from pytest_chaos.errors import InjectionError
 from pytest_chaos.services import ChaosServices, ServiceSettings
+
+pytest.importorskip("psycopg")
+pytest.importorskip("redis")
+import psycopg
+import redis
 
 
 @pytest.mark.chaos(blast_radius=["redis"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_chaos.toxics import Chain, End, Piece
+from pytest_chaos.toxics import End, Piece
 
-from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
+from ._helpers import chain, data_of, ends_of, run_until_idle, stage
 
 
 def test_bandwidth_releases_bytes_at_the_rate() -> None:
@@ -30,8 +30,6 @@ def test_bandwidth_queues_chunks_behind_each_other_and_credits_no_idle_time() ->
     assert s.poll(1.0) == [Piece(b"b" * 1000, 0.0)]
     s.accept(Piece(b"c" * 1000, 5.0), 5.0)
     assert s.deadline() == pytest.approx(5.1)
-
-
 
 
 def test_bandwidth_end_follows_the_last_slice() -> None:

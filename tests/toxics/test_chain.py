@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_chaos.toxics import Chain, End, Piece
 
-from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
+from ._helpers import chain, run_until_idle, stage
 
 
 def test_input_after_the_end_is_ignored() -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+import pytest
 
 from pytest_chaos.toxics import Chain, ConnectionContext, End, LinkContext, Piece, get_toxic_class
 
-_SPECS = st.one_of(
+pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+_SPECS: st.SearchStrategy[tuple[str, dict[str, int]]] = st.one_of(
     st.tuples(
         st.just("latency"),
         st.fixed_dictionaries({"latency": st.integers(0, 200), "jitter": st.integers(0, 100)}),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_chaos.toxics import Chain, End, Piece
+from pytest_chaos.toxics import Piece
 
-from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
+from ._helpers import chain, run_until_idle, stage
 
 
 def test_latency_holds_each_chunk_from_its_read_time() -> None:

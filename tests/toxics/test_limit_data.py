@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from pytest_chaos.toxics import Chain, End, Piece
+from pytest_chaos.toxics import End, Piece
 
 from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
 

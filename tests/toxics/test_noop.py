@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+from pytest_chaos.toxics import End, Piece
 
-from pytest_chaos.toxics import Chain, End, Piece
-
-from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
+from ._helpers import stage
 
 
 def test_noop_passes_everything_at_once() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_chaos.toxics import Chain, End, Piece
+from pytest_chaos.toxics import Piece
 
-from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
+from ._helpers import chain, data_of, run_until_idle, stage
 
 
 def test_slicer_cuts_within_bounds_and_keeps_every_byte() -> None:
@@ -19,8 +19,6 @@ def test_slicer_cuts_within_bounds_and_keeps_every_byte() -> None:
     assert all(6 <= n <= 14 for n in sizes[:-1])
     times = [t for t, _ in out]
     assert times[1] - times[0] == pytest.approx(0.001)  # delay is in microseconds
-
-
 
 
 def test_slicing_is_lazy_and_bounded_per_poll() -> None:

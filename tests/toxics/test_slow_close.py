@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_chaos.toxics import Chain, End, Piece
+from pytest_chaos.toxics import End, Piece
 
-from ._helpers import chain, data_of, ends_of, link, run_until_idle, stage
+from ._helpers import chain, ends_of, run_until_idle
 
 
 def test_slow_close_passes_data_and_delays_the_close() -> None:

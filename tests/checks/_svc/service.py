@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import queue
 import socket
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -145,7 +144,7 @@ class Breaker:
         self.opened_at: float | None = None
         self.trial = False
 
-    def call(self, fn):  # type: ignore[no-untyped-def]
+    def call(self, fn):
         if self.mode == "none":
             return fn()
         with self.lock:
@@ -180,7 +179,7 @@ class App:
         if args.writes == "early":
             threading.Thread(target=self._drain, daemon=True).start()
 
-    def _attempts(self, fn):  # type: ignore[no-untyped-def]
+    def _attempts(self, fn):
         policy = self.args.retry
         if policy == "none":
             return fn()
@@ -311,4 +310,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
