@@ -112,9 +112,6 @@ LIVE = (
     "experiment/test_proxy_handle_http.py",
     "experiment/test_proxy_handle_reset_peer.py",
     "experiment/test_radius.py",
-    "http/test_http_chaos_fixture.py",
-    "http/test_http_proxy.py",
-    "http/test_passive_http_counter_live.py",
     "plugin/",
     "proxy/test_connection.py",
     "proxy/test_connection_scale.py",
@@ -138,6 +135,7 @@ LIVE = (
     "services/test_service_faults.py",
     "test_optional_extras.py",
     "toxics/test_http_toxic.py",
+    "toxics/test_passive_http_counter_live.py",
 )
 UNIT = (
     "backends/test_backends.py",
@@ -161,8 +159,6 @@ UNIT = (
     "experiment/test_rollback.py",
     "experiment/test_service_faults.py",
     "experiment/test_spec.py",
-    "http/test_http_parse.py",
-    "http/test_http_session.py",
     "proxy/test_address.py",
     "proxy/test_api.py",
     "proxy/test_api_fuzz.py",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -59,7 +59,7 @@ class Wire:
     def _count(self, name: str, n: int) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
 
-    def _collect(self, items: list[object], forward: bytearray) -> None:
+    def _collect(self, items: Sequence[object], forward: bytearray) -> None:
         for item in items:
             if isinstance(item, Piece):
                 forward += item.data
@@ -366,11 +366,11 @@ def test_every_request_gets_one_answer_in_order_at_any_split(
     heads = [p for p in pieces if p.kind == "head"]
     assert len(heads) == len(sent)
     bodies: list[bytes] = []
-    for p in pieces:
-        if p.kind == "head":
+    for piece in pieces:
+        if piece.kind == "head":
             bodies.append(b"")
-        elif p.kind == "body":
-            bodies[-1] += p.raw
+        elif piece.kind == "body":
+            bodies[-1] += piece.raw
     for (m, p), head, body in zip(sent, heads, bodies, strict=True):
         if p.startswith("/err"):
             assert head.status == 503

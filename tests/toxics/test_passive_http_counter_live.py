@@ -7,11 +7,15 @@ from __future__ import annotations
 import http.client
 
 import pytest
-import redis
-import requests
-from _httpfixtures import Admin, Upstream
 
 from pytest_chaos.checks import RetriesViolated, retries
+
+from ._httpfixtures import Admin, Upstream
+
+pytest.importorskip("redis")
+pytest.importorskip("requests")
+import redis
+import requests
 
 
 def _delta(before: dict[str, int], after: dict[str, int], *keys: str) -> dict[str, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-_UPSTREAM = Path(__file__).with_name("_upstream.py")
+_UPSTREAM = Path(__file__).parent.parent / "toxics" / "_upstream.py"
 
 CONFTEST = f"""
 import http.client, json, os, subprocess, sys, time

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from _httpfixtures import Admin, Upstream
+
+from ._httpfixtures import Admin, Upstream
 
 pytest.importorskip("redis")
 import redis

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _httpfixtures import Admin, Upstream, stop, wait_for_file
 
 from pytest_chaos.proxy import EmbeddedServer
+
+from ._httpfixtures import Admin, Upstream, stop, wait_for_file
 
 pytest.importorskip("requests")
 import requests
