@@ -191,7 +191,11 @@ class ChaosReporting:
 
         verbose = self.config.get_verbosity() > -2
         terminalreporter.write_sep("=", "chaos summary")
-        for text, markup in summary_lines(self.results, verbose=verbose):
+        width = getattr(getattr(terminalreporter, "_tw", None), "fullwidth", None)
+        lines = summary_lines(
+            self.results, verbose=verbose, width=width if isinstance(width, int) else None
+        )
+        for text, markup in lines:
             terminalreporter.write_line(text, **markup)
         line = services_line(self.services.entries)
         if line is not None:

@@ -10,6 +10,8 @@ without xdist.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -52,11 +54,47 @@ def _shown(value: Any) -> bool:
 
 
 _REASON_LIMIT = 80
+_INDENT = " " * 9  # under the text after "  check  "
+# where a reason's first clause ends: "; ", ". " or ": " (not inside a number or a URL)
+_CLAUSE_END = re.compile(r"[;.:](?=\s)")
 
 
 def _clip(text: str, limit: int = 200) -> str:
     first = text.splitlines()[0] if text else ""
     return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def _wrap(text: str, width: int | None, indent: str = _INDENT) -> list[str]:
+    """``text`` in full (every line of it), each line ``indent``-ed and wrapped at
+    ``width`` columns (not wrapped without a width): numbers are never cut off."""
+    lines: list[str] = []
+    for line in text.splitlines() or [""]:
+        if width is None or len(indent) + len(line) <= width:
+            lines.append(indent + line)
+            continue
+        lines.extend(
+            textwrap.wrap(
+                line,
+                width=max(width, len(indent) + 20),
+                initial_indent=indent,
+                subsequent_indent=indent + "  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return lines
+
+
+def _short_reason(text: str, limit: int = _REASON_LIMIT) -> str:
+    """A skip reason for the totals line: whole when short, else its first clause (in
+    full, however long) with "..." for the rest; never cut in the middle of a word."""
+    first = text.splitlines()[0].strip() if text else ""
+    if len(first) <= limit:
+        return first
+    end = _CLAUSE_END.search(first)
+    if end is not None and end.start() > 0:
+        return first[: end.start()] + " ..."
+    return first
 
 
 def _attributes(attrs: Mapping[str, Any]) -> str:
@@ -97,7 +135,9 @@ def _fault_line(fault: FaultWindow) -> str:
     return text
 
 
-def _check_lines(check: CheckVerdict, said: Sequence[str] = ()) -> list[SummaryLine]:
+def _check_lines(
+    check: CheckVerdict, said: Sequence[str] = (), width: int | None = None
+) -> list[SummaryLine]:
     verdict = "PASS" if check.passed else "FAIL"
     on = f" on {check.target}" if check.target else ""
     text = f"  check  {check.name}{on}  {verdict}"
@@ -108,7 +148,7 @@ def _check_lines(check: CheckVerdict, said: Sequence[str] = ()) -> list[SummaryL
     lines: list[SummaryLine] = [(text, {} if check.passed else {"red": True})]
     # a guard's verdict repeats the abort reason, which the abort line shows anyway
     if not check.passed and check.message and not any(r and r in check.message for r in said):
-        lines.append((f"         {_clip(check.message)}", {"red": True}))
+        lines.extend((line, {"red": True}) for line in _wrap(check.message, width))
     return lines
 
 
@@ -119,8 +159,14 @@ def _backend(record: Mapping[str, Any]) -> str:
     return f"{kind} {version}" if version else str(kind)
 
 
-def summary_lines(results: Sequence[ChaosTestResult], *, verbose: bool = True) -> list[SummaryLine]:
-    """The lines of the chaos summary: per test (when ``verbose``), then the totals."""
+def summary_lines(
+    results: Sequence[ChaosTestResult], *, verbose: bool = True, width: int | None = None
+) -> list[SummaryLine]:
+    """The lines of the chaos summary: per test (when ``verbose``), then the totals.
+
+    Violation messages are shown in full, wrapped at ``width`` columns (the terminal's)
+    under their check; without a width they are not wrapped.
+    """
     lines: list[SummaryLine] = []
     if verbose:
         for result in results:
@@ -134,7 +180,7 @@ def summary_lines(results: Sequence[ChaosTestResult], *, verbose: bool = True) -
             lines.append((head, _OUTCOME_MARKUP.get(outcome, {})))
             lines.extend((_fault_line(f), {}) for f in result.faults)
             for check in result.checks:
-                lines.extend(_check_lines(check, [a.reason for a in result.aborts]))
+                lines.extend(_check_lines(check, [a.reason for a in result.aborts], width))
             for abort in result.aborts:
                 healed = f"  healed {', '.join(abort.healed)}" if abort.healed else ""
                 where = f"by {abort.source} at {abort.t:.2f}s"
@@ -175,7 +221,7 @@ def _counts(counter: Counter[str], order: Iterable[str]) -> str:
 def _skip_reasons(results: Sequence[ChaosTestResult]) -> str:
     """``no postgres`` for one reason; ``no postgres (2), needs HTTP toxics (1)`` for more."""
     reasons: Counter[str] = Counter(
-        _clip(str((r.skip or {}).get("reason") or ""), _REASON_LIMIT) or "no reason given"
+        _short_reason(str((r.skip or {}).get("reason") or "")) or "no reason given"
         for r in results
         if r.outcome == "skipped"
     )
