@@ -141,6 +141,20 @@ class ChaosReporting:
             report.chaos_exception = _exception_info(call.excinfo.value)
         return report
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport | pytest.CollectReport
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """A chaos test's call that raised something other than an assertion (a check
+        that could not judge, a fault that could not be injected) is an ERROR, as the
+        chaos summary, the journal and Allure ("broken") call it, not FAILED."""
+        if getattr(report, "when", None) != "call" or not report.failed:
+            return None
+        info = getattr(report, "chaos_exception", None)
+        if not isinstance(info, dict) or info.get("kind") in (None, "hypothesis", "assertion"):
+            return None
+        return "error", "E", ("ERROR", {"red": True})
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
         """Note the running services before fixtures end: the last test's teardown

@@ -205,7 +205,12 @@ def summary_lines(
                 kind = failure.get("type", "error")
                 message = _clip(str(failure.get("message", "")))
                 detail = f": {message}" if message else ""
-                lines.append((f"  {failure['phase']} raised {kind}{detail}", {"red": True}))
+                if str(kind).rsplit(".", 1)[-1] == "CheckError":
+                    # not a finding about resilience: the check had nothing to judge
+                    text = f"  could not judge ({failure['phase']} raised {kind}){detail}"
+                else:
+                    text = f"  {failure['phase']} raised {kind}{detail}"
+                lines.append((text, {"red": True}))
     lines.append(totals_line(results))
     return lines
 
