@@ -2,7 +2,7 @@
 
 Not a test: run ``python bench/bench_http.py [REQUESTS]`` and copy the table into
 bench/RESULTS.md. Three processes, so that nobody shares a GIL: the counting HTTP
-upstream of the test suite (tests/http/_upstream.py), the proxy
+upstream of the test suite (tests/toxics/_upstream.py), the proxy
 (``python -m pytest_chaos.proxy``) and this client. Measured, each against the same
 upstream:
 
@@ -35,7 +35,7 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-UPSTREAM = ROOT / "tests" / "http" / "_upstream.py"
+UPSTREAM = ROOT / "tests" / "toxics" / "_upstream.py"
 
 
 def start_upstream(tmp: str) -> tuple[subprocess.Popen[bytes], str]:

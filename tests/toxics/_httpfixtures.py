@@ -43,7 +43,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @dataclass
 class Upstream:
-    """The counting HTTP server (tests/http/_upstream.py) in its own process."""
+    """The counting HTTP server (tests/toxics/_upstream.py) in its own process."""
 
     port: int
     session: requests.Session

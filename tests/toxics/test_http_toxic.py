@@ -1,6 +1,6 @@
 """HTTP toxics through the embedded proxy, against a real HTTP/1.1 server process.
 
-The upstream (tests/http/_upstream.py) logs every request it receives, so each test
+The upstream (tests/toxics/_upstream.py) logs every request it receives, so each test
 can count exactly what reached it, while the client sees what a user would see.
 """
 
