@@ -28,7 +28,7 @@ Every message names the value, the rule and the fix.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # pytest.skip.Exception, named by its defining module because mypy cannot see a class
 # behind the attribute of a function
@@ -118,8 +118,10 @@ class HypothesisViolated(ChaosError, AssertionError):
         allowed: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
-        self.measured = dict(measured or {})
-        self.allowed = dict(allowed or {})
+        # Any, not object: the values are the JSON numbers, lists and flags a check
+        # measured, and a test compares them (``measured["attempts"] <= 3``).
+        self.measured: dict[str, Any] = dict(measured or {})
+        self.allowed: dict[str, Any] = dict(allowed or {})
 
 
 class ChaosUnavailable(Skipped):

@@ -3,6 +3,7 @@ until the verdict stops changing, instead of a guessed sleep."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 
@@ -31,7 +32,7 @@ class LaggingReplica:
 def _record(replica: LaggingReplica) -> History:
     history = History()
     for i in range(26):
-        history.write("orders", f"w-{i}", lambda i=i: replica.write(f"w-{i}"))
+        history.write("orders", f"w-{i}", functools.partial(replica.write, f"w-{i}"))
     return history
 
 
