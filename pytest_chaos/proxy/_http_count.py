@@ -16,10 +16,7 @@ Bodies cost O(1) per read.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pytest_chaos.proxy._link import ProxyStats
+from typing import Protocol
 
 __all__ = ["RequestCounter"]
 
@@ -42,12 +39,18 @@ MAX_HEAD = 64 * 1024
 _LINE, _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _TRAILER = range(6)
 
 
+class Counters(Protocol):
+    """Where the count goes (the proxy's `ProxyStats`)."""
+
+    http_requests: int
+
+
 class RequestCounter:
     """Counts the HTTP/1.x requests in one client-to-server byte stream."""
 
     __slots__ = ("chunked", "head_bytes", "left", "length", "line", "state", "stats")
 
-    def __init__(self, stats: ProxyStats) -> None:
+    def __init__(self, stats: Counters) -> None:
         self.stats = stats
         self.state = _LINE
         self.left = 0  # body or chunk bytes still to skip
