@@ -46,12 +46,13 @@ def test_verdicts_in_the_output_and_the_record(pytester: pytest.Pytester) -> Non
     # SteadyStateNotMet is not an AssertionError: nothing was judged, so pytest, the
     # chaos summary and Allure ("broken") all count it an error
     result.assert_outcomes(failed=2, errors=1)
+    # pytest shows the errors section before the failures
     result.stdout.fnmatch_lines(
         [
+            "*SteadyStateNotMet: steady state not met before injection: error rate 1.00*",
             "*GuardTripped: guard tripped, test aborted: guard 'guard' breached:*",
             "*SteadyStateViolated: steady_state violated: error rate 1.00 > allowed 0.00 "
             "(3 of 3 calls failed, first: returned False) over 3 calls*",
-            "*SteadyStateNotMet: steady state not met before injection: error rate 1.00*",
         ]
     )
     result.stdout.fnmatch_lines(["chaos: 3 tests (*1 error*1 aborted*"])
