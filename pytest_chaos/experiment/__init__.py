@@ -7,6 +7,8 @@
 - `Fault` (_fault.py): one injected fault, healed once;
 - service faults (_service_faults.py) and message faults (_messages.py): functions
   that `Chaos` binds as its methods;
+- game days: `chaos.schedule(steps)` with `Step`, `SteadyState`, `Recovers`,
+  `AbortWhen`, returning a `ScheduleRun` (_schedule.py);
 - safety: `BlastRadius` and `ChaosSpec` (_spec.py), the injection checks (_radius.py),
   the undo stack and end-of-session rollback (_rollback.py), the safety timer (_timer.py) and
   run-scoped names on shared servers (_names.py).
@@ -23,19 +25,29 @@ from pytest_chaos.lazy import lazy_attributes
 
 __all__ = [
     "FIX",
+    "AbortWhen",
     "BlastRadius",
     "Chaos",
     "ChaosProxy",
     "ChaosSpec",
     "Duplicator",
     "Fault",
+    "Recovers",
+    "ScheduleRun",
     "SessionRollback",
+    "SteadyState",
+    "Step",
     "dead_run_proxies",
     "new_run_id",
     "server_name",
 ]
 
 _LAZY = {
+    "AbortWhen": "pytest_chaos.experiment._schedule",
+    "Recovers": "pytest_chaos.experiment._schedule",
+    "ScheduleRun": "pytest_chaos.experiment._schedule",
+    "SteadyState": "pytest_chaos.experiment._schedule",
+    "Step": "pytest_chaos.experiment._schedule",
     "Chaos": "pytest_chaos.experiment._chaos",
     "ChaosProxy": "pytest_chaos.experiment._proxy_handle",
     "Fault": "pytest_chaos.experiment._fault",
@@ -56,6 +68,13 @@ if TYPE_CHECKING:
     from pytest_chaos.experiment._names import dead_run_proxies, new_run_id, server_name
     from pytest_chaos.experiment._proxy_handle import ChaosProxy
     from pytest_chaos.experiment._rollback import SessionRollback
+    from pytest_chaos.experiment._schedule import (
+        AbortWhen,
+        Recovers,
+        ScheduleRun,
+        SteadyState,
+        Step,
+    )
     from pytest_chaos.experiment._spec import FIX, BlastRadius, ChaosSpec
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -42,6 +42,7 @@ from pytest_chaos.experiment._names import server_name
 from pytest_chaos.experiment._proxy_handle import ChaosProxy, parse_address
 from pytest_chaos.experiment._radius import check_injection
 from pytest_chaos.experiment._rollback import UndoStack
+from pytest_chaos.experiment._schedule import schedule
 from pytest_chaos.experiment._service_faults import (
     disconnect,
     kill,
@@ -154,6 +155,11 @@ class Chaos:
     # -- message faults ----------------------------------------------------------------
     duplicate = duplicate
     reorder = reorder
+
+    # -- game days: chaos.schedule([Step(at=0, fault=lambda: db.latency(300), for_=5)]) --
+    schedule = schedule
+    #: multiplies every schedule's step times (--chaos-time-scale; the fixture sets it)
+    time_scale: float = 1.0
 
     def __init__(
         self,

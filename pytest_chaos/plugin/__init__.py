@@ -69,9 +69,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Docker, no server binary, no proxy extension) is an error, and a run in which no "
         "chaos test ran fails. env PYTEST_CHAOS_STRICT=1, ini: chaos_strict",
     )
+    group.addoption(
+        "--chaos-time-scale",
+        dest="chaos_time_scale",
+        default=None,
+        metavar="F",
+        help="multiply the step times of every chaos.schedule and YAML game day by F "
+        "(0.01 runs a 15-minute step at 9 s; default 1). ini: chaos_time_scale",
+    )
+    group.addoption(
+        "--chaos-experiment-files",
+        dest="chaos_experiment_files",
+        default=None,
+        metavar="GLOBS",
+        help="space-separated globs of YAML experiment files to collect (default: "
+        "chaos_*.yaml chaos_*.yml). ini: chaos_experiment_files",
+    )
     parser.addini("chaos_backend", "fault proxy backend: embedded, external or container")
     parser.addini("chaos_toxiproxy_url", "URL of an existing Toxiproxy server (external)")
     parser.addini("chaos_seed", "seed of every random choice (default: random)")
+    parser.addini("chaos_time_scale", "multiply schedule step times by this factor (default 1)")
+    parser.addini(
+        "chaos_experiment_files",
+        "globs of YAML experiment files (default: chaos_*.yaml chaos_*.yml)",
+        type="args",
+        default=["chaos_*.yaml", "chaos_*.yml"],
+    )
     # a string, not type="bool": a bad value must be a usage error naming it
     parser.addini(
         "chaos_strict",

@@ -56,6 +56,7 @@ def chaos(request: pytest.FixtureRequest, toxiproxy: ToxiproxyServer) -> Iterato
         listen_host=toxiproxy.listen_host,
         public_host=toxiproxy.public_host,
     )
+    controller.time_scale = session.settings.time_scale
     request.node.stash[CHAOS_KEY] = controller
     session.session_rollback.add(controller.undo_stack, lambda: controller.heal_all(by="session"))
     try:

@@ -41,6 +41,8 @@ class Settings:
     seed: int
     #: --chaos-strict: an experiment that could not run, or a run with none, fails
     strict: bool = False
+    #: --chaos-time-scale: multiplies the step times of every schedule
+    time_scale: float = 1.0
 
 
 def _is_loopback(host: str) -> bool:
@@ -137,7 +139,30 @@ def resolve_settings(config: pytest.Config) -> Settings:
                 f"{seed_from}={seed_raw!r} is not a seed; use a whole number from 0 to "
                 f"{_MAX_SEED}, e.g. the one printed as 'chaos: ... seed=N' by the run to replay."
             )
-    return Settings(backend=backend or "embedded", url=url, seed=seed, strict=_strict(config))
+    return Settings(
+        backend=backend or "embedded",
+        url=url,
+        seed=seed,
+        strict=_strict(config),
+        time_scale=_time_scale(config),
+    )
+
+
+def _time_scale(config: pytest.Config) -> float:
+    raw, where = _pick(config, "chaos_time_scale", "chaos_time_scale")
+    if raw is None:
+        return 1.0
+    try:
+        scale = float(str(raw))
+    except ValueError:
+        scale = -1.0
+    if not 0 < scale < float("inf"):
+        raise pytest.UsageError(
+            f"{where}={raw!r} is not a time scale; use a number > 0 that multiplies the "
+            "step times of schedules and game days, e.g. --chaos-time-scale=0.01 to run a "
+            "15-minute step at 9 s."
+        )
+    return scale
 
 
 @dataclass(eq=False)
@@ -253,6 +278,8 @@ class ChaosSession:
             line += f" url={self.settings.url}"
         if self.settings.strict:
             line += " strict"
+        if self.settings.time_scale != 1.0:
+            line += f" time_scale={self.settings.time_scale:g}"
         return line
 
     def __repr__(self) -> str:

@@ -174,6 +174,29 @@ def _steps(result: ChaosTestResult) -> list[TestStepResult]:
                     Parameter(name="healed", value=", ".join(map(str, data.get("healed") or [])))
                 ],
             )
+        elif kind == "note" and name == "schedule_step":
+            # one Allure step per scheduled step, with its planned and actual start
+            fault = data.get("fault") or (f"heal {data['heals']}" if data.get("heals") else "")
+            late = float(data.get("late_ms") or 0.0)
+            step = TestStepResult(
+                name=f"schedule {data.get('step')}: {fault}{on} at "
+                f"{float(data.get('planned') or 0.0):.3f} s (late {late:.1f} ms)",
+                status=Status.PASSED,
+                start=_ms(wall),
+                stop=_ms(wall),
+                parameters=[
+                    *(
+                        Parameter(name=key, value=format_number(data[key]))
+                        for key in ("at", "planned", "actual", "late_ms", "time_scale", "for_")
+                        if data.get(key) is not None
+                    ),
+                    *(
+                        [Parameter(name="source", value=str(data["source"]))]
+                        if data.get("source")
+                        else []
+                    ),
+                ],
+            )
         else:
             continue
         steps.append(step)

@@ -5,10 +5,12 @@ in any browser. Layout from top to bottom: one lane per fault (a bar from inject
 heal), the probe plot (each probe call is a dot at its start time and latency; failed
 calls are red crosses) with every fault window shaded across it, one lane per check (a
 bar over the interval the check ran, green or red), and the time axis. Aborts are
-dashed vertical lines over everything.
+dashed vertical lines over everything. A test that ran a schedule (``chaos.schedule``, a
+YAML game day) gets a lane on top: each step's planned start (an open diamond) and actual
+start (a dot), joined by a line.
 
 Elements carry classes (``chaos-fault``, ``chaos-window``, ``chaos-sample``,
-``chaos-check``, ``chaos-abort``) so tests and stylesheets can find them.
+``chaos-check``, ``chaos-abort``, ``chaos-step``) so tests and stylesheets can find them.
 """
 
 from __future__ import annotations
@@ -88,13 +90,24 @@ def _thin(samples: list[dict[str, Any]], x: Callable[[float], float]) -> list[di
     return sorted(kept.values(), key=lambda s: float(s.get("t", 0.0)))
 
 
+def _schedule_steps(result: ChaosTestResult) -> list[dict[str, Any]]:
+    events = (result.record.get("timeline") or {}).get("events", [])
+    return [
+        dict(e.get("data") or {})
+        for e in events
+        if e.get("kind") == "note" and e.get("name") == "schedule_step"
+    ]
+
+
 def timeline_svg(result: ChaosTestResult) -> str:
     """The chart of one test's timeline as a standalone SVG document."""
     faults, checks, samples = result.faults, result.checks, result.samples
     span = max(result.span, float(result.record.get("duration") or 0.0), 0.001) * 1.02
     plot_w = _WIDTH - _LEFT - _RIGHT
+    steps = _schedule_steps(result)
     title_h = 30
-    fault_top = title_h
+    step_top = title_h
+    fault_top = title_h + (_LANE + 4 if steps else 0)
     plot_top = fault_top + max(len(faults), 1) * _LANE + 10
     check_top = plot_top + _PLOT_H + 10
     axis_y = check_top + max(len(checks), 1) * _LANE + 6
@@ -116,6 +129,26 @@ def timeline_svg(result: ChaosTestResult) -> str:
         f'<text x="130" y="19" fill="#555">{escape(result.nodeid)} '
         f"({escape(result.outcome)})</text>",
     ]
+
+    if steps:
+        out.append(
+            f'<text x="8" y="{step_top + 15}">schedule (planned \u25c7 actual \u25cf)</text>'
+        )
+    for data in steps:
+        planned, actual = float(data.get("planned") or 0.0), float(data.get("actual") or 0.0)
+        px, ax, cy = x(planned), x(actual), step_top + _LANE / 2 + 2
+        tip = (
+            f"{data.get('step')}: planned {planned:.3f}s, actual {actual:.3f}s "
+            f"(late {float(data.get('late_ms') or 0.0):.1f} ms)"
+        )
+        out.append(
+            f'<g class="chaos-step"><title>{escape(tip)}</title>'
+            f'<line x1="{px:.1f}" y1="{cy:.1f}" x2="{ax:.1f}" y2="{cy:.1f}" stroke="#555"/>'
+            f'<path class="chaos-step-planned" d="M{px:.1f},{cy - 5:.1f}l5,5l-5,5l-5,-5z" '
+            'fill="none" stroke="#555"/>'
+            f'<circle class="chaos-step-actual" cx="{ax:.1f}" cy="{cy:.1f}" r="3" '
+            'fill="#333"/></g>'
+        )
 
     # fault windows shaded across the probe plot, drawn first so dots sit on top
     for fault in faults:

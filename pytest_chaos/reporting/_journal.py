@@ -106,8 +106,35 @@ def journal_document(result: ChaosTestResult) -> dict[str, Any]:
             for a in result.aborts
         ],
         "leftovers": list(record.get("leftovers") or []),
+        "schedule": schedule_steps(timeline),
+        "source": record.get("source"),
         "timeline": timeline,
     }
+
+
+def schedule_steps(timeline: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps of the test's schedules (``chaos.schedule``, YAML game days): planned
+    and actual start in timeline seconds, lateness in milliseconds."""
+    steps = []
+    for event in timeline.get("events", []):
+        if event.get("kind") != "note" or event.get("name") != "schedule_step":
+            continue
+        data = event.get("data") or {}
+        steps.append(
+            {
+                "step": str(data.get("step", "")),
+                "target": event.get("target", ""),
+                "fault": data.get("fault")
+                or (f"heal {data['heals']}" if data.get("heals") else None),
+                "at": data.get("at"),
+                "planned": data.get("planned"),
+                "actual": data.get("actual"),
+                "late_ms": data.get("late_ms"),
+                "time_scale": data.get("time_scale"),
+                "source": data.get("source") or None,
+            }
+        )
+    return steps
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
