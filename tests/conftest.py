@@ -160,6 +160,7 @@ UNIT = (
     "experiment/test_schedule.py",
     "experiment/test_service_faults.py",
     "experiment/test_spec.py",
+    "experiments/test_faults.py",
     "proxy/test_address.py",
     "proxy/test_api.py",
     "proxy/test_api_fuzz.py",

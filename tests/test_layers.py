@@ -22,6 +22,8 @@ ROOT = Path(pytest_chaos.__file__).parent
 #: the top-level parts, highest first: a part may import only parts below it
 LAYERS = [
     ["plugin"],
+    # YAML experiments build pytest items: plugin-level code, above what they drive
+    ["experiments"],
     ["backends", "reporting"],
     ["experiment"],
     ["checks", "services", "client"],

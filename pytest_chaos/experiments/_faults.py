@@ -1,0 +1,93 @@
+"""Fault names as strings, in one place: YAML experiments and exploration use the same.
+
+Short form ``down``, ``latency:500ms``, ``reset_peer``, ``timeout``, ``bandwidth:1KB/s``,
+``http_error:503``, ``http_delay:2s``, ``http_duplicate``; or the mapping form
+``{latency: 500ms}``. :func:`parse_fault` returns a :class:`FaultSpec`; its
+:meth:`FaultSpec.inject` calls the matching method of a ``ChaosProxy`` (Toxiproxy units:
+milliseconds, KB/s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_chaos.experiments._units import UnitError, parse_bandwidth, parse_duration
+
+__all__ = ["FAULTS", "FaultSpec", "parse_fault"]
+
+
+def _ms(value: object) -> dict[str, Any]:
+    return {"ms": round(parse_duration(value) * 1000)}
+
+
+def _none(value: object) -> dict[str, Any]:
+    if value not in (None, "", True):
+        raise UnitError(f"takes no value, got {value!r}")
+    return {}
+
+
+def _status(value: object) -> dict[str, Any]:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or not 100 <= value <= 599:
+        raise UnitError(f"{value!r} is not an HTTP status; write one from 100 to 599, e.g. 503")
+    return {"status": value}
+
+
+#: fault name -> (ChaosProxy method, argument parser, example)
+FAULTS: dict[str, tuple[str, Callable[[object], dict[str, Any]], str]] = {
+    "down": ("down", _none, "down"),
+    "latency": ("latency", _ms, "latency:500ms"),
+    "timeout": ("timeout", _none, "timeout"),
+    "reset_peer": ("reset_peer", _none, "reset_peer"),
+    "bandwidth": ("bandwidth", lambda v: {"kb_per_s": parse_bandwidth(v)}, "bandwidth:1KB/s"),
+    "http_error": ("http_error", _status, "http_error:503"),
+    "http_delay": ("http_delay", _ms, "http_delay:2s"),
+    "http_duplicate": ("http_duplicate", _none, "http_duplicate"),
+}
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A parsed fault: ``name`` and the keyword arguments of the proxy method."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    def inject(self, proxy: Any) -> Any:
+        """Inject into ``proxy`` (a ``ChaosProxy``); return the ``Fault``."""
+        method = getattr(proxy, FAULTS[self.name][0])
+        if self.name in ("latency", "http_delay"):
+            return method(self.arguments["ms"])
+        if self.name == "bandwidth":
+            return method(self.arguments["kb_per_s"])
+        if self.name == "http_error":
+            return method(self.arguments["status"])
+        return method()
+
+    def __str__(self) -> str:
+        if not self.arguments:
+            return self.name
+        return f"{self.name}:{','.join(str(v) for v in self.arguments.values())}"
+
+
+def parse_fault(value: object) -> FaultSpec:
+    """``"latency:500ms"`` or ``{"latency": "500ms"}`` -> FaultSpec; ValueError otherwise."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, argument),) = value.items()
+    elif isinstance(value, str):
+        name, _, raw = value.partition(":")
+        argument = raw or None
+    else:
+        raise UnitError(f"{value!r} is not a fault; write e.g. latency:500ms or down")
+    name = str(name).strip()
+    if name not in FAULTS:
+        raise UnitError(
+            f"unknown fault {name!r}; use one of {', '.join(f[2] for f in FAULTS.values())}"
+        )
+    try:
+        return FaultSpec(name, FAULTS[name][1](argument))
+    except UnitError as exc:
+        raise UnitError(f"fault {name!r}: {exc} (e.g. {FAULTS[name][2]})") from None
