@@ -11,7 +11,9 @@
   `AbortWhen`, returning a `ScheduleRun` (_schedule.py);
 - safety: `BlastRadius` and `ChaosSpec` (_spec.py), the injection checks (_radius.py),
   the undo stack and end-of-session rollback (_rollback.py), the safety timer (_timer.py) and
-  run-scoped names on shared servers (_names.py).
+  run-scoped names on shared servers (_names.py);
+- the reaper of external servers: the watchdog process (_reaper.py) and each pytest
+  process's link to it (_reaper_link.py).
 
 Names load lazily: the plugin imports this package at load time for run ids and the
 end-of-session rollback, and the controller must not come with them.
@@ -32,6 +34,8 @@ __all__ = [
     "ChaosSpec",
     "Duplicator",
     "Fault",
+    "ReaperHandle",
+    "ReaperLink",
     "Recovers",
     "ScheduleRun",
     "SessionRollback",
@@ -40,6 +44,7 @@ __all__ = [
     "dead_run_proxies",
     "new_run_id",
     "server_name",
+    "start_reaper",
 ]
 
 _LAZY = {
@@ -56,6 +61,9 @@ _LAZY = {
     "BlastRadius": "pytest_chaos.experiment._spec",
     "ChaosSpec": "pytest_chaos.experiment._spec",
     "SessionRollback": "pytest_chaos.experiment._rollback",
+    "ReaperHandle": "pytest_chaos.experiment._reaper_link",
+    "ReaperLink": "pytest_chaos.experiment._reaper_link",
+    "start_reaper": "pytest_chaos.experiment._reaper_link",
     "dead_run_proxies": "pytest_chaos.experiment._names",
     "new_run_id": "pytest_chaos.experiment._names",
     "server_name": "pytest_chaos.experiment._names",
@@ -67,6 +75,7 @@ if TYPE_CHECKING:
     from pytest_chaos.experiment._messages import Duplicator
     from pytest_chaos.experiment._names import dead_run_proxies, new_run_id, server_name
     from pytest_chaos.experiment._proxy_handle import ChaosProxy
+    from pytest_chaos.experiment._reaper_link import ReaperHandle, ReaperLink, start_reaper
     from pytest_chaos.experiment._rollback import SessionRollback
     from pytest_chaos.experiment._schedule import (
         AbortWhen,

@@ -15,7 +15,7 @@ import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from pytest_chaos.checks import (
     History,
@@ -58,7 +58,19 @@ if TYPE_CHECKING:
     from pytest_chaos.client import ToxiproxyClient
     from pytest_chaos.experiment._spec import ChaosSpec
 
-__all__ = ["Chaos", "ChaosProxy", "Fault"]
+__all__ = ["Chaos", "ChaosObserver", "ChaosProxy", "Fault"]
+
+
+class ChaosObserver(Protocol):
+    """Told of every change on the server, before it is made (the reaper's link).
+
+    Never raises: a failing observer must not fail the test.
+    """
+
+    def proxy_created(self, server_name: str) -> None: ...
+    def proxy_deleted(self, server_name: str) -> None: ...
+    def fault_injected(self, test: str, fault: Fault, proxies: Sequence[str]) -> None: ...
+    def fault_healed(self, test: str, fault: Fault) -> None: ...
 
 
 #: seconds a reconnected container gets to answer again when a partition heals
@@ -175,6 +187,7 @@ class Chaos:
         timeline: Timeline | None = None,
         listen_host: str = "127.0.0.1",
         public_host: str | None = None,
+        observer: ChaosObserver | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -194,6 +207,8 @@ class Chaos:
         self.notes: list[str] = []
         self.leftovers: list[str] = []
         self._hook = hook
+        #: told of every proxy and fault on the server (the reaper of external servers)
+        self.observer = observer
         self._undo = UndoStack(nodeid)
         self._faults: list[Fault] = []
         self._proxies: dict[str, ChaosProxy] = {}
@@ -270,6 +285,9 @@ class Chaos:
                 timeline=self.timeline,
                 after_heal=self._after_heal,
             )
+            if self.observer is not None:
+                on_server = [self._proxies[t].server_name for t in targets if t in self._proxies]
+                self.observer.fault_injected(self.nodeid, fault, on_server)
             try:
                 apply()
             except BaseException as exc:
@@ -278,6 +296,8 @@ class Chaos:
                     entry.run()
                 except Exception as undo_exc:
                     exc.add_note(f"undoing the failed injection also failed: {undo_exc}")
+                if self.observer is not None:
+                    self.observer.fault_healed(self.nodeid, fault)
                 if isinstance(exc, InjectionError | ConfigurationError) or not isinstance(
                     exc, Exception
                 ):
@@ -301,6 +321,8 @@ class Chaos:
         return fault
 
     def _after_heal(self, fault: Fault, by: str) -> None:
+        if self.observer is not None:
+            self.observer.fault_healed(self.nodeid, fault)
         if self._hook is not None:
             self._hook.pytest_chaos_after_heal(chaos=self, fault=fault, by=by)
 
@@ -385,6 +407,8 @@ class Chaos:
             on_server = server_name(self.run_id, self.worker, name)
             # the inverse first: a proxy whose creation half-failed is removed as well
             self._undo.push(f"proxy {name}", lambda: self._delete_proxy(name, on_server))
+            if self.observer is not None:
+                self.observer.proxy_created(on_server)
             created = self.client.create_proxy(
                 on_server, upstream=address, listen=listen or f"{self.listen_host}:0"
             )
@@ -398,12 +422,17 @@ class Chaos:
         except ProxyAPIError as exc:
             if exc.status != 404:
                 raise
+            if self.observer is not None:
+                self.observer.proxy_deleted(on_server)
             message = (
                 f"proxy {name!r} ({on_server}) was already gone from {self.client.url} at "
                 "teardown: something outside pytest-chaos deleted it; nothing left to undo."
             )
             self.notes.append(message)
             self.timeline.record("note", "proxy_gone", target=name, message=message)
+        else:
+            if self.observer is not None:
+                self.observer.proxy_deleted(on_server)
 
     @property
     def proxies(self) -> dict[str, ChaosProxy]:

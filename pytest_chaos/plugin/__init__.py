@@ -21,6 +21,7 @@ _SIGNALS_KEY = pytest.StashKey[SignalsAsInterrupt]()
 
 pytest_plugins = [
     "pytest_chaos.plugin._fixtures",
+    "pytest_chaos.plugin._reaper",
     "pytest_chaos.services._plugin",
     "pytest_chaos.reporting._plugin",
 ]

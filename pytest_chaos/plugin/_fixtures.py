@@ -41,7 +41,9 @@ def chaos(request: pytest.FixtureRequest, toxiproxy: ToxiproxyServer) -> Iterato
     Faults need ``@pytest.mark.chaos(blast_radius=[...])``. At teardown every fault is
     healed, every proxy removed, and the server checked for leftovers.
     """
+    # _reaper not at module level: a sub-plugin imported first is not assertion-rewritten
     from pytest_chaos.experiment import Chaos
+    from pytest_chaos.plugin._reaper import observer_for
 
     session = get_session(request.config)
     controller = Chaos(
@@ -55,6 +57,7 @@ def chaos(request: pytest.FixtureRequest, toxiproxy: ToxiproxyServer) -> Iterato
         backend=toxiproxy.backend,
         listen_host=toxiproxy.listen_host,
         public_host=toxiproxy.public_host,
+        observer=observer_for(request.config, toxiproxy),
     )
     controller.time_scale = session.settings.time_scale
     request.node.stash[CHAOS_KEY] = controller
