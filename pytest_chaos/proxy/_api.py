@@ -247,11 +247,16 @@ class AdminApi:
 
     async def _populate(self, request: Request, params: list[str]) -> Response:
         try:
-            done = await self.populate(_body.decode(request.body))
+            try:
+                items = _body.decode(request.body)
+            except BodyError as exc:  # Toxiproxy answers this one with proxies too
+                raise PopulateError(400, str(exc), []) from None
+            done = await self.populate(items)
         except PopulateError as exc:
-            body = {"error": exc.message, "status": exc.status, "proxies": exc.done}
+            body = {"error": exc.message, "status": exc.status, "proxies": exc.done or None}
             return json_response(exc.status, body)
-        return json_response(201, {"proxies": done})
+        # Toxiproxy builds this list by appending to a nil Go slice: no proxy is null.
+        return json_response(201, {"proxies": done or None})
 
     async def populate(self, items: Any) -> list[dict[str, Any]]:
         """Create or replace the proxies of a populate array; returns their JSON.

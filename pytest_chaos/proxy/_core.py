@@ -32,6 +32,8 @@ __all__ = ["Proxy", "ProxyManager", "ToxicState"]
 
 _STREAMS = ("upstream", "downstream")
 _READ_SIZE = 256 * 1024
+#: Where a proxy created with an omitted or empty ``listen`` binds: a free loopback port.
+DEFAULT_LISTEN = "127.0.0.1:0"
 
 
 @dataclass(eq=False)
@@ -45,6 +47,13 @@ class ToxicState:
     toxic: Toxic
     #: Bumped by every update, so that links re-roll toxicity for this toxic only.
     version: int = 0
+
+    @property
+    def direction(self) -> str:
+        """``upstream`` or ``downstream``: the link this toxic runs in. ``stream`` keeps the
+        text the client sent (``UPSTREAM``), as Toxiproxy stores and shows it, while the
+        data path matches it case-insensitively, as Toxiproxy's ParseDirection does."""
+        return self.stream.lower()
 
     def to_json(self) -> dict[str, object]:
         """The Toxiproxy toxic object."""
@@ -109,7 +118,7 @@ class Proxy:
     def toxics_for(self, stream: str) -> list[ToxicState]:
         """The toxics a link of ``stream`` runs, in insertion order (those that span both
         links run in both streams)."""
-        return [t for t in self.toxics.values() if t.stream == stream or t.toxic.both_links]
+        return [t for t in self.toxics.values() if t.direction == stream or t.toxic.both_links]
 
     def connection_closed(self, conn: Connection) -> None:
         """A connection started closing; its sockets may still be flushing."""
@@ -133,7 +142,10 @@ class Proxy:
         """Bind and accept; raises BindError."""
         if self._server is not None or self._listener is not None:
             return
-        sock = bind_listener(self.listen)
+        # An omitted or empty listen is a free port, as in Toxiproxy; but on loopback,
+        # where Toxiproxy's net.Listen("tcp", "") binds every interface (docs/proxy.md,
+        # "Differences from Toxiproxy 2.12").
+        sock = bind_listener(self.listen or DEFAULT_LISTEN)
         loop = asyncio.get_running_loop()
         host, port = sock.getsockname()[:2]
         if is_fast_loop(loop):
@@ -200,7 +212,7 @@ class Proxy:
         """
         streams: tuple[str, ...] = _STREAMS
         if changed is not None and not changed.toxic.both_links:
-            streams = (changed.stream,)
+            streams = (changed.direction,)
         for stream in streams:
             self.gens[_STREAMS.index(stream)] += 1
         if changed is None or changed.toxic.idle_effect:
@@ -224,7 +236,7 @@ class Proxy:
 
     def toxics_json(self) -> list[dict[str, object]]:
         """Upstream toxics first, then downstream, each in insertion order."""
-        return [t.to_json() for s in _STREAMS for t in self.toxics.values() if t.stream == s]
+        return [t.to_json() for s in _STREAMS for t in self.toxics.values() if t.direction == s]
 
     def to_json(self) -> dict[str, object]:
         """The Toxiproxy proxy object."""
@@ -366,13 +378,15 @@ class ProxyManager:
     ) -> ToxicState:
         """Add a toxic; it applies to connections already open."""
         p = self.get(proxy)
-        stream_l = (stream or "downstream").lower()
-        if stream_l not in _STREAMS:
+        # As Toxiproxy: the stream matches case-insensitively ("" is invalid; the API
+        # passes "downstream" for an omitted or null one) but is stored as sent, and the
+        # default name uses it as sent: "UPSTREAM" gives latency_UPSTREAM.
+        if stream.lower() not in _STREAMS:
             raise BadRequest("stream was invalid, can be either upstream or downstream")
         cls = get_toxic_class(type) if type else None
         if cls is None:
             raise BadRequest("invalid toxic type")
-        toxic_name = name or f"{type}_{stream_l}"
+        toxic_name = name or f"{type}_{stream}"
         if toxic_name in p.toxics:
             raise Conflict("toxic already exists")
         toxicity = 1.0 if toxicity is None else _check_toxicity(toxicity)  # null: default
@@ -380,7 +394,7 @@ class ProxyManager:
             toxic = cls.from_attributes(attributes)
         except ToxicConfigError as exc:
             raise BadRequest(str(exc)) from None
-        state = ToxicState(toxic_name, type, stream_l, toxicity, toxic)
+        state = ToxicState(toxic_name, type, stream, toxicity, toxic)
         p.toxics[toxic_name] = state
         p.apply_toxics(state)
         return state

@@ -142,3 +142,32 @@ def test_toxicity_zero_never_applies_and_one_always_does(api: Api, echo: EchoSer
     api.call("PATCH", f"/proxies/{name}/toxics/latency_downstream", {"toxicity": 1.0})
     with socket.create_connection(host_port(proxy["listen"]), timeout=10) as conn:
         assert _round_trip(conn) >= 0.35
+
+
+@pytest.mark.parametrize("stream", ["UPSTREAM", "Downstream"])
+def test_an_upper_case_stream_runs_in_the_link_it_names(api: Api, stream: str) -> None:
+    # limit_data of 3 bytes: upstream, the server gets 3 of 6 bytes; downstream, all 6.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+        proxy = api.create(f"127.0.0.1:{server.getsockname()[1]}")
+        resp = api.call(
+            "POST",
+            f"/proxies/{proxy['name']}/toxics",
+            {"type": "limit_data", "stream": stream, "attributes": {"bytes": 3}},
+        )
+        assert resp.status_code == 200 and resp.json()["stream"] == stream
+        with socket.create_connection(host_port(proxy["listen"]), timeout=10) as client:
+            accepted, _ = server.accept()
+            with accepted:
+                accepted.settimeout(10)
+                client.sendall(b"abcdef")
+                got = b""
+                while len(got) < 6:
+                    try:
+                        chunk = accepted.recv(64)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    got += chunk
+    assert got == (b"abc" if stream == "UPSTREAM" else b"abcdef")

@@ -130,3 +130,26 @@ def test_null_bodies_decode_as_empty_like_go(api: Api) -> None:
     assert api.call("POST", "/populate", raw=b"null").status_code == 201
     resp = api.call("POST", "/proxies", raw=b"null")
     assert (resp.status_code, resp.json()["error"]) == (400, "missing required field: name")
+
+
+def test_populate_errors_carry_null_proxies_when_none_was_done(api: Api) -> None:
+    # Toxiproxy appends to a nil Go slice: null until a proxy is done (also on success).
+    for body in ([{"listen": "127.0.0.1:0"}], [{"name": api.name()}]):
+        resp = api.call("POST", "/populate", body)
+        assert resp.status_code == 400 and resp.json()["proxies"] is None
+    resp = api.call("POST", "/populate", raw=b"[{]")
+    assert resp.status_code == 400 and resp.json()["proxies"] is None
+    resp = api.call("POST", "/populate", [])
+    assert resp.status_code == 201 and resp.json() == {"proxies": None}
+
+
+@pytest.mark.data_path
+def test_populate_failing_on_its_first_proxy_carries_null(api: Api) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        resp = api.call(
+            "POST",
+            "/populate",
+            [{"name": api.name(), "listen": f"127.0.0.1:{port}", "upstream": UP}],
+        )
+    assert resp.status_code == 500 and resp.json()["proxies"] is None

@@ -221,3 +221,20 @@ def test_moving_onto_a_taken_port_is_500_and_leaves_the_proxy_disabled(api: Api)
     assert after["enabled"] is False and after["listen"] == f"127.0.0.1:{port}"
     on = api.call("PATCH", f"/proxies/{proxy['name']}", {"enabled": True})
     assert on.status_code == 200 and on.json()["enabled"] is True  # the port is free now
+
+
+@pytest.mark.data_path
+@pytest.mark.parametrize("listen", ["omitted", ""])
+def test_an_omitted_or_empty_listen_is_a_free_port(api: Api, echo: EchoServer, listen: str) -> None:
+    body: dict[str, object] = {"name": api.name(), "upstream": echo.address}
+    if listen != "omitted":
+        body["listen"] = listen
+    resp = api.call("POST", "/proxies", body)
+    assert resp.status_code == 201, resp.text
+    port = host_port(resp.json()["listen"])[1]
+    assert port > 0
+    # Which interfaces is a documented difference (test_conf_differences.py); loopback
+    # reaches it on both servers.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"ping")
+        assert sock.recv(4) == b"ping"

@@ -102,7 +102,8 @@ def test_float_or_string_where_an_integer_belongs_is_400(
 def test_stream_matches_case_insensitively(api: Api, proxy: str) -> None:
     toxic = api.call("POST", f"/proxies/{proxy}/toxics", {"type": "noop", "stream": "UpStream"})
     assert toxic.status_code == 200
-    assert toxic.json()["stream"] == "upstream" and toxic.json()["name"] == "noop_upstream"
+    # Stored and named as sent (Toxiproxy keeps the text; its ParseDirection lowers it).
+    assert toxic.json()["stream"] == "UpStream" and toxic.json()["name"] == "noop_UpStream"
 
 
 def test_list_is_upstream_first_then_downstream_in_insertion_order(api: Api, proxy: str) -> None:
@@ -203,3 +204,45 @@ def test_toxic_keys_and_attribute_names_match_case_insensitively(api: Api, proxy
     assert resp.json()["attributes"] == {"latency": 12, "jitter": 3}
     resp = api.call("PATCH", f"/proxies/{proxy}/toxics/ci", {"ATTRIBUTES": {"latency": 20}})
     assert resp.json()["attributes"] == {"latency": 20, "jitter": 3}
+
+
+def test_an_upper_case_stream_is_kept_as_sent_in_the_name_and_listed_upstream(
+    api: Api, proxy: str
+) -> None:
+    resp = api.call("POST", f"/proxies/{proxy}/toxics", {"type": "latency", "stream": "UPSTREAM"})
+    assert resp.status_code == 200
+    assert (resp.json()["name"], resp.json()["stream"]) == ("latency_UPSTREAM", "UPSTREAM")
+    api.call("POST", f"/proxies/{proxy}/toxics", {"type": "noop", "name": "d"})
+    listing = api.call("GET", f"/proxies/{proxy}/toxics").json()
+    assert [t["name"] for t in listing] == ["latency_UPSTREAM", "d"]  # upstream first
+    # A client deletes it by the name it expects; the lower-case name is another toxic.
+    assert api.call("DELETE", f"/proxies/{proxy}/toxics/latency_upstream").status_code == 404
+    assert api.call("DELETE", f"/proxies/{proxy}/toxics/latency_UPSTREAM").status_code == 204
+
+
+def test_the_same_type_may_be_added_under_both_spellings_of_a_stream(api: Api, proxy: str) -> None:
+    # Names differ (latency_upstream, latency_Upstream), so Toxiproxy takes both.
+    for stream in ("upstream", "Upstream"):
+        resp = api.call("POST", f"/proxies/{proxy}/toxics", {"type": "noop", "stream": stream})
+        assert resp.status_code == 200, resp.text
+    names = [t["name"] for t in api.call("GET", f"/proxies/{proxy}/toxics").json()]
+    assert names == ["noop_upstream", "noop_Upstream"]
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_an_empty_stream_is_invalid_and_null_is_the_default(
+    api: Api, proxy: str, count: int
+) -> None:
+    # Toxiproxy parses "" as a direction (invalid); only an omitted or null stream is
+    # the default, downstream. The second toxic must not meet "toxic already exists".
+    for _ in range(count - 1):
+        api.call("POST", f"/proxies/{proxy}/toxics", {"type": "noop", "stream": None})
+    resp = api.call("POST", f"/proxies/{proxy}/toxics", {"type": "noop", "stream": ""})
+    assert (resp.status_code, resp.json()["error"]) == (
+        400,
+        "stream was invalid, can be either upstream or downstream",
+    )
+    listing = api.call("GET", f"/proxies/{proxy}/toxics").json()
+    assert [(t["name"], t["stream"]) for t in listing] == [("noop_downstream", "downstream")] * (
+        count - 1
+    )

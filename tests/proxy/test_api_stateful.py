@@ -27,7 +27,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 NAMES = st.sampled_from(["a", "b", "c"])
 TOXIC_NAMES = st.sampled_from(["t1", "t2", ""])
 UPSTREAMS = st.sampled_from(["127.0.0.1:9", "127.0.0.1:10"])
-STREAMS = st.sampled_from(["upstream", "downstream"])
+# Toxiproxy stores the stream as sent and matches it case-insensitively.
+STREAMS = st.sampled_from(["upstream", "downstream", "UPSTREAM", "Downstream"])
 LATENCY = st.integers(min_value=0, max_value=10_000)
 TOXICITY = st.sampled_from([0.0, 0.25, 1.0])
 
@@ -51,8 +52,8 @@ class ModelProxy:
     toxics: list[ModelToxic] = field(default_factory=list)
 
     def toxics_in_api_order(self) -> list[ModelToxic]:
-        return [t for t in self.toxics if t.stream == "upstream"] + [
-            t for t in self.toxics if t.stream == "downstream"
+        return [t for t in self.toxics if t.stream.lower() == "upstream"] + [
+            t for t in self.toxics if t.stream.lower() == "downstream"
         ]
 
 
@@ -211,7 +212,8 @@ class ApiMachine(RuleBasedStateMachine):
             if current is not None and current.listen_literal and current.upstream == upstream:
                 continue
             self.model[name] = ModelProxy(upstream, enabled, listen_literal=not enabled)
-        assert [p["name"] for p in reply["proxies"]] == [n for n, _, _ in items]
+        # null while empty, as Toxiproxy's nil Go slice
+        assert [p["name"] for p in reply["proxies"] or []] == [n for n, _, _ in items]
 
     # -- the invariant -----------------------------------------------------------------
 

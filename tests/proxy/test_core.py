@@ -81,7 +81,12 @@ def test_toxic_defaults_order_and_json() -> None:
     async def body(m: ProxyManager) -> None:
         await m.create("p", "127.0.0.1:0", "127.0.0.1:1")
         down = m.add_toxic(
-            "p", type="latency", name=None, stream="", toxicity=1.0, attributes={"latency": 5}
+            "p",
+            type="latency",
+            name=None,
+            stream="downstream",
+            toxicity=1.0,
+            attributes={"latency": 5},
         )
         up = m.add_toxic(
             "p",
@@ -98,9 +103,11 @@ def test_toxic_defaults_order_and_json() -> None:
             "toxicity": 1.0,
             "attributes": {"latency": 5, "jitter": 0},
         }
-        assert up.name == "bandwidth_upstream" and up.stream == "upstream"
+        # Stored and named as sent, as Toxiproxy does; it runs in the upstream link.
+        assert up.name == "bandwidth_UpStream" and up.stream == "UpStream"
+        assert up.direction == "upstream"
         toxics = cast(list[dict[str, Any]], m.get("p").to_json()["toxics"])
-        assert [t["name"] for t in toxics] == ["bandwidth_upstream", "latency_downstream"]
+        assert [t["name"] for t in toxics] == ["bandwidth_UpStream", "latency_downstream"]
 
     run(body)
 
@@ -215,6 +222,7 @@ def test_stats_keys_are_the_contract() -> None:
             "http_responses": 0,
             "http_errors_injected": 0,
             "http_duplicates_sent": 0,
+            "http_duplicates_failed": 0,
             "http_requests_delayed": 0,
             "http_passthrough_connections": 0,
             "notes": [],
