@@ -134,6 +134,7 @@ LIVE = (
     "services/test_service.py",
     "services/test_service_faults.py",
     "test_optional_extras.py",
+    "toxics/test_http_duplicate_delivery.py",
     "toxics/test_http_toxic.py",
     "toxics/test_passive_http_counter_live.py",
 )

@@ -88,6 +88,7 @@ class ProxyStats(TypedDict):
     http_responses: int
     http_errors_injected: int
     http_duplicates_sent: int
+    http_duplicates_failed: int
     http_requests_delayed: int
     http_passthrough_connections: int
     notes: list[ProxyNote]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_chaos.experiment._timer import SafetyTimer
@@ -62,6 +62,10 @@ class Fault:
         self.started = 0.0
         self.healed_by: str | None = None
         self.healed_at: float | None = None
+        #: Reads the counters of the proxy this fault acts on (``ChaosProxy.stats``), for
+        #: checks that verify what the fault did (``idempotent`` counts the copies an
+        #: ``http_duplicate`` delivered); None when there is nothing to read.
+        self.stats: Callable[[], Mapping[str, Any]] | None = None
         self._entry = entry
         self._timeline = timeline
         self._after_heal = after_heal

@@ -252,18 +252,35 @@ class ChaosProxy:
         self,
         copies: int = 2,
         *,
+        concurrent: bool = False,
         rate: float = 1.0,
         method: str | None = None,
         path_prefix: str | None = None,
         stream: StreamArg = "upstream",
         toxicity: float = 1.0,
     ) -> Fault:
-        """Deliver each matching HTTP request ``copies`` times upstream (embedded only)."""
+        """Deliver each matching HTTP request ``copies`` times upstream (embedded only).
+
+        Every copy goes on a fresh upstream connection, one after another once the
+        original is answered, or with ``concurrent=True`` all at the same moment as the
+        original (to provoke a race between two deliveries of one key). The client gets
+        the original's answer once every copy is answered; ``stats()`` counts copies
+        delivered (``http_duplicates_sent``) and lost (``http_duplicates_failed``).
+        """
         count = _number(copies, "copies", "http_duplicate", "copies")
+        if not isinstance(concurrent, bool):
+            raise ConfigurationError(
+                f"http_duplicate: concurrent={concurrent!r} is not allowed; give True (the "
+                "copies race the original) or False (one after another)."
+            )
         attrs = _drop_none(copies=count, rate=rate, method=method, path_prefix=path_prefix)
-        return self.toxic(
+        if concurrent:
+            attrs["concurrent"] = True
+        fault = self.toxic(
             "http_duplicate", stream=_one_http_stream(stream), toxicity=toxicity, **attrs
         )
+        fault.stats = self.stats
+        return fault
 
     def toxic(
         self,

@@ -18,12 +18,13 @@ import struct
 from typing import TYPE_CHECKING
 
 from pytest_chaos.proxy._address import split_hostport
+from pytest_chaos.proxy._copies import deliver
 from pytest_chaos.proxy._fastpath import is_fast_loop, make_transport
 from pytest_chaos.proxy._link import Link, Owner, Side
 from pytest_chaos.toxics import ConnectionContext
 
 if TYPE_CHECKING:
-    pass
+    from pytest_chaos.toxics import Deliver
 
 __all__ = ["Connection"]
 
@@ -49,6 +50,8 @@ class Connection:
         self._dial: asyncio.Task[None] | None = None
         self._dial_sock: socket.socket | None = None
         self._dial_timer: asyncio.TimerHandle | None = None
+        # Copies of requests on their own upstream connections (see deliver).
+        self._copies: set[asyncio.Task[None]] = set()
         self.context = ConnectionContext(conn_id, owner.name, count=self._count, note=owner.note)
 
     def _count(self, name: str, n: int) -> None:
@@ -213,14 +216,55 @@ class Connection:
         self._maybe_gone()
 
     def _maybe_gone(self) -> None:
-        if self.client.lost and (self.server is None or self.server.lost) and not self.dialing:
+        if (
+            self.client.lost
+            and (self.server is None or self.server.lost)
+            and not self.dialing
+            and not self._copies
+        ):
             self.owner.connection_gone(self)
+
+    def deliver(self, item: Deliver) -> None:
+        """Deliver copies of a request on fresh upstream connections (an
+        ``http_duplicate`` toxic asked). They outlive a normal close of this connection
+        (the request reached the proxy, so its copies are delivered) and are cancelled
+        when the connection is aborted (the proxy is stopping)."""
+        task = self.loop.create_task(
+            deliver(
+                item,
+                loop=self.loop,
+                upstream=self.owner.upstream,
+                dial_timeout=self.owner.dial_timeout,
+                after=self._pump_links,
+            )
+        )
+        self._copies.add(task)
+        task.add_done_callback(self._copy_finished)
+
+    def _copy_finished(self, task: asyncio.Task[None]) -> None:
+        self._copies.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.owner.note(
+                "http_duplicate_failed",
+                {"proxy": self.owner.name, "connection": self.id, "reason": repr(task.exception())},
+            )
+        self._maybe_gone()
+
+    def _pump_links(self) -> None:
+        # A toxic released what it held for its copies: write it now.
+        for link in (self.up, self.down):
+            if link is not None and link.chain is not None and not self.closed:
+                link.cancel_timer()
+                link.pump()
 
     def close(self, *, reset: bool = False, abort: bool = False) -> None:
         """Close both sockets: FIN after buffered data, RST with ``reset``, at once with
         ``abort``. Idempotent."""
         if self.closed:
             if abort or reset:
+                if abort:
+                    for task in self._copies:
+                        task.cancel()
                 self._shut(reset=reset, abort=True)
             return
         self.closed = True
@@ -231,6 +275,9 @@ class Connection:
                 self.owner.chained.discard(link)
         if self._dial is not None:
             self._dial.cancel()
+        if abort:
+            for task in self._copies:
+                task.cancel()
         sock = self._take_dial_sock()
         if sock is not None:
             sock.close()

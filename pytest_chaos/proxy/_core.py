@@ -262,6 +262,7 @@ class Proxy:
             "http_responses": s.http_responses,
             "http_errors_injected": s.http_errors_injected,
             "http_duplicates_sent": s.http_duplicates_sent,
+            "http_duplicates_failed": s.http_duplicates_failed,
             "http_requests_delayed": s.http_requests_delayed,
             "http_passthrough_connections": s.http_passthrough_connections,
             "notes": [

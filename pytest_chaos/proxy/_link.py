@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pytest_chaos.proxy._http_count import RequestCounter
-from pytest_chaos.toxics import Chain, End, Item, LinkContext, Piece, Reply, Stage
+from pytest_chaos.toxics import Chain, Deliver, End, Item, LinkContext, Piece, Reply, Stage
 
 if TYPE_CHECKING:
     import asyncio
@@ -50,6 +50,7 @@ class ProxyStats:
     http_responses: int = 0
     http_errors_injected: int = 0
     http_duplicates_sent: int = 0
+    http_duplicates_failed: int = 0
     http_requests_delayed: int = 0
     http_passthrough_connections: int = 0
 
@@ -66,6 +67,7 @@ _TOXIC_COUNTERS = frozenset(
         "http_responses",
         "http_errors_injected",
         "http_duplicates_sent",
+        "http_duplicates_failed",
         "http_requests_delayed",
         "http_passthrough_connections",
     }
@@ -147,6 +149,10 @@ class Connection(Protocol):
 
     def close(self, *, reset: bool = False, abort: bool = False) -> None:
         """Close both sockets."""
+        ...
+
+    def deliver(self, item: Deliver) -> None:
+        """Deliver copies of a request on fresh upstream connections."""
         ...
 
 
@@ -334,6 +340,8 @@ class Link:
         elif isinstance(item, Reply):
             if not self.source.eof_sent and not self.source_transport.is_closing():
                 self.source_transport.write(item.data)
+        elif isinstance(item, Deliver):
+            self.conn.deliver(item)
         elif item.kind == "eof":
             if self.ended:
                 return

@@ -55,8 +55,10 @@ slicer, limit_data, noop.
 from __future__ import annotations
 
 from pytest_chaos.toxics._base import (
+    AnswerReader,
     Attribute,
     ConnectionContext,
+    Deliver,
     End,
     Item,
     LinkContext,
@@ -70,9 +72,11 @@ from pytest_chaos.toxics._chain import Chain
 from pytest_chaos.toxics._registry import get_toxic_class, register_toxic, toxic_types
 
 __all__ = [
+    "AnswerReader",
     "Attribute",
     "Chain",
     "ConnectionContext",
+    "Deliver",
     "End",
     "Item",
     "LinkContext",

@@ -14,11 +14,13 @@ import random
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 __all__ = [
+    "AnswerReader",
     "Attribute",
     "ConnectionContext",
+    "Deliver",
     "End",
     "Item",
     "LinkContext",
@@ -68,7 +70,43 @@ class Reply:
     data: bytes
 
 
-Item = Piece | End | Reply
+@dataclass(frozen=True, slots=True, eq=False)
+class Deliver:
+    """A stage asks the connection to deliver ``data`` ``copies`` times upstream, each
+    time on a fresh connection to the proxy's upstream, reading and discarding the
+    answer (an HTTP toxic repeating a request). Like a :class:`Reply` it skips the rest
+    of the chain.
+
+    ``answer()`` makes a reader of one answer: ``feed(data)`` and ``feed_eof()`` return
+    True once the answer is complete. With ``together`` the connection opens every
+    connection first, calls ``ready(now)`` (the stage may release what it held for
+    that moment), then writes ``data`` on all of them at once; otherwise the copies go
+    one after another, each once the previous one is answered. ``done(ok, now)`` is
+    called once per copy: ``ok`` when its answer was read, False when it could not be
+    delivered (dial failed, the connection closed first, no answer in time).
+    """
+
+    data: bytes
+    copies: int
+    together: bool
+    answer: Callable[[], AnswerReader]
+    ready: Callable[[float], None]
+    done: Callable[[bool, float], None]
+
+
+class AnswerReader(Protocol):
+    """Reads one answer to a :class:`Deliver` copy (see there)."""
+
+    def feed(self, data: bytes) -> bool:
+        """Answer bytes; True once the answer is complete."""
+        ...
+
+    def feed_eof(self) -> bool:
+        """The server closed; True if that completes an answer."""
+        ...
+
+
+Item = Piece | End | Reply | Deliver
 
 
 class ToxicConfigError(ValueError):

@@ -7,7 +7,7 @@ drains the old stages in order and refeeds the new ones, so no byte is lost or r
 
 from __future__ import annotations
 
-from pytest_chaos.toxics._base import End, Item, Piece, Reply, Stage
+from pytest_chaos.toxics._base import Deliver, End, Item, Piece, Reply, Stage
 
 __all__ = ["Chain"]
 
@@ -38,7 +38,7 @@ class Chain:
                 continue
             nxt = stages[i + 1]
             for item in ready:
-                if isinstance(item, Reply):
+                if isinstance(item, Reply | Deliver):
                     out.append(item)
                 else:
                     nxt.accept(item, now)

@@ -6,9 +6,12 @@ the server's (:meth:`HttpSession.server_data`). It keeps a queue of *slots*, one
 request in flight, so that whatever it does to a request the client still gets exactly
 one response per request, in request order (keep-alive and pipelining stay usable):
 
-- a *forwarded* slot sends the request upstream (``copies`` times for a duplicate, held
-  until a due time for a delay); the first response passes to the client and the
-  ``copies - 1`` extra responses are consumed;
+- a *forwarded* slot sends the request upstream (held until a due time for a delay);
+  its response passes to the client. A duplicated one also asks for ``copies - 1``
+  copies on fresh upstream connections (:class:`CopyJob` in :attr:`Output.copies`, one
+  after another once the first answer is in, or all at once with the original held
+  back until their connections are open); its answer is held, and every byte for the
+  client behind it, until each copy is answered or lost (:meth:`HttpSession.copy_done`);
 - a *synthetic* slot never reaches upstream (its body is read and dropped); its
   response is written to the client when every earlier response is complete.
 
@@ -30,7 +33,7 @@ import h11
 
 from pytest_chaos.toxics._http_parse import Piece, RequestInfo, RequestSplitter, ResponseSplitter
 
-__all__ = ["HttpRule", "HttpSession", "Output", "Plan", "build_response"]
+__all__ = ["CopyJob", "HttpRule", "HttpSession", "Output", "Plan", "build_response"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -47,6 +50,7 @@ class Plan:
     close: bool = False  # close the connection after the synthetic response
     delay: float = 0.0  # seconds to hold the request before it goes upstream
     copies: int = 1  # how many times the request goes upstream
+    together: bool = False  # the copies go at the same moment as the original
     applied: list[str] = field(default_factory=list)  # names of the rules that acted
 
 
@@ -65,6 +69,19 @@ class Output:
     to_server: list[tuple[float, bytes]] = field(default_factory=list)
     to_client: bytes = b""
     close: bool = False
+    copies: list[CopyJob] = field(default_factory=list)  # deliver these on fresh connections
+    end_held: bool = False  # server_eof: the end waits behind held answers
+    end: bool = False  # copy_done: the held end of the server's stream may pass now
+
+
+@dataclass(eq=False)
+class CopyJob:
+    """Copies of one request to deliver on fresh upstream connections."""
+
+    request: RequestInfo
+    data: bytes
+    copies: int
+    together: bool
 
 
 @dataclass(eq=False)
@@ -81,6 +98,10 @@ class _Slot:
     responses: int = 0  # forwarded: responses completed so far
     held: bytearray = field(default_factory=bytearray)  # duplicated: the first answer
     streaming: bool = False  # duplicated: the first answer was too big to hold
+    together: bool = False  # duplicated: copies go with the original, at once
+    pending: int = 0  # duplicated: copies not yet answered or lost
+    data: bytes | None = None  # duplicated: the whole request, until its copies are asked for
+    answered: bool = False  # the upstream connection's answer is complete
 
 
 def build_response(
@@ -146,6 +167,13 @@ class HttpSession:
         self._slots: deque[_Slot] = deque()
         self._current: _Slot | None = None  # the request being read from the client
         self._floor = -math.inf  # due times to the server never go backwards
+        # Client-bound bytes behind an answer that waits for its copies (a slot), in
+        # order; "close" and "eof" mark where the stream ends.
+        self._queue: deque[bytes | _Slot | str] = deque()
+        # Bytes for the server held back until the copies of a concurrent duplicate
+        # have their connections open (None: nothing held).
+        self._up_held: list[bytes] | None = None
+        self._up_waiting = 0
         self._reported = False
         self.requests = 0
         self.responses = 0
@@ -160,7 +188,12 @@ class HttpSession:
     @property
     def in_flight(self) -> int:
         """Requests whose response has not been fully delivered yet."""
-        return len(self._slots)
+        return len(self._slots) + sum(isinstance(x, _Slot) for x in self._queue)
+
+    @property
+    def gated(self) -> bool:
+        """Whether bytes for the client wait for the copies of a duplicated request."""
+        return bool(self._queue)
 
     def _report(self, side: str, splitter: RequestSplitter | ResponseSplitter) -> None:
         if not self._reported and splitter.passthrough_reason is not None:
@@ -219,9 +252,11 @@ class HttpSession:
         else:
             slot = _Slot(request, "forward", copies=max(plan.copies, 1))
             slot.due = now + max(plan.delay, 0.0)
-            self._expect.extend([request] * slot.copies)
+            self._expect.append(request)  # copies are answered on their own connections
             if slot.copies > 1:
                 slot.copy = bytearray()
+                slot.pending = slot.copies - 1
+                slot.together = plan.together
         self._slots.append(slot)
         self._current = slot
         self._continue(raw, False, now, out)
@@ -232,15 +267,23 @@ class HttpSession:
             self._send(out, raw, now)
             return
         if slot.kind == "forward":
-            self._send(out, raw, max(now, slot.due))
+            if slot.copy is None or not slot.together:
+                self._send(out, raw, max(now, slot.due))
             if slot.copy is not None:
                 slot.copy += raw
                 if len(slot.copy) > MAX_COPY_BYTES:
+                    if slot.together:  # held back so far: it goes now, alone
+                        self._send(out, bytes(slot.copy), max(now, slot.due))
                     self._give_up_copies(slot)
                 elif end:
-                    for _ in range(slot.copies - 1):
-                        self._send(out, bytes(slot.copy), max(now, slot.due))
+                    slot.data = bytes(slot.copy)
                     slot.copy = None
+                    if slot.together:
+                        # The original waits for its copies' connections (copies_ready),
+                        # so that all of them reach the server at the same moment.
+                        self._up_waiting += 1
+                        self._up_held = [*(self._up_held or []), slot.data]
+                    self._ask_copies(slot, out)
         elif end:
             slot.out += slot.answer
             slot.complete = True
@@ -248,17 +291,75 @@ class HttpSession:
             self._current = None
 
     def _give_up_copies(self, slot: _Slot) -> None:
-        # Too big to hold: deliver this request once. Its copies' answers were expected
-        # last (no later request is parsed before this one ends), so drop them there.
-        for _ in range(slot.copies - 1):
-            self._expect.pop()
+        # Too big to hold: deliver this request once (its copies count as lost).
         slot.copies = 1
+        slot.pending = 0
         slot.copy = None
         if self._on_oversized is not None:
             self._on_oversized(slot.request)
 
+    def _ask_copies(self, slot: _Slot, out: Output) -> None:
+        # Sequential copies go once the first answer is in (so they follow the original
+        # as they did on one connection); concurrent ones as soon as the request is read.
+        if slot.data is None or not (slot.together or slot.answered):
+            return
+        out.copies.append(CopyJob(slot.request, slot.data, slot.copies - 1, slot.together))
+        slot.data = None
+
+    def copies_ready(self, job: CopyJob, now: float) -> Output:
+        """The connections of a concurrent ``job`` are open (or failed): what the server
+        gets now (the held original, and what queued behind it)."""
+        out = Output()
+        self._up_waiting -= 1
+        if self._up_waiting <= 0 and self._up_held is not None:
+            held, self._up_held = self._up_held, None
+            self._up_waiting = 0
+            for data in held:
+                self._send(out, data, now)
+        return out
+
+    def copy_done(self, job: CopyJob) -> Output:
+        """One copy of ``job`` was answered or lost: what the client gets now."""
+        for entry in [*self._slots, *self._queue]:
+            if isinstance(entry, _Slot) and entry.request is job.request and entry.pending:
+                entry.pending -= 1
+                break
+        out = Output()
+        self._drain_queue(out)
+        return out
+
+    def _drain_queue(self, out: Output) -> None:
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if isinstance(head, _Slot):
+                if head.pending > 0:
+                    return
+                out.to_client += bytes(head.held)
+                head.held.clear()
+            elif head == "close":
+                out.close = True
+                queue.clear()
+                return
+            elif head == "eof":
+                out.end = True
+            elif isinstance(head, bytes):
+                out.to_client += head
+            queue.popleft()
+
+    def _client(self, out: Output, data: bytes | bytearray) -> None:
+        if not data:
+            return
+        if self._queue:
+            self._queue.append(bytes(data))
+        else:
+            out.to_client += data
+
     def _send(self, out: Output, data: bytes, due: float) -> None:
         if not data:
+            return
+        if self._up_held is not None:
+            self._up_held.append(data)
             return
         due = max(due, self._floor)
         self._floor = due
@@ -276,17 +377,17 @@ class HttpSession:
         """The server closed its side (ends a body that runs until close)."""
         out = Output()
         self._server_pieces(self._responses.feed_eof(), out)
-        # Copies the server will never answer: the client still gets the first answer.
-        chunks: list[bytes] = []
+        # Answers cut short by the close: the client gets what came.
         for slot in self._slots:
-            self._release(slot, chunks)
-        out.to_client += b"".join(chunks)
+            self._release(slot, out)
+        if self._queue:
+            self._queue.append("eof")
+            out.end_held = True
         return out
 
-    @staticmethod
-    def _release(slot: _Slot, chunks: list[bytes]) -> None:
+    def _release(self, slot: _Slot, out: Output) -> None:
         if slot.held:
-            chunks.append(bytes(slot.held))
+            self._client(out, slot.held)
             slot.held.clear()
 
     def finishing(self, upstream: bool) -> bool:
@@ -295,45 +396,48 @@ class HttpSession:
         downstream while an extra answer is to be consumed or an injected one written."""
         if upstream:
             slot = self._current
-            return slot is not None and (slot.kind == "synthetic" or slot.copy is not None)
-        return any(slot.kind == "synthetic" or slot.copies > 1 for slot in self._slots)
+            return self._up_held is not None or (
+                slot is not None and (slot.kind == "synthetic" or slot.copy is not None)
+            )
+        return bool(self._queue) or any(
+            slot.kind == "synthetic" or slot.copies > 1 for slot in self._slots
+        )
 
     def _server_pieces(self, pieces: list[Piece], out: Output) -> None:
-        chunks: list[bytes] = []
         for piece in pieces:
             kind, raw = piece.kind, piece.raw
             slot = self._first_forwarded()
             if kind == "raw" or slot is None:
-                chunks.append(raw)
+                self._client(out, raw)
                 continue
-            if slot.responses == 0:  # the first answer is the client's
-                if slot.copies > 1 and kind != "interim" and not slot.streaming:
-                    # Held until every copy is answered: when the client's call returns,
-                    # the effects of all copies are visible upstream.
-                    slot.held += raw
-                    if len(slot.held) > MAX_COPY_BYTES:
-                        chunks.append(bytes(slot.held))
-                        slot.held.clear()
-                        slot.streaming = True
-                else:
-                    chunks.append(raw)
+            if slot.copies > 1 and kind != "interim" and not slot.streaming:
+                # Held until every copy is answered: when the client's call returns,
+                # the effects of all copies are visible upstream.
+                slot.held += raw
+                if len(slot.held) > MAX_COPY_BYTES:
+                    self._release(slot, out)
+                    slot.streaming = True
+            else:
+                self._client(out, raw)
             if kind == "end":
-                if slot.responses == 0:
-                    self.responses += 1
-                    if self._on_response is not None:
-                        self._on_response()
+                self.responses += 1
+                if self._on_response is not None:
+                    self._on_response()
                 slot.responses += 1
-                if slot.responses >= slot.copies:
-                    self._release(slot, chunks)
-                    self._slots.remove(slot)
-                    self._flush_synthetic_into(chunks, out)
+                slot.answered = True
+                self._slots.remove(slot)
+                if slot.pending > 0:
+                    self._queue.append(slot)  # what follows waits behind its copies
+                    self._ask_copies(slot, out)
+                else:
+                    self._release(slot, out)
+                self._flush_synthetic(out)
         if self._responses.passthrough and self._slots:
             # The server left HTTP (101, CONNECT or garbage): nothing to swallow any more.
             for slot in self._slots:
-                self._release(slot, chunks)
+                self._release(slot, out)
             self._slots.clear()
         self._report("server", self._responses)
-        out.to_client += b"".join(chunks)
 
     def _first_forwarded(self) -> _Slot | None:
         for slot in self._slots:
@@ -342,16 +446,11 @@ class HttpSession:
         return None
 
     def _flush_synthetic(self, out: Output) -> None:
-        chunks: list[bytes] = []
-        self._flush_synthetic_into(chunks, out)
-        out.to_client += b"".join(chunks)
-
-    def _flush_synthetic_into(self, chunks: list[bytes], out: Output) -> None:
         # Synthetic answers go out only when every earlier response is complete.
         while self._slots and self._slots[0].kind == "synthetic":
             slot = self._slots[0]
             if slot.out:
-                chunks.append(bytes(slot.out))
+                self._client(out, slot.out)
                 slot.out.clear()
             if not slot.complete:
                 return
@@ -360,7 +459,10 @@ class HttpSession:
             if self._on_response is not None:
                 self._on_response()
             if slot.close:
-                out.close = True
+                if self._queue:
+                    self._queue.append("close")
+                else:
+                    out.close = True
                 self._slots.clear()
                 return
 

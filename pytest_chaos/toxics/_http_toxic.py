@@ -16,10 +16,12 @@ connection (``http_passthrough``).
 from __future__ import annotations
 
 import random
-from typing import ClassVar
+from collections import deque
+from typing import Any, ClassVar
 
 from pytest_chaos.toxics._base import (
     Attribute,
+    Deliver,
     End,
     Item,
     LinkContext,
@@ -29,8 +31,8 @@ from pytest_chaos.toxics._base import (
     Toxic,
     ToxicConfigError,
 )
-from pytest_chaos.toxics._http_parse import RequestInfo
-from pytest_chaos.toxics._http_session import HttpSession, Output, Plan
+from pytest_chaos.toxics._http_parse import RequestInfo, ResponseSplitter
+from pytest_chaos.toxics._http_session import CopyJob, HttpSession, Output, Plan
 
 __all__ = ["HttpStage", "HttpToxic"]
 
@@ -73,6 +75,11 @@ class _Conversation:
     def __repr__(self) -> str:
         up, down = len(self.members[True]), len(self.members[False])
         return f"<HTTP conversation stages={up}+{down} {self.session!r}>"
+
+    def parser(self, upstream: bool) -> HttpStage | None:
+        """The stage of a link that runs the session (None if the link has none)."""
+        members = self.members[upstream]
+        return members[0] if members else None
 
     def refresh_rules(self) -> None:
         # The same toxic added on both streams (``stream="both"``) acts once: an HTTP
@@ -161,7 +168,7 @@ class HttpToxic(Toxic):
         if not isinstance(conversation, _Conversation):
             conversation = _Conversation(_new_session(link))
             shared[_SHARED_KEY] = conversation
-        stage = HttpStage(conversation, link.direction == "upstream", self)
+        stage = HttpStage(conversation, link, self)
         if isinstance(previous, HttpStage):
             stage.adopt(previous)
         else:
@@ -181,8 +188,6 @@ def _new_session(link: LinkContext) -> HttpSession:
         # Counters the proxy may not keep yet (unknown names are ignored by it).
         if plan.response is not None:
             connection.count("http_errors_injected", 1)
-        elif plan.copies > 1:
-            connection.count("http_duplicates_sent", plan.copies - 1)
         if plan.delay > 0 and plan.response is None:
             connection.count("http_requests_delayed", 1)
 
@@ -190,6 +195,7 @@ def _new_session(link: LinkContext) -> HttpSession:
         connection.count("http_responses", 1)
 
     def on_oversized(request: RequestInfo) -> None:
+        connection.count("http_duplicates_failed", 1)
         connection.note(
             "http_duplicate_skipped",
             {"proxy": connection.proxy, "connection": connection.id, "path": request.path,
@@ -214,14 +220,36 @@ def _new_session(link: LinkContext) -> HttpSession:
     )
 
 
+class _Answer:
+    """Reads the answer to one copy of a duplicated request (see `Deliver`)."""
+
+    def __init__(self, request: RequestInfo) -> None:
+        self._splitter = ResponseSplitter(deque([request]))
+        self._seen = False
+
+    def _done(self, pieces: list[Any]) -> bool:
+        self._seen = self._seen or bool(pieces)
+        if any(piece.kind == "end" for piece in pieces):
+            return True
+        # Not HTTP: whatever came is the answer, the request was delivered.
+        return self._splitter.passthrough and self._seen
+
+    def feed(self, data: bytes) -> bool:
+        return self._done(self._splitter.feed(data))
+
+    def feed_eof(self) -> bool:
+        return self._done(self._splitter.feed_eof()) or self._seen
+
+
 class HttpStage(Stage):
     """One link's view of an :class:`HttpSession`."""
 
-    def __init__(self, conversation: _Conversation, upstream: bool, toxic: HttpToxic) -> None:
+    def __init__(self, conversation: _Conversation, link: LinkContext, toxic: HttpToxic) -> None:
         super().__init__()
         self.conversation = conversation
         self.session = conversation.session
-        self.upstream = upstream
+        self.link = link
+        self.upstream = link.direction == "upstream"
         self.toxic = toxic
         # What this stage held when its chain was rebuilt (see drain), with due times.
         self._carry: list[tuple[float, Item]] = []
@@ -233,7 +261,7 @@ class HttpStage(Stage):
         return bool(members) and members[0] is self
 
     def feed(self, item: Item, now: float) -> None:
-        if isinstance(item, Reply) or not self.parsing:
+        if isinstance(item, Reply | Deliver) or not self.parsing:
             self.emit(item, now)
             return
         if isinstance(item, End):
@@ -241,6 +269,8 @@ class HttpStage(Stage):
                 session = self.session
                 out = session.client_eof(now) if self.upstream else session.server_eof(now)
                 self._emit_output(out, now, stamp=now)
+                if out.end_held:
+                    return  # the end follows the answers that wait for their copies
             self.emit(item, now)
             return
         data = item.data
@@ -266,9 +296,40 @@ class HttpStage(Stage):
                 self.emit(Reply(out.to_client), now)
             else:
                 self.emit(Piece(out.to_client, stamp), now)
+        for job in out.copies:
+            self.emit(self._deliver(job), now)
         if out.close:
             self.ended = True
             self.emit(End("close"), now)
+        if out.end:
+            self.emit(End("eof"), now)
+
+    def _deliver(self, job: CopyJob) -> Deliver:
+        conversation = self.conversation
+        connection = self.link.connection
+        request = job.request
+
+        def ready(now: float) -> None:
+            out = conversation.session.copies_ready(job, now)
+            stage = conversation.parser(True)
+            if stage is not None:
+                stage._emit_output(out, now, stamp=now)
+
+        def done(ok: bool, now: float) -> None:
+            connection.count("http_duplicates_sent" if ok else "http_duplicates_failed", 1)
+            if not ok:
+                connection.note(
+                    "http_duplicate_failed",
+                    {"proxy": connection.proxy, "connection": connection.id,
+                     "method": request.method, "path": request.path,
+                     "reason": "the copy could not be delivered upstream"},
+                )  # fmt: skip
+            out = conversation.session.copy_done(job)
+            stage = conversation.parser(False)
+            if stage is not None:
+                stage._emit_output(out, now, stamp=now)
+
+        return Deliver(job.data, job.copies, job.together, lambda: _Answer(request), ready, done)
 
     def finishing(self) -> bool:
         return self.parsing and self.session.finishing(self.upstream)

@@ -24,6 +24,7 @@ STATS_KEYS = {
     "http_responses",
     "http_errors_injected",
     "http_duplicates_sent",
+    "http_duplicates_failed",
     "http_requests_delayed",
     "http_passthrough_connections",
 }

@@ -16,6 +16,7 @@ import pytest
 from pytest_chaos.toxics import (
     Chain,
     ConnectionContext,
+    Deliver,
     End,
     LinkContext,
     Piece,
@@ -38,9 +39,17 @@ def toxic(type_name: str, **attributes: object) -> Toxic:
 
 
 class Wire:
-    """One proxied connection with the given toxics in both links."""
+    """One proxied connection with the given toxics in both links.
 
-    def __init__(self, *toxics: Toxic, seed: int = 1) -> None:
+    Copies a duplicate toxic asks for (`Deliver`) land in ``copies`` and are answered at
+    once (``auto``), or wait in ``deliveries`` for :meth:`finish`, as the data path's
+    extra connections would."""
+
+    def __init__(self, *toxics: Toxic, seed: int = 1, auto: bool = True) -> None:
+        self.auto = auto
+        self.deliveries: list[Deliver] = []
+        self.copies: list[bytes] = []
+        self.eof_to_client = False
         self.counts: dict[str, int] = {}
         self.notes: list[tuple[str, Mapping[str, object]]] = []
         self.context = ConnectionContext(
@@ -67,10 +76,33 @@ class Wire:
                 self.to_client += item.data
             elif isinstance(item, End) and item.kind == "close":
                 self.closed = True
+            elif isinstance(item, End) and item.kind == "eof" and forward is self.to_client:
+                self.eof_to_client = True
+            elif isinstance(item, Deliver):
+                self.copies += [item.data] * item.copies
+                self.deliveries.append(item)
 
     def pump(self) -> None:
         self._collect(self.up.poll(self.now), self.to_server)
         self._collect(self.down.poll(self.now), self.to_client)
+        while self.auto and self.deliveries:
+            item = self.deliveries.pop(0)
+            if item.together:
+                item.ready(self.now)
+            for _ in range(item.copies):
+                item.done(True, self.now)
+            self._collect(self.up.poll(self.now), self.to_server)
+            self._collect(self.down.poll(self.now), self.to_client)
+
+    def ready(self, item: Deliver) -> None:
+        """The copies' connections of a concurrent delivery are open."""
+        item.ready(self.now)
+        self.pump()
+
+    def finish(self, item: Deliver, ok: bool = True) -> None:
+        """One copy of ``item`` was answered (``ok``) or lost."""
+        item.done(ok, self.now)
+        self.pump()
 
     def client(self, data: bytes) -> None:
         self.up.feed(Piece(data, self.now), self.now)
@@ -144,8 +176,8 @@ def test_pipelined_error_waits_for_earlier_responses() -> None:
     assert wire.take()[1] == resp(b"C")
 
 
-def test_duplicate_sends_copies_and_swallows_the_extra_responses() -> None:
-    wire = Wire(toxic("http_duplicate", copies=3))
+def test_duplicate_sends_copies_on_fresh_connections_after_the_answer() -> None:
+    wire = Wire(toxic("http_duplicate", copies=3), auto=False)
     chunked = (
         b"POST /pay HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
@@ -153,15 +185,23 @@ def test_duplicate_sends_copies_and_swallows_the_extra_responses() -> None:
     wire.client(chunked[:40])
     wire.client(chunked[40:])
     to_server, _ = wire.take()
-    assert to_server == chunked * 3
-    wire.server(resp(b"first") + resp(b"second"))
+    assert to_server == chunked  # the original, on the client's connection
+    assert wire.deliveries == []  # the copies follow its answer
+    wire.server(resp(b"first"))
     assert wire.take()[1] == b""  # held until every copy is answered
-    wire.server(resp(b"third"))
+    [copies] = wire.deliveries
+    assert (copies.data, copies.copies, copies.together) == (chunked, 2, False)
+    wire.finish(copies)
+    assert wire.take()[1] == b""
+    wire.finish(copies)
     assert wire.take()[1] == resp(b"first")
+    wire.deliveries.clear()
+    wire.auto = True
     wire.client(req("GET", "/n"))
-    assert wire.take()[0] == req("GET", "/n") * 3
-    wire.server(resp(b"n1") + resp(b"n2") + resp(b"n3"))
+    assert wire.take()[0] == req("GET", "/n")
+    wire.server(resp(b"n1"))
     assert wire.take()[1] == resp(b"n1")
+    assert wire.copies == [chunked] * 2 + [req("GET", "/n")] * 2
     assert wire.counts == {"http_requests": 2, "http_responses": 2, "http_duplicates_sent": 4}
     assert not wire.notes  # all of it was HTTP
 
@@ -169,10 +209,11 @@ def test_duplicate_sends_copies_and_swallows_the_extra_responses() -> None:
 def test_duplicate_with_100_continue_passes_one_interim_response() -> None:
     wire = Wire(toxic("http_duplicate"))
     wire.client(req("PUT", "/f", b"data", "Expect: 100-continue"))
-    assert wire.take()[0] == req("PUT", "/f", b"data", "Expect: 100-continue") * 2
+    assert wire.take()[0] == req("PUT", "/f", b"data", "Expect: 100-continue")
     cont = b"HTTP/1.1 100 Continue\r\n\r\n"
-    wire.server(cont + resp(b"1") + cont + resp(b"2"))
+    wire.server(cont + resp(b"1"))
     assert wire.take()[1] == cont + resp(b"1")
+    assert wire.copies == [req("PUT", "/f", b"data", "Expect: 100-continue")]
 
 
 def test_error_on_expect_continue_sends_100_then_the_error() -> None:
@@ -238,12 +279,12 @@ def test_two_http_toxics_compose_in_one_session() -> None:
     )
     wire.client(req("POST", "/dup") + req("GET", "/err") + req("GET", "/ok"))
     to_server, to_client = wire.take()
-    assert to_server == req("POST", "/dup") * 2 + req("GET", "/ok")
-    wire.server(resp(b"d1") + resp(b"d2") + resp(b"ok"))
+    assert to_server == req("POST", "/dup") + req("GET", "/ok")
+    wire.server(resp(b"d1") + resp(b"ok"))
     to_client = wire.take()[1]
     assert to_client.startswith(resp(b"d1") + b"HTTP/1.1 500")
     assert to_client.endswith(resp(b"ok"))
-    assert b"d2" not in to_client
+    assert wire.copies == [req("POST", "/dup")]
 
 
 def test_non_http_traffic_passes_through_and_is_noted_once() -> None:
@@ -304,10 +345,12 @@ def test_a_request_too_big_to_hold_is_delivered_once(monkeypatch: pytest.MonkeyP
     big = req("POST", "/big", b"b" * 5000)
     wire.client(big[:3000])
     wire.client(big[3000:] + req("POST", "/small", b"s"))
-    assert wire.take()[0] == big + req("POST", "/small", b"s") * 2
-    wire.server(resp(b"big") + resp(b"s1") + resp(b"s2"))
+    assert wire.take()[0] == big + req("POST", "/small", b"s")
+    wire.server(resp(b"big") + resp(b"s1"))
     assert wire.take()[1] == resp(b"big") + resp(b"s1")
+    assert wire.copies == [req("POST", "/small", b"s")]
     assert [label for label, _ in wire.notes] == ["http_duplicate_skipped"]
+    assert wire.counts["http_duplicates_failed"] == 1
 
 
 def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -344,12 +387,7 @@ def test_every_request_gets_one_answer_in_order_at_any_split(
     # What the server received, parsed independently.
     splitter = RequestSplitter()
     received = [(p.request.method, p.request.path) for p in splitter.feed(to_server) if p.request]
-    expected_server = []
-    for m, p in sent:
-        expected_server += (
-            [] if p.startswith("/err") else [(m, p)] * (3 if p.startswith("/dup") else 1)
-        )
-    assert received == expected_server
+    assert received == [(m, p) for m, p in sent if not p.startswith("/err")]
     # The server answers each request it got, naming it; in arbitrary packets.
     answers = b"".join(
         b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
@@ -379,13 +417,22 @@ def test_every_request_gets_one_answer_in_order_at_any_split(
             if m != "HEAD":
                 assert body.startswith(p.encode() + b"#")
     assert wire.counts["http_responses"] == len(sent)
+    copied = [
+        (p.request.method, p.request.path)
+        for c in wire.copies
+        for p in RequestSplitter().feed(c)
+        if p.request
+    ]
+    assert copied == [(m, p) for m, p in sent if p.startswith("/dup") for _ in range(2)]
 
 
 def test_the_same_toxic_on_both_streams_acts_once() -> None:
     """ChaosProxy(stream="both") adds two identical toxics: rate and copies stay as asked."""
     wire = Wire(toxic("http_duplicate", copies=2), toxic("http_duplicate", copies=2))
     wire.client(req("POST", "/x"))
-    assert wire.take()[0] == req("POST", "/x") * 2
+    wire.server(resp(b""))
+    assert wire.take() == (req("POST", "/x"), resp(b""))
+    assert wire.copies == [req("POST", "/x")]
 
     def share(n_toxics: int) -> int:
         wire = Wire(*[toxic("http_error", rate=0.3) for _ in range(n_toxics)], seed=3)
@@ -405,28 +452,61 @@ def test_the_same_toxic_on_both_streams_acts_once() -> None:
 def test_removal_waits_for_the_answers_in_flight() -> None:
     """A stage of a removed toxic stays while it still has answers to consume, so a
     keep-alive client never reads an extra copy's answer as its next response."""
-    wire = Wire(toxic("http_duplicate"))
+    wire = Wire(toxic("http_duplicate"), auto=False)
     up, down = wire.up.stages[0], wire.down.stages[0]
     assert not up.finishing() and not down.finishing()
     wire.client(req("POST", "/a", b"x", "Expect: 100-continue")[:-1])
-    assert up.finishing()  # mid-request: the copy is not sent yet
+    assert up.finishing()  # mid-request: the copy is not complete yet
     wire.client(req("POST", "/a", b"x", "Expect: 100-continue")[-1:])
     assert not up.finishing() and down.finishing()
     wire.server(resp(b"1"))
-    assert down.finishing()
-    wire.server(resp(b"2"))
+    assert down.finishing()  # the answer waits for its copy
+    wire.finish(wire.deliveries[0])
     assert not down.finishing()
     assert wire.take()[1] == resp(b"1")
 
 
-def test_server_closing_before_the_copies_are_answered_releases_the_first_answer() -> None:
-    wire = Wire(toxic("http_duplicate", copies=3))
-    wire.client(req("GET", "/"))
+def test_a_server_that_closes_after_answering_still_gets_every_copy() -> None:
+    """``Connection: close`` (or HTTP/1.0): the server closes after its answer. The
+    copies go on their own connections, and the answer and the close wait for them."""
+    wire = Wire(toxic("http_duplicate", copies=3), auto=False)
+    wire.client(req("GET", "/", b"", "Connection: close"))
     wire.server(resp(b"only"))
-    assert wire.take()[1] == b""
     wire.down.feed(End("eof"), wire.now)
     wire.pump()
-    assert wire.take()[1] == resp(b"only")
+    assert wire.take()[1] == b"" and not wire.eof_to_client
+    [copies] = wire.deliveries
+    assert copies.copies == 2 and copies.data == req("GET", "/", b"", "Connection: close")
+    wire.finish(copies, ok=False)  # lost
+    wire.finish(copies)
+    assert wire.take()[1] == resp(b"only") and wire.eof_to_client
+    assert wire.counts["http_duplicates_sent"] == 1
+    assert wire.counts["http_duplicates_failed"] == 1
+    assert [label for label, _ in wire.notes] == ["http_duplicate_failed"]
+
+
+def test_concurrent_copies_hold_the_original_until_their_connections_are_open() -> None:
+    wire = Wire(toxic("http_duplicate", copies=3, concurrent=True, method="POST"), auto=False)
+    wire.client(req("POST", "/pay", b"1") + req("GET", "/next"))
+    assert wire.take()[0] == b""  # the original waits for its copies
+    [copies] = wire.deliveries
+    assert copies.together and copies.copies == 2
+    wire.ready(copies)  # both connections open: everything goes at once
+    assert wire.take()[0] == req("POST", "/pay", b"1") + req("GET", "/next")
+    wire.finish(copies)
+    wire.server(resp(b"paid") + resp(b"next"))
+    assert wire.take()[1] == b""  # one copy still unanswered
+    wire.finish(copies)
+    assert wire.take()[1] == resp(b"paid") + resp(b"next")
+
+
+def test_pipelined_answers_wait_behind_an_answer_that_waits_for_its_copies() -> None:
+    wire = Wire(toxic("http_duplicate", path_prefix="/dup"), auto=False)
+    wire.client(req("POST", "/dup") + req("GET", "/other"))
+    wire.server(resp(b"d") + resp(b"o"))
+    assert wire.take()[1] == b""
+    wire.finish(wire.deliveries[0])
+    assert wire.take()[1] == resp(b"d") + resp(b"o")
 
 
 def test_a_toxic_joining_mid_answer_leaves_the_connection_alone() -> None:
