@@ -223,7 +223,6 @@ def test_stats_keys_are_the_contract() -> None:
             "http_errors_injected": 0,
             "http_duplicates_sent": 0,
             "http_duplicates_failed": 0,
-            "http_duplicates_failed": 0,
             "http_requests_delayed": 0,
             "http_passthrough_connections": 0,
             "notes": [],
