@@ -6,6 +6,8 @@ The two phases are described in :func:`circuit_breaker`'s docstring (what
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,38 @@ def _trial(probe: Probe, stats: Counters) -> _Trial:
     return _Trial(call, Counters.delta(before, stats.read()))
 
 
+def _burst(probe: Probe, stats: Counters, n: int) -> tuple[list[Call], dict[str, int]]:
+    """``n`` calls released at the same moment from ``n`` threads; the counters' growth."""
+    barrier = threading.Barrier(n)
+    calls: list[Call | None] = [None] * n
+
+    def one(i: int) -> None:
+        # A thread that did not start in time (broken barrier) goes anyway.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=10)
+        calls[i] = probe()
+
+    before = stats.read()
+    threads = [
+        threading.Thread(target=one, args=(i,), name=f"{_CHECK}-burst-{i}") for i in range(n)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    grew = Counters.delta(before, stats.read())
+    return [c for c in calls if c is not None], grew
+
+
+def _reaching(grew: dict[str, int]) -> int:
+    """How many calls reached the dependency, from the counters' growth: the largest
+    count (connections, requests); bytes alone mean at least one."""
+    reached = max((v for k, v in grew.items() if not k.startswith("bytes_")), default=0)
+    if not reached and any(v for k, v in grew.items() if k.startswith("bytes_")):
+        reached = 1
+    return reached
+
+
 def _refuse_disabled(proxy: object, target: str) -> None:
     """A disabled proxy (``down()``, ``partition``) cannot tell a breaker from none."""
     if getattr(proxy, "enabled", True) is not False:
@@ -76,6 +110,8 @@ def circuit_breaker(
     closes_within: float | None = None,
     interval: float = 0.05,
     counters: Sequence[str] = DEFAULT_COUNTERS,
+    half_open_burst: int | None = None,
+    half_open_max_reaching: int = 1,
     breaker: object | None = None,
     failures: object = (Exception,),
     target: str = "",
@@ -103,6 +139,15 @@ def circuit_breaker(
        in a row that reach it mean closed. This must happen within ``closes_within``
        seconds of the heal (default ``2 * reset_timeout + 1``).
 
+    With ``half_open_burst=N`` (and ``reset_timeout``), between the two phases and with
+    the fault still active: once ``reset_timeout`` has passed since the breaker opened,
+    ``N`` calls are released at the same moment from ``N`` threads. At most
+    ``half_open_max_reaching`` of them (the half-open trial) may reach the dependency,
+    counted at the proxy (the largest growth of the watched connection and request
+    counters), and no more calls than reached it may take longer than ``fail_fast``. A
+    half-open state that lets every concurrent caller through, instead of one trial,
+    fails here.
+
     Run it under a fault the proxy can count, where every attempt reaches the proxy
     and fails slowly or visibly there: ``timeout()``, ``latency()`` or
     ``reset_peer()``. Under ``down()`` (the proxy disabled) connections are refused
@@ -126,6 +171,14 @@ def circuit_breaker(
     check_count(_CHECK, "open_calls", open_calls)
     check_count(_CHECK, "close_calls", close_calls)
     check_positive(_CHECK, "interval", interval, allow_zero=True)
+    if half_open_burst is not None:
+        check_count(_CHECK, "half_open_burst", half_open_burst, minimum=2)
+        check_count(_CHECK, "half_open_max_reaching", half_open_max_reaching, minimum=0)
+        if reset_timeout is None:
+            raise CheckError(
+                f"{_CHECK}: half_open_burst={half_open_burst} needs reset_timeout=SECONDS "
+                f"(the breaker's open period), to fire the burst once it is half-open"
+            )
     if heal is not None and fault is not None:
         raise CheckError(f"{_CHECK}: pass heal= or fault=, not both")
     if fault is not None:
@@ -142,14 +195,15 @@ def circuit_breaker(
         )
     if reset_timeout is not None:
         check_positive(_CHECK, "reset_timeout", reset_timeout)
-        if heal is None:
+        if heal is None and half_open_burst is None:
             raise CheckError(
                 f"{_CHECK}: reset_timeout={reset_timeout!r} needs heal= or fault= so the "
                 f"check can heal the dependency and watch the breaker close"
             )
-        if closes_within is None:
+        if closes_within is None and heal is not None:
             closes_within = 2 * reset_timeout + 1.0
-        check_positive(_CHECK, "closes_within", closes_within)
+        if closes_within is not None:
+            check_positive(_CHECK, "closes_within", closes_within)
     stats = Counters(proxy, counters, check=_CHECK)
     target = target or stats.name
     _refuse_disabled(proxy, target)
@@ -185,8 +239,10 @@ def circuit_breaker(
     try:
         # Phase 1: opening.
         trials: list[_Trial] = []
+        starts: list[float] = []
         streak = 0
         while True:
+            starts.append(time.monotonic())
             trial = _trial(runner, stats)
             trials.append(trial)
             looks_open = not trial.reached and trial.call.latency <= fail_fast
@@ -221,6 +277,46 @@ def circuit_breaker(
         if opened_after == 0:
             # never seen closed: already open, or a fault the proxy cannot count (down())
             opened += " (open from the first call: no call reached it)"
+        if half_open_burst is not None:
+            assert reset_timeout is not None
+            # The breaker opened at the latest when the open streak began.
+            half_open_at = starts[opened_after] + reset_timeout * 1.1 + 0.05
+            time.sleep(max(0.0, half_open_at - time.monotonic()))
+            calls, grew = _burst(runner, stats, half_open_burst)
+            reached = _reaching(grew)
+            slow = sorted((c.latency for c in calls if c.latency > fail_fast), reverse=True)
+            allowed.update(
+                half_open_burst=half_open_burst, half_open_max_reaching=half_open_max_reaching
+            )
+            measured.update(
+                half_open_burst_reached=reached,
+                half_open_burst_slow=len(slow),
+                half_open_burst_fastest=round(min(c.latency for c in calls), 6),
+            )
+            growth = ", ".join(f"{k} +{v}" for k, v in grew.items() if v) or "no counter grew"
+            if reached > half_open_max_reaching or len(slow) > reached:
+                if reached > half_open_max_reaching:
+                    why = (
+                        f"{reached} of {half_open_burst} concurrent calls reached {where} "
+                        f"({growth})"
+                    )
+                else:
+                    why = (
+                        f"{len(slow)} of {half_open_burst} concurrent calls took longer than "
+                        f"fail_fast {fmt_s(fail_fast)} (slowest {fmt_s(slow[0])}) while "
+                        f"{reached} reached {where}"
+                    )
+                return done(
+                    False,
+                    f"{opened}; half-open let too much through: {why}, "
+                    f"{fmt_s(reset_timeout)} after it opened, with the fault still active "
+                    f"(allowed: at most {half_open_max_reaching} reaching it, the others "
+                    f"failing within {fmt_s(fail_fast)})",
+                )
+            opened += (
+                f"; half-open under a burst of {half_open_burst} concurrent calls let "
+                f"{reached} through, the others failed fast"
+            )
         if heal is None or closes_within is None:
             return done(True, f"{opened}; closing not checked (pass fault= or heal=)")
 

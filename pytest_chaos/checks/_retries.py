@@ -18,6 +18,7 @@ from pytest_chaos.checks._errors import RetriesViolated
 from pytest_chaos.checks._probe import Probe, check_count, check_positive
 from pytest_chaos.checks._result import CheckResult
 from pytest_chaos.checks._stats import Counters
+from pytest_chaos.checks._steady import run_calls
 
 if TYPE_CHECKING:
     from pytest_chaos.timeline import Timeline
@@ -34,6 +35,7 @@ def retries(
     max_attempts_per_call: float,
     min_retry_gap: float | None = None,
     calls: int = 5,
+    concurrency: int = 1,
     counter: str | Sequence[str] = "connections_accepted",
     interval: float = 0.0,
     settle: float = 0.1,
@@ -54,12 +56,18 @@ def retries(
     ``max_attempts_per_call``, or, with ``min_retry_gap`` (seconds), when the retries
     (attempts beyond one per call) came on average closer together than that: a bounded
     retry loop without backoff hammers a failing dependency in a burst.
+
+    ``concurrency`` threads share the ``calls`` (each waiting ``interval`` after its
+    call), so load-dependent retry bugs (retries multiplied by a shared pool or lock)
+    show; the retry gap is then per caller: the elapsed time times the callers, over
+    the retries.
     """
     timeline, finish = bind_context(context, timeline, finish)
     check_positive(_CHECK, "max_attempts_per_call", max_attempts_per_call)
     if min_retry_gap is not None:
         check_positive(_CHECK, "min_retry_gap", min_retry_gap)
     check_count(_CHECK, "calls", calls)
+    check_count(_CHECK, "concurrency", concurrency)
     check_positive(_CHECK, "interval", interval, allow_zero=True)
     check_positive(_CHECK, "settle", settle, allow_zero=True)
     stats = Counters(proxy, (counter,) if isinstance(counter, str) else counter, check=_CHECK)
@@ -69,11 +77,17 @@ def retries(
     started = time.perf_counter()
     before = stats.read()
     failed = 0
-    for i in range(calls):
-        if not runner().ok:
-            failed += 1
-        if interval and i < calls - 1:
-            time.sleep(interval)
+    if concurrency == 1:
+        for i in range(calls):
+            if not runner().ok:
+                failed += 1
+            if interval and i < calls - 1:
+                time.sleep(interval)
+    else:
+        results = run_calls(
+            runner, calls=calls, duration=None, concurrency=concurrency, interval=interval
+        )
+        failed = sum(1 for c in results if not c.ok)
     elapsed = time.perf_counter() - started
     time.sleep(settle)
     delta = Counters.delta(before, stats.read())
@@ -88,10 +102,12 @@ def retries(
         "attempts_per_second": round(rate, 2),
         "seconds": round(elapsed, 6),
         "counters": delta,
+        "concurrency": concurrency,
     }
     allowed: dict[str, Any] = {"max_attempts_per_call": max_attempts_per_call}
     extra = attempts - calls  # the retries, if every call made at least one attempt
-    gap = elapsed / extra if extra > 0 else None
+    # Concurrent callers retry side by side: the gap that matters is each caller's.
+    gap = elapsed * min(concurrency, calls) / extra if extra > 0 else None
     if min_retry_gap is not None:
         allowed["min_retry_gap"] = min_retry_gap
         measured["retry_gap"] = None if gap is None else round(gap, 6)

@@ -7,17 +7,23 @@ not cry wolf on the correct version:
 
 --timeout S|none       Redis socket timeout (none: the "no timeout" bug)
 --fallback             answer GET /item with 200 "fallback" when Redis fails
---breaker none|good|stuck   circuit breaker around Redis (stuck: never half-opens)
+--breaker none|good|stuck|leaky   circuit breaker around Redis (stuck: never
+                       half-opens; leaky: half-open lets every concurrent call through,
+                       not one trial)
 --retry none|backoff|eager|storm  retry policy (eager: 3 attempts, no backoff;
                                   storm: no backoff, no cap until 1 s)
 --idempotency good|bug      POST /charge dedups by order, or adds a row every time
 --writes sync|early    POST /write acknowledges after (sync) or before (early) RPUSH
 --connection fresh|sticky|once   a new connection per command, one reconnecting
                        connection, or one connection never re-made (needs a restart)
+--payment keyed|unkeyed  POST /pay dedups requests by key in memory, then charges
+                       (SADD payments:O) with 2 attempts on failure: with the request's
+                       key (keyed), or a new charge id per attempt (unkeyed: a timeout
+                       whose write went through charges twice)
 
 Endpoints: GET /item?key=K, POST /charge?order=O, POST /write?key=K&value=V,
-GET /health. Redis is spoken in RESP over raw sockets so that every attempt is
-visible at the proxy.
+POST /pay?order=O&key=K, GET /health. Redis is spoken in RESP over raw sockets so
+that every attempt is visible at the proxy.
 """
 
 from __future__ import annotations
@@ -152,7 +158,8 @@ class Breaker:
                 waited = time.monotonic() - self.opened_at
                 if self.mode == "stuck" or waited < self.reset or self.trial:
                     raise BreakerOpen("circuit open")
-                self.trial = True  # half-open: this call is the one trial
+                # half-open: this call is the one trial (leaky: every caller is one)
+                self.trial = self.mode != "leaky"
         try:
             result = fn()
         except DependencyError:
@@ -175,6 +182,7 @@ class App:
         self.redis = Redis(args.redis, timeout, args.connection)
         self.breaker = Breaker(args.breaker, args.breaker_threshold, args.breaker_reset)
         self.args = args
+        self.paid: set[str] = set()
         self.pending: queue.Queue[tuple[str, str] | None] = queue.Queue()
         if args.writes == "early":
             threading.Thread(target=self._drain, daemon=True).start()
@@ -238,6 +246,21 @@ class App:
             return 503, str(exc)
         return 200, "charged"
 
+    def pay(self, order: str, key: str) -> tuple[int, str]:
+        with self.breaker.lock:
+            if key in self.paid:
+                return 200, "duplicate ignored"
+            self.paid.add(key)
+        for attempt in range(2):
+            charge = key if self.args.payment == "keyed" else f"{key}-{time.time_ns()}"
+            try:
+                self.redis_call("SADD", f"payments:{order}", charge)
+                return 200, "paid"
+            except DependencyError as exc:
+                if attempt == 1:
+                    return 503, str(exc)
+        raise AssertionError("unreachable")
+
     def write(self, key: str, value: str) -> tuple[int, str]:
         if self.args.writes == "early":
             self.pending.put((key, value))
@@ -276,6 +299,8 @@ def handler_for(app: App) -> type[BaseHTTPRequestHandler]:
                 self._answer(*app.item(q.get("key", "k")))
             elif url.path == "/charge" and self.command == "POST":
                 self._answer(*app.charge(q["order"]))
+            elif url.path == "/pay" and self.command == "POST":
+                self._answer(*app.pay(q["order"], q["key"]))
             elif url.path == "/write" and self.command == "POST":
                 self._answer(*app.write(q["key"], q["value"]))
             else:
@@ -292,13 +317,14 @@ def main() -> None:
     p.add_argument("--redis", required=True)
     p.add_argument("--timeout", default="0.3")
     p.add_argument("--fallback", action="store_true")
-    p.add_argument("--breaker", choices=("none", "good", "stuck"), default="none")
+    p.add_argument("--breaker", choices=("none", "good", "stuck", "leaky"), default="none")
     p.add_argument("--breaker-threshold", type=int, default=3)
     p.add_argument("--breaker-reset", type=float, default=0.5)
     p.add_argument("--retry", choices=("none", "backoff", "eager", "storm"), default="none")
     p.add_argument("--idempotency", choices=("good", "bug"), default="good")
     p.add_argument("--writes", choices=("sync", "early"), default="sync")
     p.add_argument("--connection", choices=("fresh", "sticky", "once"), default="fresh")
+    p.add_argument("--payment", choices=("keyed", "unkeyed"), default="keyed")
     args = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(App(args)))
     server.daemon_threads = True
