@@ -1,7 +1,8 @@
-"""YAML experiments: strict unit strings and fault names (the parsers exploration shares).
+"""YAML experiments: strict unit strings and fault names (the parsers exploration shares),
+the loader with line numbers (``_loader``, checked against ``experiment.schema.json``),
+the runner (``_runner``) and the pytest collector (``_collector``, a sub-plugin).
 
-The loader with line numbers and the pytest collector are to come (issue 13, step 2);
-this package imports nothing heavy: yaml loads only when a YAML file is collected.
+This package imports nothing heavy: yaml loads only when a YAML file is collected.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ _SIGNALS_KEY = pytest.StashKey[SignalsAsInterrupt]()
 pytest_plugins = [
     "pytest_chaos.plugin._fixtures",
     "pytest_chaos.plugin._reaper",
+    "pytest_chaos.experiments._collector",
     "pytest_chaos.services._plugin",
     "pytest_chaos.reporting._plugin",
 ]

@@ -178,6 +178,9 @@ def summary_lines(
                 f"  backend {_backend(result.record)}"
             )
             lines.append((head, _OUTCOME_MARKUP.get(outcome, {})))
+            if result.record.get("source"):
+                # a YAML experiment: where it is written
+                lines.append((f"  source  {result.record['source']}", {}))
             lines.extend((_fault_line(f), {}) for f in result.faults)
             for check in result.checks:
                 lines.extend(_check_lines(check, [a.reason for a in result.aborts], width))
