@@ -84,6 +84,7 @@ class _Experiment:
         self.proxies: dict[str, Any] = {}
         self.probes: dict[str, Callable[[], object]] = {}
         self.scale = float(self.spec.get("time_scale", 1.0)) * float(chaos.time_scale)
+        self.surges: list[_Surge] = []
 
     # -- targets and probes -----------------------------------------------------------
 
@@ -298,8 +299,8 @@ class _Experiment:
                 load.heal()
             self.recovers_after()
         finally:
-            for load in loads:
-                load.heal()
+            for surge in self.surges:
+                surge.join()
             try:
                 self.chaos.heal_all(by="test")
             finally:
@@ -314,6 +315,7 @@ class _Surge:
     id = None
 
     def __init__(self, experiment: _Experiment, item: dict[str, Any]) -> None:
+        experiment.surges.append(self)
         self.target = item["probe"]
         self._probe = experiment.probes[item["probe"]]
         self._timeline = experiment.chaos.timeline
@@ -341,6 +343,11 @@ class _Surge:
             self._stop.wait(max(0.0, self._period - spent))
 
     def heal(self, by: str = "test") -> None:
+        """Stop the traffic; the threads finish their call and are joined by ``join``
+        (not here: a schedule step must not wait for a slow call before the next step)."""
+        self._stop.set()
+
+    def join(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join()
