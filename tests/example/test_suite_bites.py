@@ -78,6 +78,9 @@ BOTH_PASS = {
     "test_system.py::test_shop_recovers_quickly_after_the_database_comes_back",
     "test_system.py::test_degradation_ladder_holds_the_latency_objective_at_every_step",
     "test_system.py::test_chaos_monkey_kills_a_replica_and_the_shop_stays_up",
+    # the YAML experiments (issue 13): not yet written to bite the fragile build
+    "chaos_database.yaml::database-connection-chaos",
+    "chaos_black_friday.yaml::black-friday",
 }
 
 ALL_EXPERIMENTS = set(FRAGILE_FAILURES) | BOTH_PASS
@@ -197,8 +200,12 @@ def run_example_suite(
 def _outcomes(junit: Path) -> dict[str, Outcome]:
     outcomes: dict[str, Outcome] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        module = case.get("classname", "").rsplit(".", 1)[-1]
-        key = f"{module}.py::{case.get('name')}"
+        classname = case.get("classname", "")
+        if classname.endswith((".yaml", ".yml")):  # a YAML experiment: dir.chaos_x.yaml
+            stem, ext = classname.rsplit(".", 1)
+            key = f"{stem.rsplit('.', 1)[-1]}.{ext}::{case.get('name')}"
+        else:
+            key = f"{classname.rsplit('.', 1)[-1]}.py::{case.get('name')}"
         result, message = "passed", ""
         for tag in ("failure", "error", "skipped"):
             element = case.find(tag)
