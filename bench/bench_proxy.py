@@ -29,12 +29,15 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 CHUNK = 64 * 1024
+#: The port of the servers' process's delayed echo (set by main).
+DELAYED_ECHO_PORT: list[int] = []
 
 
 # -- servers (child process) ---------------------------------------------------------------
@@ -74,11 +77,24 @@ def _servers_main(conn: Any) -> None:
                 self.t.write(b"k")
                 self.head, self.left = b"", -1
 
+    class DelayedEcho(asyncio.Protocol):
+        """Echoes each chunk 100 ms after reading it: the latency toxic's baseline, a
+        Python asyncio timer on this machine with the same scheduling (no proxy)."""
+
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+
+        def data_received(self, data: bytes) -> None:
+            asyncio.get_running_loop().call_later(0.100, self.t.write, data)
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         echo = await loop.create_server(Echo, "127.0.0.1", 0, backlog=4096)
         sink = await loop.create_server(Sink, "127.0.0.1", 0, backlog=4096)
+        delayed = await loop.create_server(DelayedEcho, "127.0.0.1", 0, backlog=4096)
+        DELAYED_ECHO_PORT.append(delayed.sockets[0].getsockname()[1])
         conn.send((echo.sockets[0].getsockname()[1], sink.sockets[0].getsockname()[1]))
+        conn.send(DELAYED_ECHO_PORT[0])
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -236,11 +252,11 @@ def bulk(port: int, total: int) -> float:
         return total / (time.perf_counter() - start) / 1e6
 
 
-def rtt(port: int, n: int) -> list[float]:
+def rtt(port: int, n: int, warm: int = 50) -> list[float]:
     """Seconds per 1-byte ping-pong."""
     out = []
     with _connect(port) as sock:
-        for _ in range(50):
+        for _ in range(warm):
             sock.sendall(b"p")
             sock.recv(1)
         for _ in range(n):
@@ -313,7 +329,39 @@ def transfer(
     res["setup_ratio"] = res["setup_proxy_p50_us"] / res["setup_direct_p50_us"]
 
 
-def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any]:
+def latency(res: dict[str, Any], admin: Admin, echo_port: int, p_echo: int, n: int) -> None:
+    """Error of a 100 ms latency toxic: proxied RTT with it - proxied RTT p50 without it
+    - 100 ms, per 1-byte ping-pong. Baseline in the same run, batches interleaved: a
+    direct connection to an echo server that answers after a 100 ms asyncio timer (the
+    error any Python timer has on this machine at this moment)."""
+    base = pct(rtt(p_echo, 500), 0.5)
+    direct = pct(rtt(echo_port, 500), 0.5)
+    res["latency_direct_rtt_p50_ms"] = direct * 1e3
+    res["latency_proxy_rtt_p50_ms"] = base * 1e3
+    admin.call("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 100}})
+    d_direct, d_proxy = interleaved(
+        max(1, n // 10),
+        lambda: rtt(DELAYED_ECHO_PORT[0], 10, warm=0),
+        lambda: rtt(p_echo, 10, warm=0),
+    )
+    admin.call("DELETE", "/proxies/echo/toxics/latency_downstream")
+    for key, delayed, zero in (("latency_error", d_proxy, base), ("timer_error", d_direct, direct)):
+        errors = [abs(d - zero - 0.100) * 1e3 for d in delayed]
+        res[f"{key}_p50_ms"] = pct(errors, 0.5)
+        res[f"{key}_p99_ms"] = pct(errors, 0.99)
+        res[f"{key}_max_ms"] = max(errors)
+    res["latency_error_mean_ms"] = statistics.mean((d - base - 0.100) * 1e3 for d in d_proxy)
+
+
+def _busy(stop: threading.Event) -> None:
+    """A test's own CPU-bound thread: pure Python that holds the GIL between switches."""
+    while not stop.is_set():
+        sum(i * i for i in range(2000))
+
+
+def run(
+    mode: str, quick: bool, echo_port: int, sink_port: int, only_latency: bool = False
+) -> dict[str, Any]:
     n_toggle = 50 if quick else 200
     res: dict[str, Any] = {"mode": mode}
     if mode == "streams":
@@ -324,19 +372,12 @@ def run(mode: str, quick: bool, echo_port: int, sink_port: int) -> dict[str, Any
         admin = Admin(admin_port)
         p_echo = admin.proxy("echo", echo_port)
         p_sink = admin.proxy("sink", sink_port)
-        transfer(res, quick, echo_port, sink_port, p_echo, p_sink)
-
-        base = pct(rtt(p_echo, 500), 0.5)
-        admin.call(
-            "POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 100}}
-        )
-        delayed = rtt(p_echo, 30 if quick else 100)
-        admin.call("DELETE", "/proxies/echo/toxics/latency_downstream")
-        errors = [(d - base - 0.100) * 1e3 for d in delayed]
-        res["latency_error_p50_ms"] = pct([abs(e) for e in errors], 0.5)
-        res["latency_error_max_ms"] = max(abs(e) for e in errors)
-        res["latency_error_mean_ms"] = statistics.mean(errors)
-
+        if not only_latency:
+            transfer(res, quick, echo_port, sink_port, p_echo, p_sink)
+        latency(res, admin, echo_port, p_echo, 30 if quick else 100)
+        if only_latency:
+            admin.close()
+            return res
         toggles = toggle(admin, n_toggle)
         res["toggle_0_p50_ms"] = pct(toggles, 0.5) * 1e3
         idle = []
@@ -426,9 +467,25 @@ def report(results: list[dict[str, Any]]) -> str:
         lambda d, p, x: f"{d:.0f} -> {p:.0f} (**{x:.2f}**)",
     )
     row(
-        "latency 100 ms: error p50 / worst ms (target worst <= 2), mean signed",
-        ["latency_error_p50_ms", "latency_error_max_ms", "latency_error_mean_ms"],
-        lambda a, w, m: f"{a:.2f} / **{w:.2f}** ({m:+.2f})",
+        "latency 100 ms: error p50 / p99 / worst ms (target worst <= 2), mean signed",
+        [
+            "latency_error_p50_ms",
+            "latency_error_p99_ms",
+            "latency_error_max_ms",
+            "latency_error_mean_ms",
+        ],
+        lambda a, q, w, m: f"{a:.2f} / {q:.2f} / **{w:.2f}** ({m:+.2f})",
+    )
+    row(
+        "baseline: direct to a server answering after a 100 ms asyncio timer, error "
+        "p50 / p99 / worst ms",
+        ["timer_error_p50_ms", "timer_error_p99_ms", "timer_error_max_ms"],
+        lambda a, q, w: f"{a:.2f} / {q:.2f} / **{w:.2f}**",
+    )
+    row(
+        "latency run's RTT p50 ms direct -> proxy (no toxic)",
+        ["latency_direct_rtt_p50_ms", "latency_proxy_rtt_p50_ms"],
+        lambda d, p: f"{d:.3f} -> {p:.3f}",
     )
     row(
         "add+remove toxic over HTTP, no connections, p50 ms",
@@ -452,20 +509,42 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
+    parser.add_argument(
+        "--workload", choices=["all", "latency"], default="all", help="latency: only that one"
+    )
+    parser.add_argument(
+        "--busy-thread",
+        action="store_true",
+        help="run a CPU-bound Python thread in this process meanwhile (a test's own work)",
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="sys.setswitchinterval(S) in this process (the GIL hand-off; default 0.005)",
+    )
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
+    stop = threading.Event()
+    if args.busy_thread:
+        threading.Thread(target=_busy, args=(stop,), daemon=True).start()
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     servers = ctx.Process(target=_servers_main, args=(child,), daemon=True)
     servers.start()
     try:
         echo_port, sink_port = parent.recv()
+        DELAYED_ECHO_PORT.append(parent.recv())
         modes = ["process", "uvloop", "thread", "streams"] if args.mode == "all" else [args.mode]
         raw: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         for _ in range(args.runs):  # modes alternate, so load changes hit all alike
             for mode in modes:
-                raw[mode].append(run(mode, args.quick, echo_port, sink_port))
+                raw[mode].append(
+                    run(mode, args.quick, echo_port, sink_port, args.workload == "latency")
+                )
         results = [combine(raw[m]) for m in modes]
     finally:
+        stop.set()
         servers.terminate()
         servers.join(10)
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

@@ -15,6 +15,7 @@ import http.client
 import ipaddress
 import json
 import os
+import sys
 import threading
 import warnings
 import weakref
@@ -39,6 +40,45 @@ _START_TIMEOUT = 30.0
 # script that forgot stop() still closes its proxies' connections with a FIN instead of
 # dying with them half-open in a daemon thread.
 _running: weakref.WeakSet[EmbeddedServer] = weakref.WeakSet()
+
+
+#: The GIL switch interval while an EmbeddedServer runs. The loop thread waking for a
+#: due chunk waits for the GIL as long as the switch interval (Python's default 5 ms)
+#: when a test's own thread computes: a 100 ms latency toxic was 15 ms late at p50 and
+#: 78-105 ms at worst with a CPU-bound thread beside it, 2.1 ms and 11 ms with 0.5 ms
+#: (bench/bench_proxy.py --busy-thread, bench/RESULTS.md). CPU-bound threads switch more
+#: often meanwhile, which costs them little; the previous value is restored at stop().
+SWITCH_INTERVAL = 0.0005
+
+
+class _SwitchInterval:
+    """Lowers ``sys.getswitchinterval()`` while at least one server runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: float | None = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                current = sys.getswitchinterval()
+                if current > SWITCH_INTERVAL:
+                    self._saved = current
+                    sys.setswitchinterval(SWITCH_INTERVAL)
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._saved is not None:
+                # Someone else may have set another value meanwhile: leave theirs.
+                if abs(sys.getswitchinterval() - SWITCH_INTERVAL) < 1e-7:
+                    sys.setswitchinterval(self._saved)
+                self._saved = None
+
+
+_switch_interval = _SwitchInterval()
 
 
 @atexit.register
@@ -268,6 +308,7 @@ class EmbeddedServer:
                 raise error
             self._thread = thread
             _running.add(self)
+            _switch_interval.acquire()
             try:
                 self._check_answers()
             except BaseException:
@@ -287,6 +328,7 @@ class EmbeddedServer:
                     loop.call_soon_threadsafe(stop_event.set)
             thread.join()
             _running.discard(self)
+            _switch_interval.release()
             self._thread = None
             self._port = None
             if self._error is not None:

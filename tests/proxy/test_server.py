@@ -197,3 +197,19 @@ def test_localhost_binds_one_address_that_answers_on_the_reported_port() -> None
 def test_bad_config_type_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="neither a populate list nor a path"):
         EmbeddedServer(config={"name": "x"})  # type: ignore[arg-type]
+
+
+def test_the_gil_switch_interval_is_short_while_a_server_runs_and_restored_after() -> None:
+    # A test's CPU-bound thread holds the GIL for a whole switch interval while the loop
+    # thread waits to release a due chunk (bench/RESULTS.md, latency on time).
+    import sys
+
+    from pytest_chaos.proxy._server import SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    with EmbeddedServer():
+        assert sys.getswitchinterval() == pytest.approx(min(before, SWITCH_INTERVAL))
+        with EmbeddedServer():
+            assert sys.getswitchinterval() == pytest.approx(min(before, SWITCH_INTERVAL))
+        assert sys.getswitchinterval() == pytest.approx(min(before, SWITCH_INTERVAL))
+    assert sys.getswitchinterval() == pytest.approx(before)
