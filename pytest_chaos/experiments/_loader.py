@@ -129,6 +129,8 @@ def _convert(node: Any, path: Path_, lines: dict[Path_, int], file: Path) -> Any
                     "the key is written twice; keep one.",
                 )  # fmt: skip
             out[key] = _convert(value_node, (*path, key), lines, file)
+            # the key's line: a block value (a list, a mapping) starts on the next one
+            lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(n, (*path, i), lines, file) for i, n in enumerate(node.value)]

@@ -27,7 +27,8 @@ from pytest_chaos.experiments._units import parse_duration, parse_percent, parse
 
 __all__ = ["ProbeFailed", "run_document", "substitute"]
 
-_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])*)\}")
+_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -36,15 +37,18 @@ class ProbeFailed(Exception):
 
 
 def _attr(fixtures: Mapping[str, Any], name: str, attrs: str) -> Any:
+    """``fixtures[name]`` then each ``.attr`` or ``[index]`` of ``attrs``."""
     value = fixtures[name]
-    for part in filter(None, attrs.split(".")):
-        value = getattr(value, part)
+    for match in _PART.finditer(attrs):
+        attr, index = match.groups()
+        value = value[int(index)] if index is not None else getattr(value, attr)
     return value
 
 
 def substitute(text: str, fixtures: Mapping[str, Any], *, whole: bool = False) -> Any:
     """``"{shop.db.address}"`` and ``"${ENV}"`` in ``text``; with ``whole`` a string that
-    is one reference returns the object itself (``"{shop.db}"`` -> the ChaosProxy)."""
+    is one reference returns the object itself (``"{shop.db}"`` -> the ChaosProxy).
+    ``[N]`` indexes a fixture value that is a tuple or list (``"{cache[0]}"``)."""
     if whole:
         match = _FIELD.fullmatch(text.strip())
         if match:

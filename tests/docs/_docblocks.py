@@ -13,7 +13,10 @@ Conventions the documentation follows :
   any text and a number with a decimal point for any such number (times, versions).
   Commands run in the page's project directory.
 - ``yaml`` blocks are parsed; the ``pytest`` commands of their ``run:`` steps are run
-  in the page's project directory.
+  in the page's project directory. A yaml block holding ``apiVersion: pytest-chaos/v1``
+  is a YAML experiment: titled ``chaos_*.yaml``, loaded by pytest-chaos's loader (it
+  must load, unless a console block of the page runs it expecting a non-zero exit), and
+  a test file of the page's project like ``test_*.py``.
 - An HTML comment right before a block changes how it is tested, and says why:
   ``<!-- docs: fragment -->`` (Python that only makes sense inside a larger program:
   compiled, not run), ``<!-- docs: compile-only: REASON -->`` (compiled, not run, for

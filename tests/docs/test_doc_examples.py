@@ -2,16 +2,18 @@
 
 Each page's titled blocks form its example project, written into a temporary directory;
 console blocks and the ``pytest`` steps of YAML blocks run there, with the real
-``pytest`` of this environment. A page whose project holds tests that no console block
-runs (no command names it, and no command runs the whole folder) get a ``pytest`` run of
-their own. Services come from the bundled provider so
-that no Docker engine is needed.
+``pytest`` of this environment. A page whose project holds tests (``test_*.py``, and
+YAML experiments ``chaos_*.yaml``/``chaos_*.yml``) that no console block runs (no command
+names it, and no command runs the whole folder) get a ``pytest`` run of their own. A YAML
+block that is an experiment (``apiVersion: pytest-chaos/v1``) is loaded as one. Services
+come from the bundled provider so that no Docker engine is needed.
 """
 
 from __future__ import annotations
 
 import ast
 import configparser
+import fnmatch
 import json
 import os
 import shlex
@@ -33,6 +35,9 @@ from _docblocks import (
 )
 
 BLOCKS = all_blocks()
+#: project files pytest collects as tests (pytest's default and pytest-chaos's YAML globs)
+TEST_FILES = ("test_*.py", "chaos_*.yaml", "chaos_*.yml")
+EXPERIMENT_API = "apiVersion: pytest-chaos/v1"
 EXAMPLE_BLOCKS = [b for b in BLOCKS if b.lang in EXAMPLES]
 TIMEOUT = 120.0
 
@@ -61,7 +66,14 @@ def _is_pytest(command: str) -> bool:
     return bool(words) and (words[0] == "pytest" or words[:3] == ["python", "-m", "pytest"])
 
 
+def _is_experiment(block: Block) -> bool:
+    """A YAML block that is a pytest-chaos experiment file (not CI steps)."""
+    return block.lang == "yaml" and EXPERIMENT_API in block.source
+
+
 def _yaml_commands(block: Block) -> list[str]:
+    if _is_experiment(block):
+        return []
     steps = yaml.safe_load(block.source)
     return [step["run"] for step in steps if isinstance(step, dict) and "run" in step]
 
@@ -125,6 +137,43 @@ def _check_make(command: str) -> None:
     assert done.returncode == 0, f"{command!r}: {done.stderr}"
 
 
+def _check_experiment(block: Block) -> None:
+    """A YAML experiment block loads as one; a block the page shows failing (a console
+    block of the page runs it and expects an exit status) must fail to load."""
+    from pytest_chaos.experiments._loader import ExperimentError, load_file
+
+    assert block.title and _is_test_file(block.title), (
+        f"{block.where}: an experiment block needs a title such as chaos_x.yaml"
+    )
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"docs-{os.getpid()}-{block.title}"
+    path.write_text(block.source, encoding="utf-8")
+    try:
+        documents = load_file(path)
+    except ExperimentError as exc:
+        assert block.title in _failing_files(block.page), f"{block.where}: {exc}"
+    else:
+        assert documents, f"{block.where}: no document"
+        assert block.title not in _failing_files(block.page), (
+            f"{block.where}: shown failing, but it loads"
+        )
+    finally:
+        path.unlink()
+
+
+def _failing_files(page: Path) -> set[str]:
+    """Files named by a console block of ``page`` that is expected to exit non-zero."""
+    named: set[str] = set()
+    for block in BLOCKS:
+        if block.page == page and block.lang == "console" and block.expected_exit:
+            for command, _ in split_console(block.source):
+                named |= _pytest_files(command) or set()
+    return named
+
+
+def _is_test_file(name: str) -> bool:
+    return any(fnmatch.fnmatch(Path(name).name, glob) for glob in TEST_FILES)
+
+
 # -- every example is valid: compiled or parsed -----------------------------------------
 
 
@@ -133,6 +182,8 @@ def test_example_is_valid(block: Block) -> None:
     if block.lang == "python":
         ast.parse(block.source, filename=block.where)
         compile(block.source, block.where, "exec", dont_inherit=True)
+    elif _is_experiment(block):
+        _check_experiment(block)
     elif block.lang == "yaml":
         yaml.safe_load(block.source)
     elif block.lang == "ini":
@@ -168,13 +219,17 @@ def _commands(block: Block) -> list[str]:
 
 def _pytest_files(command: str) -> set[str] | None:
     """The test files a pytest command names; ``None`` when it names none (runs all)."""
-    files = {w.split("::")[0] for w in shlex.split(command) if ".py" in w and "=" not in w}
+    files = {
+        w.split("::")[0]
+        for w in shlex.split(command)
+        if w.split("::")[0].endswith((".py", ".yaml", ".yml")) and "=" not in w
+    }
     return files or None
 
 
 def _untested(page: Path) -> list[str]:
     """The page's test files that none of its console or YAML pytest commands runs."""
-    tests = {b.title for b in _project(page) if b.title and b.title.startswith("test_")}
+    tests = {b.title for b in _project(page) if b.title and _is_test_file(b.title)}
     for block in BLOCKS:
         if block.page != page:
             continue
