@@ -16,6 +16,12 @@ upstream:
 
 Ratios are against the direct path (or the proxy without toxics) measured in the same
 run, so a busy machine skews both sides alike.
+
+``python bench/bench_http.py --parsers scan,h11 [--runs 5] [REQUESTS]`` compares the HTTP
+parser backends instead (``PYTEST_CHAOS_HTTP_PARSER`` in the proxy's environment): for
+each run and backend, the keep-alive GET rate through the plain proxy, with an
+``http_error`` matching nothing and with an ``http_delay`` of 0 ms, one right after the
+other, each toxic as a ratio to the plain proxy of that run; medians over the runs.
 """
 
 from __future__ import annotations
@@ -47,9 +53,10 @@ def start_upstream(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
         return proc, f"127.0.0.1:{f.read()}"
 
 
-def start_proxy() -> tuple[subprocess.Popen[str], str]:
+def start_proxy(parser: str = "") -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "pytest_chaos.proxy", "-port", "0"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTEST_CHAOS_HTTP_PARSER": parser} if parser else None
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     match = re.search(r"http://[^\s]+", line)
@@ -103,7 +110,95 @@ def best(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
+def compare_parsers(parsers: list[str], n: int, runs: int) -> None:
+    """Plain proxy against the two toxic setups, per parser backend, ratios per run."""
+    tmp = tempfile.mkdtemp()
+    upstream, up_address = start_upstream(tmp)
+    procs, apis, vias = [], {}, {}
+    session = requests.Session()
+    setups: list[tuple[str, str, dict[str, Any]] | None] = [
+        None,
+        ("http_error", "nothing", {"path_prefix": "/x"}),
+        ("http_delay", "delay0", {"delay": 0}),
+    ]
+    rates: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[tuple[str, str], list[float]] = {}
+    try:
+        for parser in parsers:
+            proc, api = start_proxy(parser)
+            procs.append(proc)
+            r = session.post(
+                f"{api}/proxies",
+                json={"name": "web", "listen": "127.0.0.1:0", "upstream": up_address},
+                timeout=10,
+            )
+            r.raise_for_status()
+            apis[parser], vias[parser] = api, str(r.json()["listen"])
+        for _ in range(runs):
+            for parser in parsers:
+                api, via = apis[parser], vias[parser]
+                plain = 0.0
+                for spec in setups:
+                    name, label = None, "plain"
+                    if spec is not None:
+                        r = session.post(
+                            f"{api}/proxies/web/toxics",
+                            json={"type": spec[0], "stream": "upstream", "attributes": spec[2]},
+                            timeout=10,
+                        )
+                        r.raise_for_status()
+                        name, label = str(r.json()["name"]), spec[1]
+                    session.post(f"http://{up_address}/_reset", timeout=10)
+                    rate = request_rate(via, n)
+                    if name is not None:
+                        url = f"{api}/proxies/web/toxics/{name}"
+                        session.delete(url, timeout=10).raise_for_status()
+                    else:
+                        plain = rate
+                    rates.setdefault((parser, label), []).append(rate)
+                    ratios.setdefault((parser, label), []).append(rate / plain)
+    finally:
+        session.close()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        upstream.terminate()
+        upstream.wait(10)
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"keep-alive GETs: {n} per setup and run; medians of {runs} runs")
+    print()
+    print(
+        "| parser | plain proxy req/s | matching nothing req/s (ratio) | delay 0 ms req/s (ratio) |"
+    )
+    print("|---|---|---|---|")
+    for parser in parsers:
+        cells = [f"{statistics.median(rates[parser, 'plain']):.0f}"]
+        for label in ("nothing", "delay0"):
+            rate = statistics.median(rates[parser, label])
+            ratio = statistics.median(ratios[parser, label])
+            cells.append(f"{rate:.0f} (**{ratio:.2f}**)")
+        print(f"| {parser} | " + " | ".join(cells) + " |")
+    print()
+    for parser in parsers:
+        for label in ("nothing", "delay0"):
+            each = " ".join(f"{x:.2f}" for x in ratios[parser, label])
+            print(f"{parser} {label} ratios per run: {each}")
+
+
 def main() -> None:
+    if "--parsers" in sys.argv:
+        args = sys.argv[1:]
+        i = args.index("--parsers")
+        parsers = args[i + 1].split(",")
+        del args[i : i + 2]
+        runs = 5
+        if "--runs" in args:
+            j = args.index("--runs")
+            runs = int(args[j + 1])
+            del args[j : j + 2]
+        compare_parsers(parsers, int(args[0]) if args else 1000, runs)
+        return
     tmp = tempfile.mkdtemp()
     upstream, up_address = start_upstream(tmp)
     args = sys.argv[1:]

@@ -31,7 +31,8 @@ from typing import Literal, Protocol
 
 import h11
 
-from pytest_chaos.toxics._http_parse import Piece, RequestInfo, RequestSplitter, ResponseSplitter
+from pytest_chaos.toxics._http_framing import splitters
+from pytest_chaos.toxics._http_parse import Piece, RequestInfo
 
 __all__ = ["CopyJob", "HttpRule", "HttpSession", "Output", "Plan", "build_response"]
 
@@ -138,6 +139,10 @@ def build_response(
     return out
 
 
+class _Splitter(Protocol):
+    passthrough_reason: str | None
+
+
 class HttpSession:
     """The sans-IO HTTP state of one proxied connection (see the module docstring).
 
@@ -161,9 +166,8 @@ class HttpSession:
         self._on_response = on_response
         self._on_passthrough = on_passthrough
         self._on_oversized = on_oversized
-        self._requests = RequestSplitter()
         self._expect: deque[RequestInfo] = deque()  # one entry per response to come
-        self._responses = ResponseSplitter(self._expect)
+        self._requests, self._responses = splitters(self._expect)
         self._slots: deque[_Slot] = deque()
         self._current: _Slot | None = None  # the request being read from the client
         self._floor = -math.inf  # due times to the server never go backwards
@@ -195,7 +199,7 @@ class HttpSession:
         """Whether bytes for the client wait for the copies of a duplicated request."""
         return bool(self._queue)
 
-    def _report(self, side: str, splitter: RequestSplitter | ResponseSplitter) -> None:
+    def _report(self, side: str, splitter: _Splitter) -> None:
         if not self._reported and splitter.passthrough_reason is not None:
             self._reported = True
             if self._on_passthrough is not None:

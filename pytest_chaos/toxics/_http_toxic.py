@@ -31,7 +31,8 @@ from pytest_chaos.toxics._base import (
     Toxic,
     ToxicConfigError,
 )
-from pytest_chaos.toxics._http_parse import RequestInfo, ResponseSplitter
+from pytest_chaos.toxics._http_framing import splitters
+from pytest_chaos.toxics._http_parse import RequestInfo
 from pytest_chaos.toxics._http_session import CopyJob, HttpSession, Output, Plan
 
 __all__ = ["HttpStage", "HttpToxic"]
@@ -224,7 +225,7 @@ class _Answer:
     """Reads the answer to one copy of a duplicated request (see `Deliver`)."""
 
     def __init__(self, request: RequestInfo) -> None:
-        self._splitter = ResponseSplitter(deque([request]))
+        self._splitter = splitters(deque([request]))[1]
         self._seen = False
 
     def _done(self, pieces: list[Any]) -> bool:

@@ -4,6 +4,7 @@ tests/conftest.py's ``redis_address``."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_chaos.proxy import EmbeddedServer
+from pytest_chaos.toxics._http_framing import PARSERS
 
 from ._httpfixtures import Admin, Upstream, stop, wait_for_file
 
@@ -31,6 +33,21 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
             yield Upstream(port, session)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module", params=sorted(PARSERS))
+def http_parser(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a module's tests once per HTTP parser backend (``usefixtures``): HTTP
+    sessions read ``PYTEST_CHAOS_HTTP_PARSER`` when they start."""
+    old = os.environ.get("PYTEST_CHAOS_HTTP_PARSER")
+    os.environ["PYTEST_CHAOS_HTTP_PARSER"] = request.param
+    try:
+        yield request.param
+    finally:
+        if old is None:
+            os.environ.pop("PYTEST_CHAOS_HTTP_PARSER", None)
+        else:
+            os.environ["PYTEST_CHAOS_HTTP_PARSER"] = old
 
 
 @pytest.fixture(autouse=True)

@@ -1,16 +1,31 @@
-"""The h11-based splitters: raw bytes kept exactly, messages found at any split."""
+"""The splitters of every parser backend (h11, the hand-written scanner): raw bytes kept
+exactly, messages found at any split."""
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import pytest
 
-from pytest_chaos.toxics._http_parse import Piece, RequestInfo, RequestSplitter, ResponseSplitter
+from pytest_chaos.toxics._http_framing import splitters
+from pytest_chaos.toxics._http_parse import Piece, RequestInfo
 
 pytest.importorskip("hypothesis")
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+pytestmark = pytest.mark.usefixtures("http_parser")
+
+
+def RequestSplitter() -> Any:
+    """The request splitter of the backend under test (as the session picks it)."""
+    return splitters(deque())[0]
+
+
+def ResponseSplitter(expected: deque[RequestInfo]) -> Any:
+    return splitters(expected)[1]
+
 
 CHUNKED = (
     b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -21,7 +36,7 @@ HEAD_WITH_LENGTH = b"HEAD /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc
 PIPELINE = CHUNKED + GET + HEAD_WITH_LENGTH
 
 
-def split_requests(chunks: list[bytes]) -> tuple[list[Piece], RequestSplitter]:
+def split_requests(chunks: list[bytes]) -> tuple[list[Piece], Any]:
     splitter = RequestSplitter()
     pieces: list[Piece] = []
     for chunk in chunks:
@@ -107,6 +122,25 @@ def test_garbage_after_a_valid_request_passes_through_unchanged() -> None:
     pieces, splitter = split_requests([stream])
     assert b"".join(p.raw for p in pieces) == stream
     assert [p.kind for p in pieces][-1] == "raw" and splitter.passthrough
+
+
+def test_malformed_framing_passes_through_unchanged() -> None:
+    for stream in (
+        b"POST / HTTP/1.1\r\nContent-Length: 2, 3\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+    ):
+        pieces, splitter = split_requests([stream])
+        assert b"".join(p.raw for p in pieces) == stream
+        assert splitter.passthrough and "not HTTP" in (splitter.passthrough_reason or "")
+
+
+def test_folded_header_lines_are_joined() -> None:
+    pieces, _ = split_requests([b"GET / HTTP/1.1\r\nHost: h\r\nX-A: one\r\n two\r\n\r\n"])
+    info = pieces[0].request
+    assert info is not None and info.header("x-a") == "one two"
 
 
 def test_upgrade_switches_to_passthrough_after_the_request() -> None:

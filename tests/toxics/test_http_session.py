@@ -31,6 +31,8 @@ pytest.importorskip("hypothesis")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.usefixtures("http_parser")
+
 
 def toxic(type_name: str, **attributes: object) -> Toxic:
     cls = get_toxic_class(type_name)

@@ -20,6 +20,8 @@ from ._httpfixtures import Admin, Upstream
 pytest.importorskip("redis")
 import redis
 
+pytestmark = pytest.mark.usefixtures("http_parser")
+
 
 def connect(listen: str) -> http.client.HTTPConnection:
     host, port = listen.rsplit(":", 1)
