@@ -2,9 +2,10 @@
 
 Short form ``down``, ``latency:500ms``, ``reset_peer``, ``timeout``, ``bandwidth:1KB/s``,
 ``http_error:503``, ``http_delay:2s``, ``http_duplicate``; or the mapping form
-``{latency: 500ms}``. :func:`parse_fault` returns a :class:`FaultSpec`; its
-:meth:`FaultSpec.inject` calls the matching method of a ``ChaosProxy`` (Toxiproxy units:
-milliseconds, KB/s).
+``{latency: 500ms}``. ``http_error`` also takes a mapping with a ``Retry-After`` header
+and a body: ``{http_error: {status: 429, retry_after: 1s, body: "slow down"}}``.
+:func:`parse_fault` returns a :class:`FaultSpec`; its :meth:`FaultSpec.inject` calls the
+matching method of a ``ChaosProxy`` (Toxiproxy units: milliseconds, KB/s).
 """
 
 from __future__ import annotations
@@ -36,6 +37,36 @@ def _status(value: object) -> dict[str, Any]:
     return {"status": value}
 
 
+_HTTP_ERROR_KEYS = ("status", "retry_after", "body")
+
+
+def _http_error(value: object) -> dict[str, Any]:
+    """``429`` / ``"429"``, or ``{status: 429, retry_after: 1s, body: "..."}``."""
+    if not isinstance(value, dict):
+        return _status(value)
+    unknown = sorted(set(value) - set(_HTTP_ERROR_KEYS))
+    if unknown or "status" not in value:
+        raise UnitError(
+            f"{value!r}: give status (required), retry_after and body, e.g. "
+            "{status: 429, retry_after: 1s}"
+            + (f"; unknown keys {unknown}" if unknown else "; status is missing")
+        )
+    out = _status(value["status"])
+    if "retry_after" in value:
+        seconds = parse_duration(value["retry_after"])
+        if seconds != int(seconds):
+            raise UnitError(
+                f"retry_after {value['retry_after']!r}: Retry-After counts whole seconds; "
+                "write e.g. 1s or 2m"
+            )
+        out["retry_after"] = int(seconds)
+    if "body" in value:
+        if not isinstance(value["body"], str):
+            raise UnitError(f"body {value['body']!r} is not text; write a string")
+        out["body"] = value["body"]
+    return out
+
+
 #: fault name -> (ChaosProxy method, argument parser, example)
 FAULTS: dict[str, tuple[str, Callable[[object], dict[str, Any]], str]] = {
     "down": ("down", _none, "down"),
@@ -43,7 +74,7 @@ FAULTS: dict[str, tuple[str, Callable[[object], dict[str, Any]], str]] = {
     "timeout": ("timeout", _none, "timeout"),
     "reset_peer": ("reset_peer", _none, "reset_peer"),
     "bandwidth": ("bandwidth", lambda v: {"kb_per_s": parse_bandwidth(v)}, "bandwidth:1KB/s"),
-    "http_error": ("http_error", _status, "http_error:503"),
+    "http_error": ("http_error", _http_error, "http_error:503"),
     "http_delay": ("http_delay", _ms, "http_delay:2s"),
     "http_duplicate": ("http_duplicate", _none, "http_duplicate"),
 }
@@ -64,13 +95,20 @@ class FaultSpec:
         if self.name == "bandwidth":
             return method(self.arguments["kb_per_s"])
         if self.name == "http_error":
-            return method(self.arguments["status"])
+            extra: dict[str, Any] = {}
+            if "retry_after" in self.arguments:
+                extra["headers"] = {"Retry-After": str(self.arguments["retry_after"])}
+            if "body" in self.arguments:
+                extra["body"] = self.arguments["body"]
+            return method(self.arguments["status"], **extra)
         return method()
 
     def __str__(self) -> str:
         if not self.arguments:
             return self.name
-        return f"{self.name}:{','.join(str(v) for v in self.arguments.values())}"
+        first, *rest = self.arguments.items()
+        options = "".join(f" {key}={value}" for key, value in rest)
+        return f"{self.name}:{first[1]}{options}"
 
 
 def parse_fault(value: object) -> FaultSpec:

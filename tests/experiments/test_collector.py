@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import textwrap
+from typing import Any
 
 import pytest
+
+from pytest_chaos.experiments import parse_fault
 
 CONFTEST = '''
 import socket, threading
@@ -149,3 +152,29 @@ def test_the_ini_glob_chooses_the_files(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("chaos_api.yaml").write_text(textwrap.dedent("not: collected\n"))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["drill_api.yml::drill", "1 test collected*"])
+
+
+@pytest.mark.chaos(blast_radius=["api"])
+def test_retry_after_reaches_the_client_through_the_embedded_proxy(chaos: Any) -> None:
+    """End to end: the embedded proxy answers 429 with ``Retry-After: 1``."""
+    import http.client
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+    host, port = listener.getsockname()
+    proxy = chaos.proxy("api", upstream=f"{host}:{port}")
+    with parse_fault({"http_error": {"status": 429, "retry_after": "1s"}}).inject(proxy):
+        conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=5)
+        conn.request("GET", "/pay")
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+    listener.close()
+    for sock in accepted:
+        sock.close()
+    assert (response.status, response.getheader("Retry-After")) == (429, "1")

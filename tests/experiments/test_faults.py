@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -50,6 +51,14 @@ def test_percent_rate_and_bandwidth() -> None:
         ("bandwidth:1KB/s", FaultSpec("bandwidth", {"kb_per_s": 1.0})),
         ("http_error:503", FaultSpec("http_error", {"status": 503})),
         ({"http_error": 429}, FaultSpec("http_error", {"status": 429})),
+        (
+            {"http_error": {"status": 429, "retry_after": "1s"}},
+            FaultSpec("http_error", {"status": 429, "retry_after": 1}),
+        ),
+        (
+            {"http_error": {"status": 503, "retry_after": "2m", "body": "busy"}},
+            FaultSpec("http_error", {"status": 503, "retry_after": 120, "body": "busy"}),
+        ),
         ("http_delay:2s", FaultSpec("http_delay", {"ms": 2000})),
         ("http_duplicate", FaultSpec("http_duplicate")),
     ],
@@ -65,10 +74,13 @@ def test_fault_strings(text: Any, spec: FaultSpec) -> None:
         ("latency:500", "fault 'latency': '500' is not a duration"),
         ("http_error:999", "is not an HTTP status"),
         ("down:1s", "takes no value"),
+        ({"http_error": {"retry_after": "1s"}}, "status is missing"),
+        ({"http_error": {"status": 429, "retry_after": "500ms"}}, "whole seconds"),
+        ({"http_error": {"status": 429, "retry": "1s"}}, "unknown keys ['retry']"),
     ],
 )
-def test_bad_fault_strings_name_the_rule_and_the_fix(text: str, message: str) -> None:
-    with pytest.raises(UnitError, match=message.replace("(", r"\(")):
+def test_bad_fault_strings_name_the_rule_and_the_fix(text: Any, message: str) -> None:
+    with pytest.raises(UnitError, match=re.escape(message)):
         parse_fault(text)
 
 
@@ -82,3 +94,20 @@ def test_a_fault_spec_calls_the_proxy_method() -> None:
 
     assert parse_fault("latency:300ms").inject(Proxy()) == "latency 300"
     assert parse_fault("http_error:429").inject(Proxy()) == "http_error 429"
+
+
+def test_http_error_with_retry_after_sends_the_header() -> None:
+    """The mapping form reaches ChaosProxy.http_error as a Retry-After header; the string
+    form is unchanged."""
+    calls: list[tuple[int, dict[str, Any]]] = []
+
+    class Proxy:
+        def http_error(self, status: int, **kwargs: Any) -> str:
+            calls.append((status, kwargs))
+            return "fault"
+
+    spec = parse_fault({"http_error": {"status": 429, "retry_after": "1s"}})
+    assert spec.inject(Proxy()) == "fault"
+    parse_fault("http_error:429").inject(Proxy())
+    assert calls == [(429, {"headers": {"Retry-After": "1"}}), (429, {})]
+    assert str(spec) == "http_error:429 retry_after=1"
