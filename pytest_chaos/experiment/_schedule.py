@@ -276,13 +276,18 @@ class ScheduleRun:
         finally:
             self._stop.set()
 
-    def _note(self, action: _Action, **data: Any) -> float:
+    def _note(self, action: _Action, *, began: float | None = None, **data: Any) -> float:
+        # a step starts when the schedule begins it, not when its fault call returns (an
+        # injection is an API call that a loaded machine may slow: that is recorded as
+        # inject_ms, apart from the lateness of the start)
         step = self._steps[action.index]
-        t = self._chaos.timeline.now()
+        t = self._chaos.timeline.now() if began is None else began
         planned = self._started + action.t
         late_ms = round((t - planned) * 1000.0, 3)
         record = self.steps[action.index]
         record.update(planned=round(planned, 6), actual=round(t, 6), late_ms=late_ms)
+        if "inject_ms" in data:
+            record["inject_ms"] = data["inject_ms"]
         self._chaos.timeline.record(
             "note",
             STEP_NOTE,
@@ -302,11 +307,14 @@ class ScheduleRun:
     def _inject(self, action: _Action) -> None:
         step = self._steps[action.index]
         fault: Fault | None = None
+        began = self._chaos.timeline.now()
         if step.fault is not None:
             fault = step.fault()
             self._faults[action.index] = fault
         self._note(
             action,
+            began=began,
+            inject_ms=round((self._chaos.timeline.now() - began) * 1000.0, 3),
             target=getattr(fault, "target", ""),
             fault=getattr(fault, "kind", None),
             fault_id=getattr(fault, "id", None),

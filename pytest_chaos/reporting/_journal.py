@@ -130,6 +130,7 @@ def schedule_steps(timeline: dict[str, Any]) -> list[dict[str, Any]]:
                 "planned": data.get("planned"),
                 "actual": data.get("actual"),
                 "late_ms": data.get("late_ms"),
+                "inject_ms": data.get("inject_ms"),
                 "time_scale": data.get("time_scale"),
                 "source": data.get("source") or None,
             }

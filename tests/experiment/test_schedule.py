@@ -76,6 +76,25 @@ def test_steps_inject_and_heal_in_order_on_time_and_are_recorded() -> None:
     chaos.teardown()
 
 
+def test_a_slow_injection_is_not_counted_as_a_late_start() -> None:
+    """A step starts when the schedule begins it; how long its fault call takes (an API
+    call on a loaded machine) is recorded apart, as inject_ms."""
+    chaos, log = make()
+    inject = fault(chaos, log, "db")
+
+    def slow_inject() -> Any:
+        time.sleep(0.3)
+        return inject()
+
+    run = chaos.schedule([Step(at=0.05, fault=slow_inject, for_=0.05, name="slow")])
+    run.wait()
+    (step, *_) = [n for n in notes(chaos) if n.get("fault")]
+    assert step["late_ms"] < 50  # generous: the start itself is not slowed
+    assert step["inject_ms"] >= 250
+    assert run.steps[0]["inject_ms"] == step["inject_ms"]
+    chaos.teardown()
+
+
 def test_the_time_scale_compresses_step_times() -> None:
     chaos, log = make(scale=0.001)
     started = time.monotonic()
