@@ -71,13 +71,15 @@ FRAGILE_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
     # The YAML experiments (issue 13). No database deadline: a black-holed database
     # holds an order until the heal (8 s), where the resilient build answers 503 in < 5 s.
     "chaos_database.yaml::database-connection-chaos": (
-        "SteadyStateViolated",
-        ("steady_state violated: p99", "> allowed 5.00 s", "database-connection-chaos"),
+        "steady_state violated: p99",
+        ("> allowed 5.00 s", "database-connection-chaos"),
     ),
-    # No Redis timeout: when the game day black-holes the cache, browsing hangs.
+    # No deadlines: the game day's first step that meets a missing timeout fails (which
+    # one depends on timing: the black-holed cache hangs browsing, a slow database holds
+    # an order for seconds); a YAML item's message is its document and the violations.
     "chaos_black_friday.yaml::black-friday": (
-        "SteadyStateViolated",
-        ("steady_state violated: error rate", "GET /products/tee", "Read timed out"),
+        "steady_state violated",
+        ("black-friday", "> allowed"),
     ),
 }
 
@@ -128,8 +130,8 @@ CATCHES: dict[str, dict[str, str]] = {
         "test_system.py::test_hanging_payment_provider_does_not_take_the_shop_down": (
             "SteadyStateViolated"
         ),
-        "chaos_database.yaml::database-connection-chaos": "SteadyStateViolated",
-        "chaos_black_friday.yaml::black-friday": "SteadyStateViolated",
+        "chaos_database.yaml::database-connection-chaos": "steady_state violated",
+        "chaos_black_friday.yaml::black-friday": "steady_state violated",
     },
     "breaker": {
         "test_payments.py::test_breaker_opens_when_payments_fail_30_percent": (
@@ -221,7 +223,9 @@ def _outcomes(junit: Path) -> dict[str, Outcome]:
             element = case.find(tag)
             if element is not None:
                 result = {"failure": "failed"}.get(tag, tag)
-                message = element.get("message", "") or (element.text or "")
+                # the message attribute is a one-line summary (for a YAML item, its
+                # document and hypothesis, cut): the text holds the violations too
+                message = "\n".join(filter(None, (element.get("message"), element.text)))
                 break
         # A test with a failing call and a teardown error has two entries: keep the worst.
         if key not in outcomes or outcomes[key].result == "passed":
