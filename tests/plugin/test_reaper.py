@@ -9,7 +9,6 @@ must leave another run's proxies alone.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
@@ -17,13 +16,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_chaos.experiment import new_run_id
+
+from .conftest import server_api
 
 BLOCKING_TEST = """
 import json, os, pathlib, time
@@ -48,47 +48,18 @@ def test_blocks_with_faults(chaos, n):
 WITHIN = 2.0
 
 
-def _api(port: int, method: str, path: str, body: object = None) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body))
-        data = conn.getresponse().read()
-        return json.loads(data) if data.strip() else None
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def server() -> Iterator[int]:
-    """A standalone embedded server, as a shared Toxiproxy would run; its API port."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_chaos.proxy", "-host", "127.0.0.1", "-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    match = re.search(r"127\.0\.0\.1:(\d+)", proc.stdout.readline())
-    assert match, "the proxy CLI did not print its address"
-    try:
-        yield int(match.group(1))
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
-
-
 @pytest.fixture
 def other_run(server: int) -> list[str]:
     """Proxies of another, live run and of someone else, each faulted, made by hand."""
     names = [f"chaos-{new_run_id()}-master-db", "staging-redis"]
     for name in names:
-        _api(
+        server_api(
             server,
             "POST",
             "/proxies",
             {"name": name, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"},
         )
-        _api(
+        server_api(
             server,
             "POST",
             f"/proxies/{name}/toxics",
@@ -135,7 +106,7 @@ def _injected(ready: Path, n: int) -> dict[str, Any]:
 
 
 def _faulted(port: int, prefix: str) -> dict[str, Any]:
-    proxies: dict[str, Any] = _api(port, "GET", "/proxies")
+    proxies: dict[str, Any] = server_api(port, "GET", "/proxies")
     return {name: p for name, p in proxies.items() if name.startswith(prefix)}
 
 
@@ -186,7 +157,7 @@ def test_sigkill_of_pytest_leaves_nothing_of_the_run(
     print(f"SIGKILL of pytest -> server clean in {took * 1000:.0f} ms")
     assert took < WITHIN, out
     assert _gone(_reaper_pid(out)), "the reaper outlived its run"
-    left = _api(server, "GET", "/proxies")
+    left = server_api(server, "GET", "/proxies")
     assert sorted(left) == sorted(other_run)  # another run's proxies are untouched
     assert all(p["toxics"] for p in left.values())
 
@@ -212,7 +183,7 @@ def test_sigkill_of_one_xdist_worker_heals_only_that_worker(server: int, tmp_pat
     # the other worker's fault was still in place, and it healed it itself
     (other,) = left
     assert f"-{survivor['worker']}-" in other and left[other]["toxics"], left
-    assert _api(server, "GET", "/proxies") == {}, out
+    assert server_api(server, "GET", "/proxies") == {}, out
     assert proc.returncode == pytest.ExitCode.TESTS_FAILED, out
     assert re.search(rf"worker '?{victim['worker']}'? crashed", out), out
     assert _gone(_reaper_pid(out))
@@ -237,7 +208,7 @@ def test_a_normal_run_ends_its_reaper(server: int, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout
     assert _gone(_reaper_pid(result.stdout), within=3.0)
-    assert _api(server, "GET", "/proxies") == {}
+    assert server_api(server, "GET", "/proxies") == {}
 
 
 def test_with_the_reaper_off_a_sigkill_leaves_the_fault(server: int, tmp_path: Path) -> None:

@@ -7,18 +7,16 @@ signal arrives; the server must hold nothing of the run once pytest has exited.
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .conftest import server_api
 
 BLOCKING_TEST = """
 import pathlib, time
@@ -32,34 +30,6 @@ def test_blocks_with_a_fault(chaos, n):
     pathlib.Path({ready!r}, f"injected-{{n}}").touch()
     time.sleep(120)
 """
-
-
-def _get(port: int, path: str) -> object:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def server() -> Iterator[int]:
-    """A standalone embedded server, as a shared Toxiproxy would run; its API port."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_chaos.proxy", "-host", "127.0.0.1", "-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    match = re.search(r"127\.0\.0\.1:(\d+)", proc.stdout.readline())
-    assert match, "the proxy CLI did not print its address"
-    try:
-        yield int(match.group(1))
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
 
 
 def _wait_for(path: Path, count: int, proc: subprocess.Popen[str]) -> None:
@@ -102,7 +72,7 @@ def test_a_signal_heals_every_fault_before_pytest_exits(
     )
     try:
         _wait_for(ready, tests, proc)
-        proxies = _get(server, "/proxies")
+        proxies = server_api(server, "GET", "/proxies")
         assert isinstance(proxies, dict) and len(proxies) == tests
         assert all(p["toxics"] for p in proxies.values()), proxies
         if workers:
@@ -114,6 +84,6 @@ def test_a_signal_heals_every_fault_before_pytest_exits(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-    assert _get(server, "/proxies") == {}, out
+    assert server_api(server, "GET", "/proxies") == {}, out
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert f"{signum.name} received" in out
