@@ -14,6 +14,16 @@ import pytest
 
 SERVICE = Path(__file__).parent / "_svc" / "service.py"
 
+# _svc's breaker switches: the open period (1 s) comfortably fits the 5 fast calls that
+# verify it, even on a busy machine; a shorter one could let the trial call through
+# mid-verification
+BREAKER = ("--timeout", "0.5", "--breaker-threshold", "3", "--breaker-reset", "1.0")
+
+
+def reads_redis(svc: Service) -> Callable[[], bool]:
+    """One call of the system under test that reads Redis (the breaker and retry checks)."""
+    return lambda: svc.ok("/item?key=k", timeout=3.0)
+
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:

@@ -9,13 +9,9 @@ import pytest
 from pytest_chaos.checks import CircuitBreakerViolated, circuit_breaker
 from pytest_chaos.errors import CheckError
 
+from .conftest import BREAKER, reads_redis
+
 pytestmark = pytest.mark.chaos(blast_radius=["redis"])
-
-BREAKER = ("--timeout", "0.5", "--breaker-threshold", "3", "--breaker-reset", "1.0")
-
-
-def _call(svc):
-    return lambda: svc.ok("/item?key=k", timeout=3.0)
 
 
 def test_one_trial_under_a_burst_passes(chaos, service, redis_address) -> None:
@@ -23,7 +19,7 @@ def test_one_trial_under_a_burst_passes(chaos, service, redis_address) -> None:
     svc = service(redis.address, "--breaker", "good", *BREAKER)
     with redis.timeout() as fault:
         result = chaos.circuit_breaker(
-            _call(svc),
+            reads_redis(svc),
             proxy=redis,
             opens_within_calls=3,
             fail_fast=0.4,
@@ -43,7 +39,7 @@ def test_a_half_open_state_that_lets_everyone_through_is_caught(
     svc = service(redis.address, "--breaker", "leaky", *BREAKER)
     with redis.timeout(), pytest.raises(CircuitBreakerViolated) as info:
         chaos.circuit_breaker(
-            _call(svc),
+            reads_redis(svc),
             proxy=redis,
             opens_within_calls=3,
             fail_fast=0.4,
@@ -64,7 +60,7 @@ def test_the_limit_is_configurable(chaos, service, redis_address) -> None:
     svc = service(redis.address, "--breaker", "leaky", *BREAKER)
     with redis.timeout():
         result = chaos.circuit_breaker(
-            _call(svc),
+            reads_redis(svc),
             proxy=redis,
             opens_within_calls=3,
             fail_fast=0.4,

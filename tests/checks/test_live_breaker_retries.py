@@ -12,15 +12,9 @@ import pytest
 
 from pytest_chaos.checks import CircuitBreakerViolated, RetriesViolated
 
+from .conftest import BREAKER, reads_redis
+
 pytestmark = pytest.mark.chaos(blast_radius=["redis"])
-
-# the open period (1 s) comfortably fits the 5 fast calls that verify it, even on a busy
-# machine; a shorter one could let the trial call through mid-verification
-BREAKER = ("--timeout", "0.5", "--breaker-threshold", "3", "--breaker-reset", "1.0")
-
-
-def _call(svc):
-    return lambda: svc.ok("/item?key=k", timeout=3.0)
 
 
 def test_a_good_breaker_opens_fails_fast_and_closes(chaos, service, redis_address) -> None:
@@ -28,7 +22,7 @@ def test_a_good_breaker_opens_fails_fast_and_closes(chaos, service, redis_addres
     svc = service(redis.address, "--breaker", "good", *BREAKER)
     with redis.timeout() as fault:
         result = chaos.circuit_breaker(
-            _call(svc),
+            reads_redis(svc),
             proxy=redis,
             opens_within_calls=3,
             fail_fast=0.25,
@@ -47,7 +41,7 @@ def test_no_breaker_is_caught(chaos, service, redis_address) -> None:
     redis = chaos.proxy("redis", upstream=redis_address)
     svc = service(redis.address, "--breaker", "none", *BREAKER)
     with redis.timeout(), pytest.raises(CircuitBreakerViolated) as info:
-        chaos.circuit_breaker(_call(svc), proxy=redis, opens_within_calls=3, fail_fast=0.25)
+        chaos.circuit_breaker(reads_redis(svc), proxy=redis, opens_within_calls=3, fail_fast=0.25)
     message = str(info.value)
     assert "did not open within 3 calls: call 4 failed (returned False) after " in message
     assert "connections_accepted +1" in message
@@ -60,7 +54,7 @@ def test_a_breaker_that_never_half_opens_is_caught(chaos, service, redis_address
     svc = service(redis.address, "--breaker", "stuck", *BREAKER)
     with redis.timeout() as fault, pytest.raises(CircuitBreakerViolated) as info:
         chaos.circuit_breaker(
-            _call(svc),
+            reads_redis(svc),
             proxy=redis,
             opens_within_calls=3,
             fail_fast=0.25,
@@ -147,7 +141,7 @@ def test_bounded_retries_with_backoff_pass(chaos, service, redis_address) -> Non
     redis = chaos.proxy("redis", upstream=redis_address)
     svc = service(redis.address, "--retry", "backoff", "--timeout", "0.5")
     with redis.reset_peer():
-        result = chaos.retries(_call(svc), proxy=redis, calls=3, max_attempts_per_call=3)
+        result = chaos.retries(reads_redis(svc), proxy=redis, calls=3, max_attempts_per_call=3)
     assert result.measured["attempts"] == 9
     assert result.measured["failed_calls"] == 3
 
@@ -159,7 +153,9 @@ def test_bounded_retries_without_backoff_are_caught_by_the_gap(
     redis = chaos.proxy("redis", upstream=redis_address)
     svc = service(redis.address, "--retry", "eager", "--timeout", "0.5")
     with redis.reset_peer(), pytest.raises(RetriesViolated) as info:
-        chaos.retries(_call(svc), proxy=redis, calls=3, max_attempts_per_call=3, min_retry_gap=0.03)
+        chaos.retries(
+            reads_redis(svc), proxy=redis, calls=3, max_attempts_per_call=3, min_retry_gap=0.03
+        )
     m = info.value.measured
     assert m["attempts"] == 9 and m["retry_gap"] < 0.03
     assert "6 retries reached 'redis'" in str(info.value)
@@ -171,7 +167,7 @@ def test_retries_with_backoff_keep_the_gap(chaos, service, redis_address) -> Non
     svc = service(redis.address, "--retry", "backoff", "--timeout", "0.5")
     with redis.reset_peer():
         result = chaos.retries(
-            _call(svc), proxy=redis, calls=3, max_attempts_per_call=3, min_retry_gap=0.03
+            reads_redis(svc), proxy=redis, calls=3, max_attempts_per_call=3, min_retry_gap=0.03
         )
     # backoff sleeps 0.05 s then 0.1 s: 0.075 s between retries on average, at least
     assert result.passed and result.measured["retry_gap"] >= 0.07
@@ -181,7 +177,7 @@ def test_a_retry_storm_is_caught(chaos, service, redis_address) -> None:
     redis = chaos.proxy("redis", upstream=redis_address)
     svc = service(redis.address, "--retry", "storm", "--timeout", "0.5")
     with redis.reset_peer(), pytest.raises(RetriesViolated) as info:
-        chaos.retries(_call(svc), proxy=redis, calls=2, max_attempts_per_call=3)
+        chaos.retries(reads_redis(svc), proxy=redis, calls=2, max_attempts_per_call=3)
     m = info.value.measured
     assert m["attempts_per_call"] > 10
     assert f"{m['attempts']} attempts reached 'redis' for 2 calls" in str(info.value)
@@ -191,7 +187,7 @@ def test_a_retry_storm_is_caught(chaos, service, redis_address) -> None:
 def test_retries_without_a_fault_is_one_attempt_per_call(chaos, service, redis_address) -> None:
     redis = chaos.proxy("redis", upstream=redis_address)
     svc = service(redis.address, "--retry", "storm")
-    result = chaos.retries(_call(svc), proxy=redis, calls=4, max_attempts_per_call=1)
+    result = chaos.retries(reads_redis(svc), proxy=redis, calls=4, max_attempts_per_call=1)
     assert result.measured["attempts"] == 4 and result.measured["failed_calls"] == 0
 
 
