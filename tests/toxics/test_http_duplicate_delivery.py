@@ -248,17 +248,23 @@ def test_check_then_set_passes_one_at_a_time_and_is_caught_concurrently(
 
 def test_a_copy_that_cannot_be_delivered_is_an_error_not_a_pass(chaos) -> None:
     """The upstream answers one connection and stops listening: the copy's connection
-    is refused. The check cannot judge the duplicate, and says so."""
+    is refused. The check cannot judge the duplicate, and says so.
+
+    The upstream keeps its connection open after answering: with ``Connection: close``
+    on top of the refused copy, the client's answer is sometimes lost (a known race of
+    the copy delivery, open in issue 17), which this test is not about."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     received: list[bytes] = []
+    done = threading.Event()
 
     def serve_once() -> None:
         conn, _ = listener.accept()
         listener.close()
         with conn:
             received.append(conn.recv(65536))
-            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+            done.wait(10)
 
     thread = threading.Thread(target=serve_once)
     thread.start()
@@ -271,6 +277,7 @@ def test_a_copy_that_cannot_be_delivered_is_an_error_not_a_pass(chaos) -> None:
                 via=proxy.http_duplicate(),
             )
     finally:
+        done.set()
         thread.join(10)
     stats = proxy.stats()
     assert (stats["http_duplicates_sent"], stats["http_duplicates_failed"]) == (0, 1)
