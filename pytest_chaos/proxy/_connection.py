@@ -206,12 +206,29 @@ class Connection:
         return self.up if stream == "upstream" else self.down
 
     def link_ended(self) -> None:
-        """A link passed its end of stream; when both have, the connection is done."""
-        if self.up is not None and self.down is not None and self.up.ended and self.down.ended:
+        """A link passed its end of stream; when both have (or the server's stream has
+        ended after its socket was lost), the connection is done."""
+        if self.up is None or self.down is None or not self.down.ended:
+            return
+        if self.up.ended or (self.server is not None and self.server.lost):
             self.close()
 
     def side_lost(self, side: Side) -> None:
-        """A socket is gone: the connection goes with it."""
+        """A socket is gone: the connection goes with it.
+
+        Except the upstream's while an answer for the client waits for the copies of a
+        duplicated request (``http_duplicate``): the upstream often resets rather than
+        closes (it closed with the tail of our request unread), yet what it answered
+        before is the client's. The answer goes out once the copies are done, then the
+        client's stream ends and the connection closes (:meth:`link_ended`)."""
+        down = self.down
+        held = down is not None and not down.ended and bool(self._copies)
+        if side is self.server and held and not self.closed:
+            assert down is not None
+            if not side.eof_seen:
+                side.eof_seen = True
+                down.on_eof()
+            return
         self.close()
         self._maybe_gone()
 

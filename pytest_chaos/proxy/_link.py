@@ -164,7 +164,9 @@ class Side(asyncio.BufferedProtocol):
     once, a chain gets a copy), so no read allocates.
     """
 
-    __slots__ = ("buffer", "conn", "early", "eof_sent", "lost", "reader", "transport", "writer")
+    __slots__ = (
+        "buffer", "conn", "early", "eof_seen", "eof_sent", "lost", "reader", "transport", "writer",
+    )  # fmt: skip
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -173,6 +175,7 @@ class Side(asyncio.BufferedProtocol):
         self.reader: Link | None = None
         self.writer: Link | None = None
         self.lost = False
+        self.eof_seen = False  # the peer half-closed (its EOF reached the reader)
         self.eof_sent = False
         self.early: list[bytes | None] = []
 
@@ -205,6 +208,7 @@ class Side(asyncio.BufferedProtocol):
             link.on_data(bytes(self.buffer[:nbytes]))
 
     def eof_received(self) -> bool:
+        self.eof_seen = True
         link = self.reader
         if link is None:
             self._early(None)
