@@ -21,7 +21,8 @@ ROOT = Path(pytest_chaos.__file__).parent
 
 #: the top-level parts, highest first: a part may import only parts below it
 LAYERS = [
-    ["plugin"],
+    # exploration's pytest glue reads the session's seed from the plugin package
+    ["plugin", "explore"],
     # YAML experiments build pytest items: plugin-level code, above what they drive
     ["experiments"],
     ["backends", "reporting"],

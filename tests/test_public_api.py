@@ -34,7 +34,9 @@ def test_hooks_are_the_documented_ones() -> None:
         "pytest_chaos_after_check",
         "pytest_chaos_after_heal",
         "pytest_chaos_after_inject",
+        "pytest_chaos_after_proxy",
         "pytest_chaos_before_inject",
+        "pytest_chaos_explore_faults",
         "pytest_chaos_register_toxics",
     ]
 

@@ -172,6 +172,8 @@ class Chaos:
     schedule = schedule
     #: multiplies every schedule's step times (--chaos-time-scale; the fixture sets it)
     time_scale: float = 1.0
+    #: the cell of a ``chaos_explore`` test (an ``Explored``; ``None`` in other tests)
+    explored: Any = None
 
     def __init__(
         self,
@@ -414,6 +416,8 @@ class Chaos:
             )
             proxy = ChaosProxy(self, name, on_server, created)
             self._proxies[name] = proxy
+        if self._hook is not None:
+            self._hook.pytest_chaos_after_proxy(chaos=self, proxy=proxy)
         return proxy
 
     def _delete_proxy(self, name: str, on_server: str) -> None:

@@ -1,7 +1,7 @@
 """Fault names as strings, in one place: YAML experiments and exploration use the same.
 
 Short form ``down``, ``latency:500ms``, ``reset_peer``, ``timeout``, ``bandwidth:1KB/s``,
-``http_error:503``, ``http_delay:2s``, ``http_duplicate``; or the mapping form
+``slicer``, ``http_error:503``, ``http_delay:2s``, ``http_duplicate``; or the mapping form
 ``{latency: 500ms}``. ``http_error`` also takes a mapping with a ``Retry-After`` header
 and a body: ``{http_error: {status: 429, retry_after: 1s, body: "slow down"}}``.
 :func:`parse_fault` returns a :class:`FaultSpec`; its :meth:`FaultSpec.inject` calls the
@@ -16,7 +16,7 @@ from typing import Any
 
 from pytest_chaos.experiments._units import UnitError, parse_bandwidth, parse_duration
 
-__all__ = ["FAULTS", "FaultSpec", "parse_fault"]
+__all__ = ["FAULTS", "HTTP_FAULTS", "FaultSpec", "parse_fault"]
 
 
 def _ms(value: object) -> dict[str, Any]:
@@ -74,10 +74,14 @@ FAULTS: dict[str, tuple[str, Callable[[object], dict[str, Any]], str]] = {
     "timeout": ("timeout", _none, "timeout"),
     "reset_peer": ("reset_peer", _none, "reset_peer"),
     "bandwidth": ("bandwidth", lambda v: {"kb_per_s": parse_bandwidth(v)}, "bandwidth:1KB/s"),
+    "slicer": ("slicer", _none, "slicer"),
     "http_error": ("http_error", _http_error, "http_error:503"),
     "http_delay": ("http_delay", _ms, "http_delay:2s"),
     "http_duplicate": ("http_duplicate", _none, "http_duplicate"),
 }
+
+#: the faults that need HTTP traffic (HTTP toxics of the embedded proxy)
+HTTP_FAULTS = frozenset({"http_error", "http_delay", "http_duplicate"})
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,11 @@ class FaultSpec:
                 extra["body"] = self.arguments["body"]
             return method(self.arguments["status"], **extra)
         return method()
+
+    @property
+    def http(self) -> bool:
+        """Whether this fault needs HTTP traffic (an HTTP toxic)."""
+        return self.name in HTTP_FAULTS
 
     def __str__(self) -> str:
         if not self.arguments:

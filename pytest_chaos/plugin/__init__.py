@@ -15,6 +15,7 @@ import pytest
 from pytest_chaos.errors import ConfigurationError
 from pytest_chaos.plugin._marker import MARKER_HELP, spec_for
 from pytest_chaos.plugin._session import BACKENDS, SESSION_KEY, ChaosSession, resolve_settings
+from pytest_chaos.plugin._session import get_session as get_session  # for pytest_chaos.explore
 from pytest_chaos.plugin._signals import SignalsAsInterrupt
 
 _SIGNALS_KEY = pytest.StashKey[SignalsAsInterrupt]()
@@ -23,6 +24,7 @@ pytest_plugins = [
     "pytest_chaos.plugin._fixtures",
     "pytest_chaos.plugin._reaper",
     "pytest_chaos.experiments._collector",
+    "pytest_chaos.explore._plugin",
     "pytest_chaos.services._plugin",
     "pytest_chaos.reporting._plugin",
 ]

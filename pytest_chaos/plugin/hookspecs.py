@@ -7,6 +7,8 @@ phase of an experiment:
 - injection: :func:`pytest_chaos_before_inject` (may veto), :func:`pytest_chaos_after_inject`
 - healing: :func:`pytest_chaos_after_heal`
 - verdicts: :func:`pytest_chaos_after_check`, :func:`pytest_chaos_abort`
+- proxies: :func:`pytest_chaos_after_proxy`
+- exploration: :func:`pytest_chaos_explore_faults` (extends the default fault catalogue)
 
 Example, refusing any fault on ``postgres`` during business hours::
 
@@ -23,7 +25,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_chaos.checks import CheckResult
-    from pytest_chaos.experiment import Chaos, Fault
+    from pytest_chaos.experiment import Chaos, ChaosProxy, Fault
 
 hookspec = pytest.hookspec
 
@@ -73,3 +75,23 @@ def pytest_chaos_after_check(chaos: Chaos, result: CheckResult) -> None:
 @hookspec
 def pytest_chaos_abort(chaos: Chaos, reason: str, healed: list[Fault]) -> None:
     """Called when an experiment is aborted (a guard fired or ``chaos.abort()``)."""
+
+
+@hookspec
+def pytest_chaos_after_proxy(chaos: Chaos, proxy: ChaosProxy) -> None:
+    """Called after ``chaos.proxy(name, ...)`` created a proxy on the server.
+
+    Exploration (``@pytest.mark.chaos_explore``) uses it to inject the cell's fault into
+    a proxy the scenario creates while it runs.
+    """
+
+
+@hookspec
+def pytest_chaos_explore_faults(config: pytest.Config, target: str, kind: str) -> list[str] | None:
+    """Extend the default fault catalogue of exploration for one target.
+
+    ``kind`` is ``"tcp"`` or ``"http"`` (as the ``chaos_explore`` marker declares the
+    target). Return fault strings (``"latency:2s"``, ``"http_error:502"``) to add to the
+    defaults, or ``None``. Every implementation's strings are added, in order, without
+    repeats. Used only when the marker gives no ``faults=``.
+    """

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from pytest_chaos.reporting._matrix import build_matrices
 from pytest_chaos.reporting._model import ChaosTestResult
 
 __all__ = ["SCHEMA_ID", "JournalWriter", "journal_document", "journal_schema"]
@@ -108,6 +109,7 @@ def journal_document(result: ChaosTestResult) -> dict[str, Any]:
         "leftovers": list(record.get("leftovers") or []),
         "schedule": schedule_steps(timeline),
         "source": record.get("source"),
+        "explore": record.get("explore"),
         "timeline": timeline,
     }
 
@@ -239,6 +241,7 @@ class JournalWriter:
             },
             "services": [dict(service) for service in services],
             "tests": sorted(self._entries, key=lambda e: str(e["nodeid"])),
+            "explore": [m.to_json() for m in build_matrices(results)],
         }
         path = self.directory / "index.json"
         _write_json(path, index)

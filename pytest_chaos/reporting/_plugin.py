@@ -211,6 +211,10 @@ class ChaosReporting:
         )
         for text, markup in lines:
             terminalreporter.write_line(text, **markup)
+        from pytest_chaos.reporting._matrix import build_matrices, matrix_lines
+
+        for text, markup in matrix_lines(build_matrices(self.results)):
+            terminalreporter.write_line(text, **markup)
         line = services_line(self.services.entries)
         if line is not None:
             terminalreporter.write_line(line)
@@ -234,6 +238,9 @@ class ChaosReporting:
             from pytest_chaos.reporting._allure import write_run_files
 
             write_run_files(Path(alluredir).absolute(), self.results)
+            from pytest_chaos.reporting._matrix import build_matrices, write_allure_matrices
+
+            write_allure_matrices(Path(alluredir).absolute(), build_matrices(self.results))
 
     def __repr__(self) -> str:
         return (

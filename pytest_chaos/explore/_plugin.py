@@ -1,0 +1,248 @@
+"""Sub-plugin: ``@pytest.mark.chaos_explore`` items, their faults and the budget.
+
+- Collection: ``pytest_generate_tests`` parametrizes a marked test with one
+  :class:`Explored` cell per item (``test_checkout[baseline]``, ``[redis-down]``), so
+  pytest's own ``-k``, ``-m``, ``--lf`` and xdist's distribution see ordinary items.
+  A bad marker is a collection error. ``--chaos-explore-budget`` then deselects (a
+  number of items) or orders (seconds) the cells by the run's seed.
+- Run: the cell's faults are injected when the test's call begins, into the proxies
+  its fixtures already created, and into a proxy the scenario creates later as soon as
+  ``chaos.proxy`` creates it (``pytest_chaos_after_proxy``). They are healed when the
+  call ends, before the fixtures' teardown. ``chaos.explored`` is the cell.
+- Report: the cell rides in the test's ``chaos_record`` (``"explore"``), which reaches
+  the reporting plugin from every xdist worker; the matrix is built there.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_chaos.errors import ConfigurationError
+from pytest_chaos.explore._cells import Explored, parse_explore
+
+ARGNAME = "_chaos_explored"
+MARKER_HELP = (
+    "chaos_explore(targets=[...] or {name: 'tcp'|'http'}, faults=None, pairs=False, "
+    "max_items=50): run the test once per target x fault plus a baseline (exploration)"
+)
+_BUDGET_KEY = pytest.StashKey["tuple[str, float] | None"]()
+_CLOCK_KEY = pytest.StashKey["list[float]"]()
+_ACTIVE: dict[int, _CellRun] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--chaos-explore-budget`` and its ini key."""
+    group = parser.getgroup("chaos", "chaos engineering (pytest-chaos)")
+    group.addoption(
+        "--chaos-explore-budget",
+        dest="chaos_explore_budget",
+        default=None,
+        metavar="N|Ts",
+        help="bound exploration: N items (baselines always run, the other cells chosen by "
+        "the seed) or a time such as 90s or 5m (cells in seeded order; those left when it "
+        "is spent are skipped). ini: chaos_explore_budget",
+    )
+    parser.addini("chaos_explore_budget", "bound exploration: N items or a time (90s)")
+
+
+def parse_budget(raw: str) -> tuple[str, float]:
+    """``"40"`` -> ``("items", 40)``, ``"90s"`` -> ``("seconds", 90.0)``."""
+    from pytest_chaos.experiments import UnitError, parse_duration
+
+    text = raw.strip()
+    if text.isdigit() and int(text) > 0:
+        return "items", float(int(text))
+    try:
+        seconds = parse_duration(text)
+    except UnitError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise pytest.UsageError(
+            f"--chaos-explore-budget={raw!r} is neither a number of items nor a time; "
+            "write e.g. --chaos-explore-budget=40 (items) or --chaos-explore-budget=90s"
+        )
+    return "seconds", seconds
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker; a bad budget stops the run here."""
+    config.addinivalue_line("markers", MARKER_HELP)
+    raw = config.getoption("chaos_explore_budget", None) or str(
+        config.getini("chaos_explore_budget") or ""
+    )
+    config.stash[_BUDGET_KEY] = parse_budget(str(raw)) if raw else None
+    config.stash[_CLOCK_KEY] = []
+
+
+def _seed(config: pytest.Config) -> int:
+    from pytest_chaos.plugin import get_session
+
+    return int(get_session(config).seed)
+
+
+def _extra_faults(config: pytest.Config, target: str, kind: str) -> list[str]:
+    out: list[str] = []
+    for result in config.hook.pytest_chaos_explore_faults(config=config, target=target, kind=kind):
+        out.extend(result or ())
+    return out
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One item per cell of a ``chaos_explore`` test; a bad marker fails collection."""
+    definition = metafunc.definition
+    mark = definition.get_closest_marker("chaos_explore")
+    if mark is None:
+        return
+    config = metafunc.config
+    try:
+        if "chaos" not in metafunc.fixturenames:
+            raise ConfigurationError(
+                f"{definition.nodeid}: @pytest.mark.chaos_explore needs the chaos fixture; "
+                "add a `chaos` argument to the test (the scenario's proxies come from it)."
+            )
+        plan = parse_explore(
+            mark.args,
+            mark.kwargs,
+            where=definition.nodeid,
+            seed=_seed(config),
+            extra=lambda target, kind: _extra_faults(config, target, kind),
+        )
+    except ConfigurationError as exc:
+        raise pytest.Collector.CollectError(str(exc)) from None
+    # without a chaos marker the blast radius is the targets
+    marks = (
+        []
+        if definition.get_closest_marker("chaos") is not None
+        else [pytest.mark.chaos(blast_radius=list(plan.targets))]
+    )
+    metafunc.fixturenames.append(ARGNAME)
+    metafunc.parametrize(ARGNAME, [pytest.param(c, id=c.id, marks=marks) for c in plan.cells])
+
+
+def explored_of(item: pytest.Item) -> Explored | None:
+    """The cell of an exploration item, or ``None``."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get(ARGNAME) if callspec is not None else None
+    return value if isinstance(value, Explored) else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Apply ``--chaos-explore-budget`` after the user's own selection (-k, -m)."""
+    budget = config.stash[_BUDGET_KEY]
+    if budget is None:
+        return
+    kind, amount = budget
+    rng = random.Random(f"{_seed(config)}:explore-budget")
+    cells = [i for i, item in enumerate(items) if (c := explored_of(item)) and not c.baseline]
+    baselines = sum(1 for item in items if (c := explored_of(item)) and c.baseline)
+    if kind == "items":
+        room = max(0, int(amount) - baselines)
+        keep = set(rng.sample(cells, min(room, len(cells))))
+        dropped = [items[i] for i in cells if i not in keep]
+        if dropped:
+            gone = {id(item) for item in dropped}
+            items[:] = [item for item in items if id(item) not in gone]
+            config.hook.pytest_deselected(items=dropped)
+        return
+    # seconds: run the cells in seeded order, so the ones a spent budget skips are random
+    order = list(cells)
+    rng.shuffle(order)
+    moved = [items[i] for i in order]
+    for slot, item in zip(sorted(cells), moved, strict=True):
+        items[slot] = item
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip the cells left when a time budget is spent (the baseline always runs)."""
+    explored = explored_of(item)
+    budget = item.config.stash[_BUDGET_KEY]
+    if explored is None or budget is None or budget[0] != "seconds":
+        return
+    clock = item.config.stash[_CLOCK_KEY]
+    if not clock:
+        clock.append(time.monotonic())
+    spent = time.monotonic() - clock[0]
+    if not explored.baseline and spent > budget[1]:
+        pytest.skip(
+            f"chaos explore: the budget of {budget[1]:g}s is spent ({spent:.0f}s); "
+            "this cell did not run (--chaos-explore-budget)"
+        )
+
+
+class _CellRun:
+    """The faults of one exploration item while its call runs."""
+
+    def __init__(self, chaos: Any, explored: Explored) -> None:
+        self.chaos = chaos
+        self.explored = explored
+        self.pending = dict(explored.specs)
+        self.faults: list[Any] = []
+
+    def inject(self, proxy: Any) -> None:
+        spec = self.pending.pop(proxy.name, None)
+        if spec is not None:
+            self.faults.append(spec.inject(proxy))
+
+    def start(self) -> None:
+        self.chaos.timeline.record(
+            "note", "explore", target=self.explored.target or "", cell=self.explored.id
+        )
+        for proxy in list(self.chaos.proxies.values()):
+            self.inject(proxy)
+
+    def finish(self) -> None:
+        for fault in reversed(self.faults):
+            fault.heal(by="test")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Inject the cell's faults around the scenario; heal them when it returns."""
+    explored = explored_of(item)
+    chaos = getattr(item, "funcargs", {}).get("chaos") if explored is not None else None
+    if explored is None or chaos is None:
+        return (yield)
+    chaos.explored = explored
+    run = _CellRun(chaos, explored)
+    _ACTIVE[id(chaos)] = run
+    try:
+        run.start()
+        result = yield
+    finally:
+        _ACTIVE.pop(id(chaos), None)
+        run.finish()
+    if run.pending:
+        names = sorted(run.pending)
+        raise ConfigurationError(
+            f"chaos_explore: target(s) {names} of cell {explored.id!r} were never created; "
+            f"this test created {sorted(chaos.proxies)}. Create them with "
+            f"chaos.proxy({names[0]!r}, upstream=...) in the test or its fixtures, or "
+            "remove them from targets=."
+        )
+    return result
+
+
+def pytest_chaos_after_proxy(chaos: Any, proxy: Any) -> None:
+    """A proxy the scenario creates while its cell runs gets the cell's fault at once."""
+    run = _ACTIVE.get(id(chaos))
+    if run is not None:
+        run.inject(proxy)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Put the cell into the test's ``chaos_record`` (after the core plugin built it)."""
+    report = yield
+    explored = explored_of(item)
+    record = getattr(report, "chaos_record", None)
+    if explored is not None and isinstance(record, dict):
+        record["explore"] = explored.to_json()
+    return report
