@@ -17,6 +17,7 @@ Errors are JSON ``{"error": ...}`` with 400 (bad input), 404, 409 (out of stock)
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -30,6 +31,7 @@ from example_suite.shop.payments import (
     PaymentDeclined,
     PaymentsClient,
     PaymentUnavailable,
+    RateLimited,
 )
 
 __all__ = ["Backends", "create_app"]
@@ -157,6 +159,10 @@ def create_app(config: ShopConfig | None = None) -> Flask:
             charge = shop.payments.charge(order_id, row["amount_cents"])
         except BreakerOpen as exc:
             return jsonify(error=f"payments unavailable: {exc}"), 503, {"Retry-After": "3"}
+        except RateLimited as exc:
+            # the provider's own wait, passed on to our callers (whole seconds, rounded up)
+            wait = str(max(1, math.ceil(exc.retry_after)))
+            return jsonify(error=f"payments rate-limited: {exc}"), 503, {"Retry-After": wait}
         except PaymentDeclined as exc:
             return jsonify(error=str(exc)), 402
         except PaymentUnavailable as exc:

@@ -24,6 +24,7 @@ PROTECTIONS: dict[str, str] = {
     "idempotency": "idempotency keys on orders and charges (and the paid-order check)",
     "backoff": "retry discipline: 5 immediate payment attempts, no database retry",
     "durability": "durable commits: synchronous_commit=off for speed",
+    "retry_after": "honouring a payment provider's 429 Retry-After (429 retried like a 5xx)",
 }
 
 
@@ -69,6 +70,7 @@ class Resilience:
     idempotency_keys: bool = True  # on orders, on charges, and paying a paid order
     durable_commits: bool = True  # an acknowledged order survives a database crash
     db_attempts: int = 2
+    honour_retry_after: bool = True  # a 429's Retry-After stops payment calls until then
 
     @classmethod
     def without(cls, removed: frozenset[str] | set[str]) -> Resilience:
@@ -89,6 +91,8 @@ class Resilience:
             changes.update(idempotency_keys=False)
         if "durability" in removed:
             changes.update(durable_commits=False)
+        if "retry_after" in removed:
+            changes.update(honour_retry_after=False)
         if "backoff" in removed:
             changes.update(payments_attempts=5, backoff_initial=0.0, backoff_max=0.0, db_attempts=1)
         return replace(cls(), **changes)  # type: ignore[arg-type]

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pybreaker
@@ -35,7 +37,14 @@ from tenacity import (
 
 from example_suite.shop.config import Resilience
 
-__all__ = ["BreakerOpen", "PaymentDeclined", "PaymentUnavailable", "PaymentsClient"]
+__all__ = [
+    "BreakerOpen",
+    "PaymentDeclined",
+    "PaymentUnavailable",
+    "PaymentsClient",
+    "RateLimited",
+    "retry_after_seconds",
+]
 
 
 class PaymentUnavailable(Exception):
@@ -48,6 +57,40 @@ class PaymentDeclined(Exception):
 
 class BreakerOpen(Exception):
     """The breaker is open: the provider is not called at all until it half-opens."""
+
+
+class RateLimited(Exception):
+    """The provider answered 429: it is not called again before its ``Retry-After``.
+
+    ``retry_after`` is how many seconds are left until then.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
+    """The seconds a ``Retry-After`` header asks to wait: delta-seconds or an HTTP date
+    (RFC 9110); ``default`` when absent or unreadable.
+
+    >>> retry_after_seconds("2"), retry_after_seconds(None), retry_after_seconds("soon")
+    (2.0, 1.0, 1.0)
+    """
+    if value is None:
+        return default
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class _FailureRate(pybreaker.CircuitBreakerListener):
@@ -88,6 +131,7 @@ class PaymentsClient:
         self._lock = threading.Lock()
         self._trial = threading.Lock()  # the one call allowed through a half-open breaker
         self.attempts = 0
+        self._quiet_until = 0.0  # monotonic time a 429's Retry-After asks to wait for
         self.breaker: pybreaker.CircuitBreaker | None = None
         if resilience.breaker:
             self.breaker = pybreaker.CircuitBreaker(
@@ -118,10 +162,17 @@ class PaymentsClient:
     def charge(self, order_id: int, amount_cents: int) -> dict[str, Any]:
         """Charge the order once; the provider's charge as JSON.
 
-        Raises :class:`BreakerOpen` (fast), :class:`PaymentDeclined`, or
-        :class:`PaymentUnavailable` once the retries are spent.
+        Raises :class:`BreakerOpen` or :class:`RateLimited` (fast),
+        :class:`PaymentDeclined`, or :class:`PaymentUnavailable` once the retries are
+        spent.
         """
         r = self.resilience
+        if r.honour_retry_after:
+            left = self._quiet_until - time.monotonic()
+            if left > 0:
+                raise RateLimited(
+                    f"payment provider rate-limited us; retry after {left:.1f}s", left
+                )
         key = f"order-{order_id}-charge" if r.idempotency_keys else None
         wait = (
             wait_random_exponential(multiplier=r.backoff_initial, max=r.backoff_max)
@@ -203,6 +254,13 @@ class PaymentsClient:
         except requests.RequestException as exc:
             raise PaymentUnavailable(f"payment provider unreachable: {exc}") from exc
         with response:
+            if response.status_code == 429:
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if not r.honour_retry_after:  # the fragile build: a 429 is one more failure
+                    raise PaymentUnavailable(f"payment provider answered 429 (wait {wait}s)")
+                with self._lock:
+                    self._quiet_until = max(self._quiet_until, time.monotonic() + wait)
+                raise RateLimited(f"payment provider answered 429, retry after {wait}s", wait)
             if response.status_code >= 500:
                 raise PaymentUnavailable(f"payment provider answered {response.status_code}")
             if response.status_code >= 400:

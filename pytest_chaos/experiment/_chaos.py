@@ -37,7 +37,7 @@ from pytest_chaos.errors import (
     RollbackError,
 )
 from pytest_chaos.experiment._fault import Fault
-from pytest_chaos.experiment._messages import duplicate, reorder
+from pytest_chaos.experiment._messages import corrupt, duplicate, reorder
 from pytest_chaos.experiment._names import server_name
 from pytest_chaos.experiment._proxy_handle import ChaosProxy, parse_address
 from pytest_chaos.experiment._radius import check_injection
@@ -141,8 +141,8 @@ class Chaos:
     Its parts are functions it binds, not base classes: the checks of
     `pytest_chaos.checks` (each called with this experiment as ``context``), the service
     faults (``pause``, ``stop``, ``kill``, ``restart``, ``disconnect``, ``kill_random``)
-    and the message faults (``duplicate``, ``reorder``). Every fault goes through
-    :meth:`inject`.
+    and the message faults (``duplicate``, ``reorder``, ``corrupt``). Every fault goes
+    through :meth:`inject`.
     """
 
     # -- checks: one signature each, the function's ------------------------------------
@@ -167,6 +167,7 @@ class Chaos:
     # -- message faults ----------------------------------------------------------------
     duplicate = duplicate
     reorder = reorder
+    corrupt = corrupt
 
     # -- game days: chaos.schedule([Step(at=0, fault=lambda: db.latency(300), for_=5)]) --
     schedule = schedule

@@ -1,8 +1,9 @@
 """Message-level faults for consumers of queues and event streams.
 
 Queues and event streams deliver *at least once* and rarely in order: a consumer must
-cope with the same message twice and with messages overtaking each other. These two
-faults need no proxy, they wrap what the test hands to the consumer:
+cope with the same message twice, with messages overtaking each other, and with the odd
+message that arrives damaged. These faults need no proxy, they wrap what the test hands
+to the consumer (or what the producer sends):
 
 - ``chaos.duplicate`` wraps a handler so that each message (or a
   seeded share of them) is delivered ``copies`` times. It is a fault like any other:
@@ -11,8 +12,11 @@ faults need no proxy, they wrap what the test hands to the consumer:
   idempotency check, which heals it after the first delivery.
 - ``chaos.reorder`` returns a seeded permutation of a batch in which no
   message moves more than ``window`` places, and notes the permutation on the timeline.
+- ``chaos.corrupt`` wraps a handler so that each message (or a seeded share of them)
+  reaches it damaged: one bit of a field flipped, or the field truncated. Like
+  ``duplicate`` it goes through ``Chaos.inject`` and is healed the same ways.
 
-Both draw from their own ``random.Random``, seeded from the test's RNG when they are
+All three draw from their own ``random.Random``, seeded from the test's RNG when they are
 created (or from ``seed=``), so a run replays exactly under the same ``--chaos-seed``.
 """
 
@@ -22,7 +26,8 @@ import functools
 import inspect
 import random
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pytest_chaos.errors import BlastRadiusError, ConfigurationError
@@ -31,7 +36,17 @@ from pytest_chaos.experiment._fault import Fault, Injector
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Duplicator", "bounded_permutation", "duplicate", "reorder"]
+__all__ = [
+    "CORRUPTIONS",
+    "Corrupter",
+    "Corruption",
+    "Duplicator",
+    "bounded_permutation",
+    "corrupt",
+    "corrupt_value",
+    "duplicate",
+    "reorder",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -282,3 +297,252 @@ def reorder(
         data["order"] = order
     chaos.timeline.record("note", "reorder", target=target, **data)
     return [items[i] for i in order]
+
+
+#: how ``chaos.corrupt`` damages a value
+CORRUPTIONS = ("flip", "truncate")
+
+
+def corrupt_value(value: str | bytes, mode: str, rng: random.Random) -> str | bytes:
+    """``value`` damaged: ``"flip"`` inverts one bit of one byte (of one character's low
+    seven bits for a ``str``, so it stays text), ``"truncate"`` keeps a prefix at least
+    one byte or character shorter. The result always differs from a non-empty value;
+    an empty one is returned as it is.
+
+    >>> corrupt_value("hello", "truncate", random.Random(3))
+    'h'
+    >>> corrupt_value(b"ab", "flip", random.Random(1)) != b"ab"
+    True
+    """
+    if not value:
+        return value
+    if mode == "truncate":
+        return value[: rng.randrange(len(value))]
+    pos = rng.randrange(len(value))
+    if isinstance(value, str):
+        flipped = chr(ord(value[pos]) ^ (1 << rng.randrange(7)))
+        return value[:pos] + flipped + value[pos + 1 :]
+    data = bytearray(value)
+    data[pos] ^= 1 << rng.randrange(8)
+    return bytes(data)
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """One message ``chaos.corrupt`` damaged: the ``index`` of the call (from 0), the
+    ``field`` (``None``: the whole message), the ``mode``, the ``original`` message and
+    the ``before`` and ``after`` values."""
+
+    index: int
+    field: str | None
+    mode: str
+    original: object
+    before: str | bytes
+    after: str | bytes
+
+
+class Corrupter(Generic[R]):
+    """A handler whose messages arrive damaged while the fault is active.
+
+    Call it like the handler it wraps, the message first (an ``async`` handler gives an
+    ``async`` corrupter). While active, a share ``rate`` of calls (seeded) pass the
+    handler a damaged copy of the message: with ``field`` set, a copy of the mapping
+    with that field's ``str`` or ``bytes`` value damaged; without, the ``str`` or
+    ``bytes`` message itself. The caller's message is never changed. After
+    :meth:`heal` messages pass through untouched.
+
+    ``calls`` counts messages received, ``corruptions`` lists the :class:`Corruption`
+    of each damaged one (``corrupted`` is their number).
+    """
+
+    def __init__(
+        self,
+        handler: Callable[..., R],
+        *,
+        field: str | None,
+        mode: str,
+        rate: float,
+        rng: random.Random,
+        target: str,
+    ) -> None:
+        self.handler = handler
+        self.field = field
+        self.mode = mode
+        self.rate = rate
+        self.target = target
+        self.fault: Fault | None = None
+        self.calls = 0
+        self.corruptions: list[Corruption] = []
+        self._rng = rng
+        self._active = False
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, handler, updated=())
+        self._async = inspect.iscoroutinefunction(handler)
+
+    @property
+    def active(self) -> bool:
+        """True while messages are being corrupted."""
+        return self._active
+
+    @property
+    def corrupted(self) -> int:
+        """How many messages were damaged."""
+        return len(self.corruptions)
+
+    def _message(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not args:
+            raise ConfigurationError(
+                f"chaos.corrupt: {_handler_name(self.handler)} was called without a "
+                "message; pass the message as the first positional argument."
+            )
+        message = args[0]
+        with self._lock:
+            index = self.calls
+            self.calls += 1
+            if not self._active or (self.rate < 1.0 and self._rng.random() >= self.rate):
+                return args
+            if self.field is None:
+                before = _corruptible(message, "the message", hint="name a field with field=")
+                after = corrupt_value(before, self.mode, self._rng)
+                damaged: Any = after
+            else:
+                if not isinstance(message, Mapping) or self.field not in message:
+                    fields = sorted(map(str, message)) if isinstance(message, Mapping) else None
+                    raise ConfigurationError(
+                        f"chaos.corrupt: field={self.field!r} is not in the message "
+                        f"{message!r}"
+                        + (f" (its fields: {fields})" if fields else "")
+                        + "; name a field the messages have, or field=None to damage a "
+                        "str or bytes message whole."
+                    )
+                before = _corruptible(
+                    message[self.field], f"field {self.field!r}", hint="serialize it first"
+                )
+                after = corrupt_value(before, self.mode, self._rng)
+                damaged = dict(message)
+                damaged[self.field] = after
+            if after == before:  # an empty value: nothing to damage
+                return args
+            self.corruptions.append(
+                Corruption(index, self.field, self.mode, message, before, after)
+            )
+        return (damaged, *args[1:])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        if self._async:
+            return self._call_async(*args, **kwargs)  # type: ignore[return-value]
+        return self.handler(*self._message(args), **kwargs)
+
+    async def _call_async(self, *args: Any, **kwargs: Any) -> Any:
+        handler: Callable[..., Awaitable[Any]] = self.handler  # type: ignore[assignment]
+        return await handler(*self._message(args), **kwargs)
+
+    def _activate(self) -> None:
+        self._active = True
+
+    def _deactivate(self) -> None:
+        self._active = False
+
+    def heal(self) -> bool:
+        """Stop corrupting (heals the fault); False if it was already healed."""
+        if self.fault is None:
+            self._deactivate()
+            return False
+        return self.fault.heal()
+
+    def __enter__(self) -> Corrupter[R]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.heal()
+
+    def __repr__(self) -> str:
+        state = "active" if self._active else "healed"
+        return (
+            f"<Corrupter {_handler_name(self.handler)} mode={self.mode} field={self.field!r} "
+            f"rate={self.rate} {state} calls={self.calls} corrupted={self.corrupted}>"
+        )
+
+
+def _corruptible(value: object, what: str, *, hint: str) -> str | bytes:
+    if isinstance(value, str | bytes):
+        return value
+    if isinstance(value, bytearray):
+        return bytes(value)
+    raise ConfigurationError(
+        f"chaos.corrupt: {what} is {type(value).__name__} {value!r}; only str or bytes "
+        f"values can be flipped or truncated ({hint})."
+    )
+
+
+def corrupt(
+    chaos: Injector,
+    handler: Callable[..., R],
+    *,
+    field: str | None = None,
+    mode: str = "flip",
+    rate: float = 1.0,
+    target: str = "messages",
+    seed: int | None = None,
+) -> Corrupter[R]:
+    """Wrap ``handler`` so that each message reaches it damaged.
+
+    ``mode`` is ``"flip"`` (one bit of one byte inverted: a checksum or a parser must
+    notice) or ``"truncate"`` (a prefix kept, the rest lost). ``field`` names the value
+    to damage in a mapping message (``None``: the ``str`` or ``bytes`` message itself).
+    ``rate`` is the share of messages damaged (seeded draw per message); ``target`` the
+    name the blast radius must include. Wrap a producer's send to put damaged messages
+    on a real queue, or a consumer's handler to damage them on the way in. Returns a
+    :class:`Corrupter`, active at once, healed by ``.heal()``, a ``with`` block or
+    teardown; its ``corruptions`` say which messages were damaged and how::
+
+        send = chaos.corrupt(producer.send, field="payload", mode="truncate")
+        send({"id": "e1", "payload": '{"qty": 2}'})
+    """
+    if not callable(handler):
+        raise ConfigurationError(
+            f"chaos.corrupt: handler={handler!r} is not callable; pass the function that "
+            "sends or processes one message."
+        )
+    if mode not in CORRUPTIONS:
+        raise ConfigurationError(
+            f"chaos.corrupt: mode={mode!r} is not allowed; use one of {list(CORRUPTIONS)}."
+        )
+    if field is not None and not isinstance(field, str):
+        raise ConfigurationError(
+            f"chaos.corrupt: field={field!r} is not allowed; field is the name (a str) of "
+            "the value to damage in a mapping message, or None for the whole message."
+        )
+    _check_number(rate, "rate", "corrupt", minimum=0.0, maximum=1.0)
+    rng = random.Random(seed if seed is not None else chaos.rng.getrandbits(64))
+    corrupter = Corrupter(handler, field=field, mode=mode, rate=float(rate), rng=rng, target=target)
+    name = _handler_name(handler)
+
+    def undo() -> None:
+        corrupter._deactivate()
+        indexes = [c.index for c in corrupter.corruptions]
+        data: dict[str, Any] = {"calls": corrupter.calls, "corrupted": len(indexes)}
+        if len(indexes) <= _MAX_LISTED:
+            data["indexes"] = indexes
+        chaos.timeline.record("note", "corrupted_messages", target=target, handler=name, **data)
+
+    try:
+        corrupter.fault = chaos.inject(
+            target,
+            "corrupt",
+            apply=corrupter._activate,
+            undo=undo,
+            attributes={"mode": mode, "field": field, "rate": float(rate), "handler": name},
+        )
+    except BlastRadiusError as exc:
+        exc.add_note(
+            f"chaos.corrupt faults the target named by target= ({target!r}); name the "
+            "queue or consumer with target=... and list it in the blast radius."
+        )
+        raise
+    return corrupter
