@@ -18,6 +18,7 @@ circuit_breaker     opens, fails fast, half-opens, closes        CircuitBreakerV
 retries             attempts per logical call at the proxy       RetriesViolated
 idempotent          duplicates do not change the state again     IdempotencyViolated
 recovers            k successes in a row within N s of heal      RecoveryViolated
+compare             experiment no worse than control, by tests   ComparisonViolated
 History.check       no acknowledged write lost or duplicated     HistoryViolated
 ==================  ===========================================  =======================
 """
@@ -26,9 +27,12 @@ from __future__ import annotations
 
 from pytest_chaos.checks._adapters import BreakerWatch, Transition, watch_breaker
 from pytest_chaos.checks._breaker import circuit_breaker
+from pytest_chaos.checks._compare import Comparison, compare
 from pytest_chaos.checks._context import CheckContext
 from pytest_chaos.checks._errors import (
     CircuitBreakerViolated,
+    ComparisonAborted,
+    ComparisonViolated,
     GuardTripped,
     HistoryViolated,
     IdempotencyViolated,
@@ -49,6 +53,9 @@ __all__ = [
     "CheckContext",
     "CheckResult",
     "CircuitBreakerViolated",
+    "Comparison",
+    "ComparisonAborted",
+    "ComparisonViolated",
     "Guard",
     "GuardTripped",
     "History",
@@ -61,6 +68,7 @@ __all__ = [
     "SteadyStateViolated",
     "Transition",
     "circuit_breaker",
+    "compare",
     "guard",
     "idempotent",
     "observe",

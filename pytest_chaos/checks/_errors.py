@@ -11,6 +11,8 @@ from pytest_chaos.errors import HypothesisViolated
 
 __all__ = [
     "CircuitBreakerViolated",
+    "ComparisonAborted",
+    "ComparisonViolated",
     "GuardTripped",
     "HistoryViolated",
     "IdempotencyViolated",
@@ -46,3 +48,11 @@ class RecoveryViolated(HypothesisViolated):
 
 class HistoryViolated(HypothesisViolated):
     """Acknowledged writes were lost, or writes appear more often than performed."""
+
+
+class ComparisonViolated(HypothesisViolated):
+    """The experiment group degraded beyond its budget, significantly, against the control."""
+
+
+class ComparisonAborted(ComparisonViolated):
+    """The experiment group breached ``abort_when``: its faults were healed at once."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, ov
 from pytest_chaos.checks import (
     History,
     circuit_breaker,
+    compare,
     guard,
     idempotent,
     observe,
@@ -153,6 +154,7 @@ class Chaos:
     retries = _Check(retries)
     idempotent = _Check(idempotent)
     recovers = _Check(recovers)
+    compare = _Check(compare)
     history = _Check(History)
     watch_breaker = _Check(watch_breaker)
 
