@@ -137,6 +137,7 @@ LIVE = (
     "services/test_plugin.py",
     "services/test_process.py",
     "services/test_process_session.py",
+    "services/test_resource_faults.py",
     "services/test_service.py",
     "services/test_service_faults.py",
     "test_optional_extras.py",

@@ -42,6 +42,14 @@ from pytest_chaos.experiment._messages import corrupt, duplicate, reorder
 from pytest_chaos.experiment._names import server_name
 from pytest_chaos.experiment._proxy_handle import ChaosProxy, parse_address
 from pytest_chaos.experiment._radius import check_injection
+from pytest_chaos.experiment._resource_faults import (
+    cpu_stress,
+    cpu_throttle,
+    exhaust_connections,
+    fill_disk,
+    memory_limit,
+    memory_pressure,
+)
 from pytest_chaos.experiment._rollback import UndoStack
 from pytest_chaos.experiment._schedule import schedule
 from pytest_chaos.experiment._service_faults import (
@@ -165,6 +173,14 @@ class Chaos:
     restart = restart
     disconnect = disconnect
     kill_random = kill_random
+
+    # -- resource faults (chaos.cpu_stress(service, cores=2, percent=80), ...) ---------
+    cpu_stress = cpu_stress
+    cpu_throttle = cpu_throttle
+    memory_limit = memory_limit
+    memory_pressure = memory_pressure
+    fill_disk = fill_disk
+    exhaust_connections = exhaust_connections
 
     # -- message faults ----------------------------------------------------------------
     duplicate = duplicate

@@ -3,7 +3,9 @@ and the user's own services as processes.
 
 The ``chaos_services`` fixture returns a `ChaosServices`; its ``redis()``,
 ``postgres()``, ``container(image, port)`` and ``process(argv, ready=...)`` return
-running `Service` objects. Service faults (``chaos.pause``, ``stop``, ``kill``,
+running `Service` objects. Resource faults (``chaos.cpu_stress``, ``memory_limit``,
+``fill_disk``, ``exhaust_connections``) get their workers, container settings and held
+sessions from ``_resources.py``. Service faults (``chaos.pause``, ``stop``, ``kill``,
 ``restart``, ``disconnect``, ``kill_random``) are the experiment's (they go through
 ``Chaos.inject``); this package only runs the services.
 
@@ -21,16 +23,29 @@ __all__ = [
     "LABEL_OWNER",
     "LABEL_RUN",
     "ChaosServices",
+    "ConnectionHolder",
+    "ContainerWorkers",
+    "CpuWorkers",
+    "MemoryHog",
+    "RedisReplyError",
     "Service",
     "ServiceSettings",
     "ServiceUnavailable",
+    "SmallFilesystem",
+    "container_limits",
+    "container_of",
     "docker_unusable_reason",
     "free_port",
     "owner_token",
+    "redis_call",
+    "redis_password",
     "remove_dead_leftovers",
+    "restore_memory_limit",
     "running_services",
     "service_settings",
     "settle_ryuk",
+    "update_container",
+    "wait_for",
 ]
 
 # The Docker names import the docker SDK: only the container backend asks for them.
@@ -42,6 +57,19 @@ _LAZY = {
     "free_port": "pytest_chaos.services._local",
     "running_services": "pytest_chaos.services._plugin",
     "service_settings": "pytest_chaos.services._plugin",
+    "ConnectionHolder": "pytest_chaos.services._resources",
+    "ContainerWorkers": "pytest_chaos.services._resources",
+    "CpuWorkers": "pytest_chaos.services._resources",
+    "MemoryHog": "pytest_chaos.services._resources",
+    "SmallFilesystem": "pytest_chaos.services._resources",
+    "container_limits": "pytest_chaos.services._resources",
+    "container_of": "pytest_chaos.services._resources",
+    "RedisReplyError": "pytest_chaos.services._resources",
+    "redis_call": "pytest_chaos.services._resources",
+    "redis_password": "pytest_chaos.services._resources",
+    "restore_memory_limit": "pytest_chaos.services._resources",
+    "update_container": "pytest_chaos.services._resources",
+    "wait_for": "pytest_chaos.services._resources",
     "LABEL_OWNER": "pytest_chaos.services._docker",
     "LABEL_RUN": "pytest_chaos.services._docker",
     "docker_unusable_reason": "pytest_chaos.services._docker",
@@ -62,6 +90,21 @@ if TYPE_CHECKING:
     from pytest_chaos.services._local import free_port
     from pytest_chaos.services._manager import ChaosServices, ServiceUnavailable
     from pytest_chaos.services._plugin import running_services, service_settings
+    from pytest_chaos.services._resources import (
+        ConnectionHolder,
+        ContainerWorkers,
+        CpuWorkers,
+        MemoryHog,
+        RedisReplyError,
+        SmallFilesystem,
+        container_limits,
+        container_of,
+        redis_call,
+        redis_password,
+        restore_memory_limit,
+        update_container,
+        wait_for,
+    )
     from pytest_chaos.services._service import Service
     from pytest_chaos.services._settings import ServiceSettings
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_chaos.errors import ServiceError
-from pytest_chaos.services._bundled import reachable_bin
+from pytest_chaos.services._bundled import reachable_bin, server_version
 from pytest_chaos.services._owner import owner_is_dead, owner_token
 from pytest_chaos.services._probe import postgres_ready, redis_ready, wait_until
 from pytest_chaos.services._service import ServiceState
@@ -411,10 +411,15 @@ def start_redis(
             "or use Docker."
         )
     workdir = _workdir("redis")
+    version = server_version(binary) or "0"
+    protected_configs = version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 7
 
     def make(port: int) -> LocalProcess:
         argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]  # fmt: skip
+        if protected_configs:
+            # Redis 7 refuses CONFIG SET dir without it; chaos.fill_disk moves dir.
+            argv += ["--enable-protected-configs", "local"]
         return LocalProcess(
             label=f"{label} (redis-server on 127.0.0.1:{port})",
             argv=argv,

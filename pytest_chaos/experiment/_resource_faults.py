@@ -1,0 +1,523 @@
+"""Resource faults: CPU, memory, disk and a dependency's connection slots.
+
+Functions of the experiment (an `Injector`), bound on `Chaos` as ``chaos.cpu_stress``,
+``chaos.cpu_throttle``, ``chaos.memory_limit``, ``chaos.memory_pressure``,
+``chaos.fill_disk`` and ``chaos.exhaust_connections``. Like every fault they go through
+``Chaos.inject`` (blast radius, veto hook, undo stack, timeline, safety timer); the
+target is the service's name, or the proxy's for connections opened through a proxy.
+
+What each does, per provider:
+
+===================  ===================================  ====================================
+fault                Docker provider                      local binaries, bundled, process()
+===================  ===================================  ====================================
+cpu_stress           shell loops inside the container     Python workers on the target's CPUs
+                     (``docker exec``)
+cpu_throttle         CPU quota (``docker update``)        unsupported: error naming cpu_stress
+memory_limit         Redis: ``maxmemory`` (noeviction);   Redis: ``maxmemory`` (noeviction);
+                     others: memory limit (cgroup)        others: error naming the Docker way
+memory_pressure      unsupported: error naming            a process holding N MiB, each page
+                     memory_limit                         written
+fill_disk (Redis)    persistence moved to the             persistence moved to a tmpfs of N
+                     container's /dev/shm, filled         MiB (root only), filled
+exhaust_connections  real sessions up to the limit        the same
+===================  ===================================  ====================================
+
+Undo: workers are killed, settings restored (``CONFIG SET``, ``docker update``), the
+filler removed, sessions closed. Where the machine cannot apply a fault (no root for a
+mount, no Docker for a quota) the test is skipped through ``pytest_chaos.unavailable``
+with the reason (an error under ``--chaos-strict``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest_chaos.services as services
+from pytest_chaos.errors import ConfigurationError, InjectionError, unavailable
+from pytest_chaos.experiment._fault import Fault, Injector
+from pytest_chaos.experiment._service_faults import _service_fault
+from pytest_chaos.services import Service
+
+__all__ = [
+    "cpu_stress",
+    "cpu_throttle",
+    "exhaust_connections",
+    "fill_disk",
+    "memory_limit",
+    "memory_pressure",
+]
+
+#: above this many clients, filling Redis up to ``maxclients`` needs ``max_clients=``
+REDIS_FILL_CAP = 1024
+
+
+def _service(value: object, method: str) -> Service:
+    if isinstance(value, Service):
+        return value
+    raise TypeError(
+        f"chaos.{method}() takes a service from chaos_services (e.g. chaos_services.redis() "
+        f"or a chaos_services.process(...)), not {type(value).__name__} {value!r}."
+    )
+
+
+def _running(service: Service, method: str) -> None:
+    if service.state != "running":
+        raise InjectionError(
+            f"chaos.{method}({service.name!r}): the service is {service.state}; a resource "
+            "fault needs it running. Heal the other fault first."
+        )
+
+
+def _positive_int(value: object, name: str, method: str, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"chaos.{method}({name}={value!r}): {name} must be a positive int ({hint})."
+        )
+    return value
+
+
+def _docker(service: Service) -> bool:
+    return service.provider == "docker"
+
+
+# -- CPU ---------------------------------------------------------------------------
+
+
+def cpu_stress(chaos: Injector, service: Service, *, cores: int = 1, percent: float = 100) -> Fault:
+    """Hold ``cores`` CPU cores ``percent`` % busy next to ``service``, as stress tools do.
+
+    On Docker the busy loops run inside the container (``docker exec``), so they share
+    its CPU quota and cores; for a process they are processes on this host pinned to the
+    CPUs the service may run on. Each loop is busy ``percent`` % of every 100 ms.
+    Healed by ending the loops.
+    """
+    svc = _service(service, "cpu_stress")
+    cores = _positive_int(cores, "cores", "cpu_stress", "how many cores to keep busy, e.g. 2")
+    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 < percent <= 100:
+        raise ConfigurationError(
+            f"chaos.cpu_stress(percent={percent!r}): percent must be a number in (0, 100], "
+            "how busy each core is kept (e.g. 80)."
+        )
+    _running(svc, "cpu_stress")
+    worker: Any
+    cpus: list[int] | None = None
+    if _docker(svc):
+        worker = services.ContainerWorkers(services.container_of(svc.runtime), cores, percent)
+        where = "container"
+    else:
+        pid = svc.pid
+        allowed: set[int] | None = None
+        if pid is not None and hasattr(os, "sched_getaffinity"):
+            try:
+                allowed = set(os.sched_getaffinity(pid))
+            except OSError:
+                allowed = None
+        cpus = sorted(allowed) if allowed else None
+        worker = services.CpuWorkers(cores, float(percent), allowed)
+        where = "host"
+    return _service_fault(
+        chaos,
+        svc,
+        "cpu_stress",
+        worker.start,
+        worker.stop,
+        cores=cores,
+        percent=percent,
+        where=where,
+        cpus=cpus,
+    )
+
+
+def cpu_throttle(chaos: Injector, service: Service, *, cpus: float) -> Fault:
+    """Give a container only ``cpus`` CPUs' worth of time (its CFS quota; 0.2 = 20 % of
+    one core), through ``docker update``. Healed by restoring the quota it had.
+
+    Docker services only: for a process, stress its CPUs with `cpu_stress` instead.
+    """
+    svc = _service(service, "cpu_throttle")
+    if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not 0.01 <= cpus <= 1024:
+        raise ConfigurationError(
+            f"chaos.cpu_throttle(cpus={cpus!r}): cpus must be a number from 0.01 up, the "
+            "CPUs' worth of time the container gets (0.2 = a fifth of one core)."
+        )
+    if not _docker(svc):
+        raise InjectionError(
+            f"chaos.cpu_throttle({svc.name!r}) sets a container's CPU quota; {svc.name!r} "
+            f"runs as a local process ({svc.provider}). Run it on Docker "
+            "(--chaos-services=docker), or compete for its CPUs with "
+            "chaos.cpu_stress(service, cores=..., percent=...)."
+        )
+    container = services.container_of(svc.runtime)
+    before: dict[str, int] = {}
+    period = 100_000
+
+    def apply() -> None:
+        before.update(services.container_limits(container))
+        services.update_container(container, cpu_period=period, cpu_quota=int(cpus * period))
+
+    def undo() -> None:
+        if before and svc.state != "removed":
+            services.update_container(
+                container,
+                cpu_period=before["cpu_period"] or period,
+                cpu_quota=before["cpu_quota"],
+            )
+
+    return _service_fault(chaos, svc, "cpu_throttle", apply, undo, cpus=cpus)
+
+
+# -- memory ------------------------------------------------------------------------
+
+
+def memory_limit(chaos: Injector, service: Service, *, mib: int, how: str = "auto") -> Fault:
+    """Limit the memory ``service`` may use to ``mib`` MiB, so it meets real OOM.
+
+    ``how`` chooses the limit:
+
+    - ``"maxmemory"`` (Redis, any provider): ``maxmemory`` with ``maxmemory-policy
+      noeviction``, so writes beyond it fail with Redis's own ``OOM command not allowed
+      when used memory > 'maxmemory'`` error while reads go on;
+    - ``"cgroup"`` (Docker): the container's memory limit (``docker update``, swap
+      included): a server that grows beyond it is killed by the kernel's OOM killer;
+    - ``"auto"`` (default): ``maxmemory`` for Redis, ``cgroup`` for other containers.
+
+    Healed by restoring the previous settings. Docker cannot take a memory limit away
+    once set, so healing a ``cgroup`` limit on a container that had none raises it to
+    the Docker host's memory (``docker info``), which is no limit in practice.
+    """
+    svc = _service(service, "memory_limit")
+    mib = _positive_int(mib, "mib", "memory_limit", "the limit in MiB, e.g. 64")
+    if how not in ("auto", "maxmemory", "cgroup"):
+        raise ConfigurationError(
+            f"chaos.memory_limit(how={how!r}): how must be 'auto', 'maxmemory' (Redis) or "
+            "'cgroup' (a container's memory limit)."
+        )
+    if how == "auto":
+        how = "maxmemory" if svc.kind == "redis" else "cgroup"
+    if how == "maxmemory" and svc.kind != "redis":
+        raise ConfigurationError(
+            f"chaos.memory_limit({svc.name!r}, how='maxmemory') sets Redis's maxmemory; "
+            f"{svc.name!r} is {svc.kind}. Use how='cgroup' on a container."
+        )
+    if how == "cgroup" and not _docker(svc):
+        raise InjectionError(
+            f"chaos.memory_limit({svc.name!r}) needs a container for a cgroup memory limit "
+            f"(or Redis, for maxmemory); {svc.name!r} is a {svc.kind} process "
+            f"({svc.provider}). Run it on Docker (--chaos-services=docker), or take memory "
+            "from beside it with chaos.memory_pressure(service, mib=...)."
+        )
+    if how == "cgroup" and mib < 6:
+        raise ConfigurationError(
+            f"chaos.memory_limit(mib={mib}): Docker refuses memory limits under 6 MiB; give "
+            "6 or more."
+        )
+    _running(svc, "memory_limit")
+    address = (svc.host, svc.port)
+    password = services.redis_password(svc.url) if svc.kind == "redis" else None
+    saved: dict[str, Any] = {}
+
+    def config(*args: str) -> Any:
+        return services.redis_call(address, "CONFIG", *args, password=password)
+
+    def apply() -> None:
+        if how == "cgroup":
+            container = services.container_of(svc.runtime)
+            saved["limits"] = services.container_limits(container)
+            size = mib * 1024 * 1024
+            services.update_container(container, mem_limit=size, memswap_limit=size)
+        else:
+            for key in ("maxmemory", "maxmemory-policy"):
+                saved[key] = config("GET", key)[1]
+            config("SET", "maxmemory-policy", "noeviction")
+            config("SET", "maxmemory", f"{mib}mb")
+
+    def undo() -> None:
+        if svc.state == "removed":
+            return
+        if "maxmemory" in saved and svc.state == "running":
+            config("SET", "maxmemory", saved["maxmemory"])
+            config("SET", "maxmemory-policy", saved["maxmemory-policy"])
+        if "limits" in saved:
+            services.restore_memory_limit(services.container_of(svc.runtime), saved["limits"])
+
+    return _service_fault(chaos, svc, "memory_limit", apply, undo, mib=mib, how=how)
+
+
+def memory_pressure(chaos: Injector, service: Service, *, mib: int) -> Fault:
+    """Hold ``mib`` MiB of memory in a process beside ``service`` (every page written),
+    taking them from what the machine has left for it. Healed by ending that process.
+
+    Process services only: a container's memory is its cgroup's, so limit it with
+    `memory_limit` instead.
+    """
+    svc = _service(service, "memory_pressure")
+    mib = _positive_int(mib, "mib", "memory_pressure", "how many MiB to hold, e.g. 256")
+    if _docker(svc):
+        raise InjectionError(
+            f"chaos.memory_pressure({svc.name!r}) holds memory beside a process on this host; "
+            f"{svc.name!r} runs in a container, whose memory is its own cgroup's. Use "
+            "chaos.memory_limit(service, mib=...) for a container."
+        )
+    _running(svc, "memory_pressure")
+    hog = services.MemoryHog(mib)
+    return _service_fault(chaos, svc, "memory_pressure", hog.start, hog.stop, mib=mib)
+
+
+# -- disk --------------------------------------------------------------------------
+
+
+def fill_disk(chaos: Injector, service: Service, *, mib: int = 16) -> Fault:
+    """Put Redis's persistence on a small filesystem and fill it: a full disk.
+
+    Redis's ``dir`` moves to a size-limited filesystem (a fresh tmpfs of ``mib`` MiB for
+    a process, which needs root; the container's own ``/dev/shm`` on Docker), the
+    append-only file is switched on there, and the filesystem is filled. Redis then
+    refuses writes with its ``MISCONF ... No space left on device`` error, as a server
+    whose disk filled up does; reads go on. Healed by switching the append-only file
+    off, moving ``dir`` back and removing the filler (and the tmpfs).
+
+    Redis only so far: for another server, put its data directory on a small
+    filesystem yourself.
+    """
+    svc = _service(service, "fill_disk")
+    mib = _positive_int(mib, "mib", "fill_disk", "the size of the filesystem, e.g. 16")
+    if svc.kind != "redis":
+        raise InjectionError(
+            f"chaos.fill_disk({svc.name!r}) knows how to move Redis's persistence to a small "
+            f"filesystem; {svc.name!r} is {svc.kind}. Use a Redis service, or start your "
+            "server with its data directory on a small filesystem."
+        )
+    _running(svc, "fill_disk")
+    docker = _docker(svc)
+    if not docker:
+        reason = services.SmallFilesystem.unusable_reason()
+        if reason is not None:
+            unavailable(
+                f"chaos.fill_disk({svc.name!r}) on a {svc.provider} process: {reason}. Run "
+                "pytest as root, or run Redis on Docker (--chaos-services=docker), where the "
+                "container's /dev/shm is filled instead."
+            )
+    address = (svc.host, svc.port)
+    password = services.redis_password(svc.url)
+    saved: dict[str, Any] = {}
+    fs: services.SmallFilesystem | None = None
+    shm_dir = f"/dev/shm/pytest-chaos-{os.urandom(4).hex()}"
+
+    def config(*args: str) -> Any:
+        return services.redis_call(address, "CONFIG", *args, password=password)
+
+    current_dir = config("GET", "dir")[1]
+    try:
+        config("SET", "dir", current_dir)  # the same value: only asks whether it may move
+    except services.RedisReplyError as exc:
+        if "protected config" not in str(exc):
+            raise
+        unavailable(
+            f"chaos.fill_disk({svc.name!r}): this Redis ({svc.describe()}) protects its "
+            "'dir' setting (Redis 7's enable-protected-configs no), so its persistence "
+            "cannot move to a small filesystem. Start it with --enable-protected-configs "
+            "local (pytest-chaos's local provider does), or use Redis 6 (the bundled "
+            "provider)."
+        )
+
+    def apply() -> None:
+        nonlocal fs
+        saved["appendonly"] = config("GET", "appendonly")[1]
+        if docker:
+            container = services.container_of(svc.runtime)
+            code, out = container.exec_run(
+                ["sh", "-c", f"mkdir -p {shm_dir} && chmod 777 {shm_dir}"]
+            )
+            if code != 0:
+                raise InjectionError(f"could not create {shm_dir} in the container: {out!r}")
+            config("SET", "dir", shm_dir)
+        else:
+            fs = services.SmallFilesystem(mib, owner=_owner(svc.pid))
+            fs.mount()
+            config("SET", "dir", str(fs.path))
+        saved["dir"] = current_dir
+        config("SET", "appendonly", "yes")
+        # The append-only file's first rewrite runs in the background; fill once it
+        # has started writing, so the fill is what makes every later write fail.
+        services.wait_for(lambda: _aof_idle(address, password), timeout=10)
+        if docker:
+            container.exec_run(
+                [
+                    "sh",
+                    "-c",
+                    f"dd if=/dev/zero of={shm_dir}/.pytest-chaos-filler bs=1M 2>/dev/null; true",
+                ]
+            )
+        else:
+            assert fs is not None
+            fs.fill()
+
+    def undo() -> None:
+        if svc.state == "running" and "dir" in saved:
+            config("SET", "appendonly", saved["appendonly"])
+            config("SET", "dir", saved["dir"])
+        if docker:
+            if svc.state != "removed":
+                services.container_of(svc.runtime).exec_run(["rm", "-rf", shm_dir])
+        elif fs is not None:
+            fs.remove()
+
+    where = "container /dev/shm" if docker else f"tmpfs {mib} MiB"
+    return _service_fault(chaos, svc, "fill_disk", apply, undo, mib=mib, where=where)
+
+
+def _owner(pid: int | None) -> tuple[int, int] | None:
+    if pid is None:
+        return None
+    try:
+        stat = os.stat(f"/proc/{pid}")
+    except OSError:
+        return None
+    return stat.st_uid, stat.st_gid
+
+
+def _aof_idle(address: tuple[str, int], password: str | None) -> bool:
+    info = services.redis_call(address, "INFO", "persistence", password=password)
+    return "aof_rewrite_in_progress:0" in str(info)
+
+
+# -- connections -------------------------------------------------------------------
+
+
+def exhaust_connections(
+    chaos: Injector,
+    target: Any,
+    n: int | None = None,
+    *,
+    server: Service | None = None,
+    max_clients: int | None = None,
+) -> Fault:
+    """Open and hold real sessions to Redis or PostgreSQL until it has no slot left.
+
+    ``target`` is the service itself, or a `ChaosProxy` in front of it (then pass the
+    service as ``server=``, for its protocol and credentials): the sessions go through
+    the proxy and count as that proxy's connections. ``n`` holds that many sessions;
+    without it sessions are opened until the server refuses one for its limit, so the
+    system under test meets the server's own errors: PostgreSQL's ``sorry, too many
+    clients already`` (sessions are real logins, as only those count towards
+    ``max_connections``) and Redis's ``ERR max number of clients reached``.
+
+    Redis allows 10,000 clients by default: pass ``max_clients=N`` to lower its
+    ``maxclients`` for the fault (restored at heal) instead of opening thousands.
+    Healed by closing every session. ``fault.attributes`` gives ``held`` and the
+    server's ``refusal``.
+    """
+    from pytest_chaos.experiment._proxy_handle import ChaosProxy
+
+    proxy: ChaosProxy | None = None
+    if isinstance(target, Service):
+        svc = target
+        if server is not None and server is not target:
+            raise ConfigurationError(
+                f"chaos.exhaust_connections({svc.name!r}, server={server.name!r}): server= is "
+                "for a proxy target; with a service, leave it out."
+            )
+    elif isinstance(target, ChaosProxy):
+        proxy = target
+        if not isinstance(server, Service):
+            raise ConfigurationError(
+                f"chaos.exhaust_connections(proxy {target.name!r}) needs server= the service "
+                "behind it (e.g. server=chaos_services.postgres()), for its protocol and "
+                "credentials."
+            )
+        svc = server
+    else:
+        raise TypeError(
+            "chaos.exhaust_connections() takes a service from chaos_services or a ChaosProxy "
+            f"in front of one, not {type(target).__name__} {target!r}."
+        )
+    if svc.kind not in ("redis", "postgres"):
+        raise InjectionError(
+            f"chaos.exhaust_connections knows Redis and PostgreSQL logins; {svc.name!r} is "
+            f"{svc.kind}. Use a Redis or PostgreSQL service."
+        )
+    if n is not None:
+        n = _positive_int(n, "n", "exhaust_connections", "how many sessions to hold")
+    if max_clients is not None:
+        max_clients = _positive_int(
+            max_clients, "max_clients", "exhaust_connections", "Redis's maxclients for the fault"
+        )
+        if svc.kind != "redis":
+            raise ConfigurationError(
+                f"chaos.exhaust_connections(max_clients={max_clients}) lowers Redis's "
+                f"maxclients; PostgreSQL's max_connections cannot change without a restart. "
+                "Leave max_clients out (the sessions fill max_connections)."
+            )
+    direct = (svc.host, svc.port)
+    password = services.redis_password(svc.url) if svc.kind == "redis" else None
+    if svc.kind == "redis" and n is None and max_clients is None:
+        limit = int(
+            services.redis_call(direct, "CONFIG", "GET", "maxclients", password=password)[1]
+        )
+        if limit > REDIS_FILL_CAP:
+            raise ConfigurationError(
+                f"chaos.exhaust_connections({svc.name!r}): Redis's maxclients is {limit}; "
+                f"filling it would open {limit} sockets. Pass max_clients=N (e.g. 20) to lower "
+                "it for the fault, or n= to hold a number of sessions."
+            )
+    address = (proxy.host, proxy.port) if proxy is not None else direct
+    holder = services.ConnectionHolder(svc.kind, svc.url, address)
+    saved: dict[str, str] = {}
+
+    def apply() -> None:
+        if max_clients is not None:
+            saved["maxclients"] = services.redis_call(
+                direct, "CONFIG", "GET", "maxclients", password=password
+            )[1]
+            services.redis_call(
+                direct, "CONFIG", "SET", "maxclients", str(max_clients), password=password
+            )
+        holder.fill(n)
+
+    def restore_maxclients() -> bool:
+        try:
+            services.redis_call(
+                direct, "CONFIG", "SET", "maxclients", saved["maxclients"], password=password
+            )
+        except services.RedisReplyError as exc:
+            # Redis closes the held sessions a moment after they are closed here.
+            if "max number of clients" in str(exc):
+                return False
+            raise
+        return True
+
+    def undo() -> None:
+        holder.close()
+        restore = "maxclients" in saved and svc.state == "running"
+        if restore and not services.wait_for(restore_maxclients, timeout=10):
+            raise InjectionError(
+                f"could not restore maxclients {saved['maxclients']} on {svc.name!r}: "
+                "Redis still refused a client 10 s after the held sessions were closed."
+            )
+
+    extra: dict[str, Any] = {"n": n, "server": svc.name, "server_kind": svc.kind}
+    if max_clients is not None:
+        extra["max_clients"] = max_clients
+    if proxy is not None:
+        svc.mark_used()
+        fault = chaos.inject(
+            proxy.name,
+            "exhaust_connections",
+            apply=apply,
+            undo=undo,
+            attributes={"proxy": proxy.name, **extra},
+        )
+    else:
+        fault = _service_fault(chaos, svc, "exhaust_connections", apply, undo, **extra)
+    fault.attributes.update(held=holder.count, refusal=holder.refusal)
+    chaos.timeline.record(
+        "note",
+        "connections_held",
+        target=fault.target,
+        fault_id=fault.id,
+        held=holder.count,
+        refusal=holder.refusal,
+    )
+    return fault

@@ -1,0 +1,568 @@
+"""What resource faults need from the machine: workers, container settings, server talk.
+
+The experiment's resource faults (``chaos.cpu_stress``, ``memory_limit``, ``fill_disk``,
+``exhaust_connections``, ...) decide *what* to do; this module does it:
+
+- `CpuWorkers` / `MemoryHog`: helper processes on this host, beside a process service.
+  They are children of the test process and exit by themselves when it dies (they
+  watch their parent pid), so a SIGKILLed pytest leaves no busy loop behind.
+- `ContainerWorkers`: the same inside a container (``docker exec`` of a shell loop that
+  stops when a stop file appears), for Docker services.
+- `container_limits` / `update_container`: the container's cgroup settings
+  (``docker update``), read before and restored after.
+- `redis_call`: just enough RESP to ``CONFIG GET``/``CONFIG SET`` and ``PING``.
+- `ConnectionHolder`: real sessions held open against Redis or PostgreSQL (PostgreSQL
+  counts only authenticated sessions towards ``max_connections``, so it logs in with
+  psycopg).
+- `SmallFilesystem`: a size-limited tmpfs mounted for a process service (needs root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pytest_chaos.errors import ServiceError
+
+__all__ = [
+    "ConnectionHolder",
+    "ContainerWorkers",
+    "CpuWorkers",
+    "MemoryHog",
+    "RedisReplyError",
+    "SmallFilesystem",
+    "container_limits",
+    "container_of",
+    "redis_call",
+    "redis_password",
+    "restore_memory_limit",
+    "update_container",
+    "wait_for",
+]
+
+#: seconds of one busy/idle duty cycle of a CPU worker
+CYCLE_SECONDS = 0.1
+
+# A CPU worker: busy for `busy` seconds of every `cycle`, idle for the rest; exits when
+# its parent (the test process) is gone.
+_CPU_WORKER = """
+import os, sys, time
+parent, busy, cycle = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+while os.getppid() == parent:
+    start = time.perf_counter()
+    while time.perf_counter() - start < busy:
+        pass
+    if cycle > busy:
+        time.sleep(cycle - busy)
+"""
+
+# Holds `mib` MiB with every page written (an untouched allocation costs no memory).
+_MEMORY_HOG = """
+import os, sys, time
+parent, mib = int(sys.argv[1]), int(sys.argv[2])
+block = bytearray(mib * 1024 * 1024)
+for i in range(0, len(block), 4096):
+    block[i] = 1
+print("holding", mib, flush=True)
+while os.getppid() == parent:
+    time.sleep(0.2)
+"""
+
+
+def container_of(runtime: Any) -> Any:
+    """The docker SDK container behind a Docker service's runtime."""
+    return runtime.container
+
+
+# -- helper processes on this host ---------------------------------------------------
+
+
+class CpuWorkers:
+    """``cores`` processes on this host, each ``percent`` % busy, on ``cpus``."""
+
+    def __init__(self, cores: int, percent: float, cpus: set[int] | None) -> None:
+        self.cores = cores
+        self.percent = percent
+        self.cpus = cpus
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        """Start the workers (pinned to ``cpus`` when given)."""
+        busy = CYCLE_SECONDS * self.percent / 100.0
+        for _ in range(self.cores):
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _CPU_WORKER,
+                    str(os.getpid()),
+                    str(busy),
+                    str(CYCLE_SECONDS),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self._procs.append(proc)
+            if self.cpus and hasattr(os, "sched_setaffinity"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(proc.pid, self.cpus)
+
+    @property
+    def pids(self) -> list[int]:
+        """The pids of the workers still running."""
+        return [p.pid for p in self._procs if p.poll() is None]
+
+    def stop(self) -> None:
+        """Kill every worker and reap it. Idempotent."""
+        _end(self._procs)
+        self._procs.clear()
+
+
+class MemoryHog:
+    """A process on this host holding ``mib`` MiB of written memory."""
+
+    def __init__(self, mib: int) -> None:
+        self.mib = mib
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start it and wait until every page is written."""
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MEMORY_HOG, str(os.getpid()), str(self.mib)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._proc = proc
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until it holds the memory, or died
+        if not line.startswith(b"holding"):
+            proc.wait(timeout=timeout)
+            err = proc.stderr.read().decode(errors="replace")[-400:] if proc.stderr else ""
+            raise ServiceError(
+                f"the process meant to hold {self.mib} MiB exited (code {proc.returncode}) "
+                f"before it held them: {err.strip() or 'no output'}. Ask for fewer MiB."
+            )
+
+    @property
+    def pid(self) -> int | None:
+        """Its pid while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def stop(self) -> None:
+        """Kill it and reap it. Idempotent."""
+        if self._proc is not None:
+            _end([self._proc])
+            for stream in (self._proc.stdout, self._proc.stderr):
+                if stream is not None:
+                    stream.close()
+            self._proc = None
+
+
+def _end(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+
+
+# -- inside a container --------------------------------------------------------------
+
+
+class ContainerWorkers:
+    """``cores`` shell loops inside a container, ``percent`` % busy each.
+
+    Every loop checks a stop file once per cycle; `stop` creates it and waits until the
+    ``docker exec`` has ended. Needs ``sh``, ``timeout`` and ``sleep`` in the image
+    (every Debian- or Alpine-based image has them).
+    """
+
+    def __init__(self, container: Any, cores: int, percent: float) -> None:
+        self.container = container
+        self.cores = cores
+        self.percent = percent
+        self.stop_file = f"/tmp/.pytest-chaos-cpu-{uuid.uuid4().hex[:10]}"
+        self._exec_id: str | None = None
+
+    def script(self) -> str:
+        """The shell script run in the container."""
+        stop = self.stop_file
+        if self.percent >= 100:
+            loop = f"while [ ! -e {stop} ]; do :; done"
+        else:
+            busy = CYCLE_SECONDS * self.percent / 100.0
+            idle = CYCLE_SECONDS - busy
+            spin = "while :; do :; done"
+            loop = (
+                f"while [ ! -e {stop} ]; do timeout {busy:.3f} sh -c '{spin}'; "
+                f"sleep {idle:.3f}; done"
+            )
+        workers = " ".join(["(" + loop + ") &"] * self.cores)
+        return f"{workers} wait; rm -f {stop}"
+
+    def start(self) -> None:
+        """``docker exec`` the loops (detached)."""
+        api = self.container.client.api
+        created = api.exec_create(self.container.id, ["sh", "-c", self.script()])
+        self._exec_id = created["Id"]
+        api.exec_start(self._exec_id, detach=True)
+        # Fail now, not at heal, when the image has no shell.
+        time.sleep(0.05)
+        info = api.exec_inspect(self._exec_id)
+        if not info.get("Running") and info.get("ExitCode") not in (None, 0):
+            raise ServiceError(
+                f"the CPU workers exited at once in container {self.container.short_id} "
+                f"(exit {info.get('ExitCode')}): the image needs sh, timeout and sleep."
+            )
+
+    def running(self) -> bool:
+        """Whether the exec still runs."""
+        if self._exec_id is None:
+            return False
+        try:
+            return bool(self.container.client.api.exec_inspect(self._exec_id).get("Running"))
+        except Exception:  # the container is gone: so are its processes
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Create the stop file and wait until the loops have ended."""
+        if self._exec_id is None:
+            return
+        try:
+            self.container.exec_run(["touch", self.stop_file])
+        except Exception:  # a stopped or removed container runs no loops
+            self._exec_id = None
+            return
+        deadline = time.monotonic() + timeout
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(Exception):
+            self.container.exec_run(["rm", "-f", self.stop_file])
+        if self.running():
+            raise ServiceError(
+                f"the CPU workers in container {self.container.short_id} did not stop "
+                f"within {timeout:.0f} s of {self.stop_file} appearing."
+            )
+        self._exec_id = None
+
+
+def container_limits(container: Any) -> dict[str, int]:
+    """The container's CPU and memory settings now, as ``docker update`` names them."""
+    container.reload()
+    host = container.attrs.get("HostConfig", {})
+    return {
+        "cpu_period": int(host.get("CpuPeriod") or 0),
+        "cpu_quota": int(host.get("CpuQuota") or 0),
+        "mem_limit": int(host.get("Memory") or 0),
+        "memswap_limit": int(host.get("MemorySwap") or 0),
+    }
+
+
+def update_container(container: Any, **settings: int) -> None:
+    """``docker update`` with the given settings (a ``0`` CPU quota: none)."""
+    changes = dict(settings)
+    # The engine reads 0 as "leave unchanged"; -1 removes a CPU quota.
+    if changes.get("cpu_quota") == 0:
+        changes["cpu_quota"] = -1
+    container.update(**changes)
+
+
+def restore_memory_limit(container: Any, before: dict[str, int]) -> None:
+    """Put a container's memory limit back as `container_limits` read it.
+
+    Docker cannot remove a memory limit once set; a container that had none gets the
+    Docker host's memory as its limit, with unlimited swap: no limit in practice. The
+    swap limit goes up first: cgroup v1 refuses a memory limit above it.
+    """
+    total = int(container.client.info().get("MemTotal") or 0)
+    memory = before["mem_limit"] or total
+    if not memory:
+        return
+    swap = before["memswap_limit"] if before["mem_limit"] else -1
+    ceiling = max(2 * memory, 2 * total, swap)
+    container.update(memswap_limit=ceiling)
+    container.update(mem_limit=memory, memswap_limit=ceiling)
+    if swap != ceiling:
+        container.update(mem_limit=memory, memswap_limit=swap)
+
+
+# -- Redis and PostgreSQL ------------------------------------------------------------
+
+
+def _read_reply(stream: Any) -> Any:
+    line = stream.readline()
+    if not line:
+        raise ConnectionError("the server closed the connection")
+    kind, rest = line[:1], line[1:].rstrip(b"\r\n")
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        return RedisReplyError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        if size < 0:
+            return None
+        data = stream.read(size + 2)
+        return data[:-2].decode(errors="replace")
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_read_reply(stream) for _ in range(count)]
+    raise ConnectionError(f"unexpected reply from the server: {line[:80]!r}")
+
+
+class RedisReplyError(Exception):
+    """An error reply (``-ERR ...``) from Redis."""
+
+
+def _encode(*args: str) -> bytes:
+    out = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def redis_call(address: tuple[str, int], *args: str, password: str | None = None) -> Any:
+    """Send one command to Redis at ``address``; return its reply, raise on an error reply."""
+    with socket.create_connection(address, timeout=10) as sock, sock.makefile("rb") as stream:
+        if password:
+            sock.sendall(_encode("AUTH", password))
+            reply = _read_reply(stream)
+            if isinstance(reply, RedisReplyError):
+                raise reply
+        sock.sendall(_encode(*args))
+        reply = _read_reply(stream)
+    if isinstance(reply, RedisReplyError):
+        raise reply
+    return reply
+
+
+def redis_password(url: str) -> str | None:
+    """The password in a ``redis://`` URL, if any."""
+    password = urlsplit(url).password
+    return unquote(password) if password else None
+
+
+class ConnectionHolder:
+    """Real sessions held open against Redis or PostgreSQL at ``address``.
+
+    ``kind`` is ``redis`` or ``postgres``; ``url`` carries the credentials and database
+    (its host and port are replaced by ``address``, e.g. a proxy's). `fill` opens sessions
+    until ``n`` are open or the server refuses one for its connection limit; everything
+    is closed by `close`.
+    """
+
+    def __init__(self, kind: str, url: str, address: tuple[str, int]) -> None:
+        self.kind = kind
+        self.url = url
+        self.address = address
+        self._held: list[Any] = []
+        #: the server's refusal, word for word, once one came
+        self.refusal: str | None = None
+
+    @property
+    def count(self) -> int:
+        """Sessions open now."""
+        return len(self._held)
+
+    def _open_redis(self) -> Any:
+        sock = socket.create_connection(self.address, timeout=10)
+        try:
+            password = redis_password(self.url)
+            commands = ([_encode("AUTH", password)] if password else []) + [_encode("PING")]
+            stream = sock.makefile("rb")
+            try:
+                for command in commands:
+                    sock.sendall(command)
+                    reply = _read_reply(stream)
+                    if isinstance(reply, RedisReplyError):
+                        raise (
+                            _Refused(str(reply)) if "max number of clients" in str(reply) else reply
+                        )
+            finally:
+                stream.close()
+        except ConnectionError as exc:
+            sock.close()
+            # Redis answers the refused client and closes it at once; a reset may win.
+            raise _Refused(f"connection closed by the server ({exc})") from exc
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(None)
+        return sock
+
+    def _open_postgres(self) -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise ServiceError(
+                "holding PostgreSQL sessions needs psycopg (PostgreSQL counts only logged-in "
+                "sessions towards max_connections): pip install 'psycopg[binary]'."
+            ) from None
+        parts = urlsplit(self.url)
+        try:
+            return psycopg.connect(
+                host=self.address[0],
+                port=self.address[1],
+                user=unquote(parts.username or "postgres"),
+                password=unquote(parts.password or ""),
+                dbname=parts.path.lstrip("/") or "postgres",
+                connect_timeout=10,
+                application_name="pytest-chaos-exhaust",
+            )
+        except psycopg.OperationalError as exc:
+            # 53300: too_many_connections (both "sorry, too many clients already" and
+            # "remaining connection slots are reserved")
+            if exc.sqlstate == "53300" or "too many clients" in str(exc):
+                raise _Refused(str(exc).strip()) from exc
+            raise
+
+    def _open(self) -> Any:
+        return self._open_redis() if self.kind == "redis" else self._open_postgres()
+
+    def fill(self, n: int | None, *, parallel: int = 8) -> int:
+        """Open sessions until ``n`` are held (``None``: until the server refuses one).
+
+        Returns how many are held. Other errors than the limit are raised.
+        """
+        want = n if n is not None else 100_000
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            while self.count < want and self.refusal is None:
+                batch = min(parallel, want - self.count)
+                futures = [pool.submit(self._open) for _ in range(batch)]
+                error: BaseException | None = None
+                for future in futures:
+                    try:
+                        self._held.append(future.result())
+                    except _Refused as refused:
+                        self.refusal = str(refused)
+                    except Exception as exc:
+                        error = error or exc
+                if error is not None:
+                    raise ServiceError(
+                        f"opening a {self.kind} session at {self.address[0]}:{self.address[1]} "
+                        f"failed after {self.count} were open: {error}"
+                    ) from error
+        return self.count
+
+    def close(self) -> None:
+        """Close every session. Idempotent."""
+        held, self._held = self._held, []
+        for item in held:
+            with contextlib.suppress(Exception):
+                item.close()
+
+
+class _Refused(Exception):
+    """The server refused a session for its connection limit."""
+
+
+# -- a small filesystem for a process service ----------------------------------------
+
+
+class SmallFilesystem:
+    """A tmpfs of ``mib`` MiB mounted on a fresh directory (root only), then filled.
+
+    ``owner`` (uid, gid) gets the directory, for a server that runs as another user.
+    """
+
+    def __init__(self, mib: int, owner: tuple[int, int] | None = None) -> None:
+        self.mib = mib
+        self.owner = owner
+        self.path = Path(tempfile.mkdtemp(prefix="pytest-chaos-disk-"))
+        os.chmod(self.path, 0o755)
+        self.mounted = False
+
+    @staticmethod
+    def unusable_reason() -> str | None:
+        """Why this machine cannot mount one, or ``None`` when it can (probably)."""
+        if not sys.platform.startswith("linux"):
+            return f"mounting a tmpfs is Linux-only (this is {sys.platform})"
+        if os.geteuid() != 0:
+            return (
+                f"mounting a size-limited tmpfs needs root (CAP_SYS_ADMIN); this process "
+                f"runs as uid {os.geteuid()}"
+            )
+        if shutil.which("mount") is None:
+            return "the mount command is not on PATH"
+        return None
+
+    def mount(self) -> None:
+        """Mount the tmpfs; `ServiceError` with the system's words when it fails."""
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={self.mib}m,mode=0755", "tmpfs", str(self.path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServiceError(
+                f"mount -t tmpfs on {self.path} failed (exit {result.returncode}): "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
+        self.mounted = True
+        if self.owner is not None:
+            os.chown(self.path, *self.owner)
+
+    def fill(self, leave_bytes: int = 0) -> int:
+        """Write a filler file until the filesystem is full (``leave_bytes`` left free)."""
+        return fill_directory(self.path, leave_bytes)
+
+    def remove(self) -> None:
+        """Unmount (lazily if busy) and delete the directory. Idempotent."""
+        if self.mounted:
+            result = subprocess.run(["umount", str(self.path)], capture_output=True, check=False)
+            if result.returncode != 0:
+                subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
+            self.mounted = False
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+FILLER_NAME = ".pytest-chaos-filler"
+
+
+def fill_directory(path: Path, leave_bytes: int = 0) -> int:
+    """Write ``path/.pytest-chaos-filler`` until the filesystem has ``leave_bytes`` free."""
+    target = path / FILLER_NAME
+    written = 0
+    chunk = b"\0" * (1 << 20)
+    with open(target, "ab") as fh:
+        while True:
+            free = shutil.disk_usage(path).free
+            room = free - leave_bytes
+            if room <= 0:
+                break
+            try:
+                fh.write(chunk[: min(len(chunk), room)])
+                fh.flush()
+            except OSError:  # ENOSPC: full
+                break
+            written += min(len(chunk), room)
+    return written
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -1,0 +1,370 @@
+"""Resource faults seen by real servers and real clients: CPU, memory, disk, connections.
+
+Each fault runs on a container (skipped without Docker, through the folder's fixtures)
+and on a process service (local or bundled binaries, ``chaos_services.process``). The
+tests check what a client sees while the fault is on, and that healing (by the test, the
+safety timer, or teardown after a failing test) puts the server back as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_chaos import BlastRadius
+from pytest_chaos.errors import ChaosUnavailable, ConfigurationError, InjectionError
+from pytest_chaos.services import ChaosServices, Service, SmallFilesystem
+
+from ._proctools import eventually
+
+pytest.importorskip("psycopg")
+pytest.importorskip("redis")
+import psycopg
+import redis
+
+_WORKER_MARK = "time.perf_counter() - start < busy"
+
+
+def _children_running(marker: str) -> dict[int, int]:
+    """{pid: CPU ticks so far} of this process's children whose command has ``marker``."""
+    found = {}
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == me and marker in cmdline and fields[0] != "Z":
+            found[int(entry)] = int(fields[11]) + int(fields[12])  # utime + stime
+    return found
+
+
+def _config(client: redis.Redis, key: str) -> str:
+    return str(client.config_get(key)[key])
+
+
+# -- connections ---------------------------------------------------------------------
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_exhausted_postgres_refuses_the_next_login_until_healed(
+    chaos, services: ChaosServices
+) -> None:
+    svc = services.postgres()
+    fault = chaos.exhaust_connections(svc)
+    try:
+        assert fault.attributes["held"] > 0
+        assert "too many clients" in fault.attributes["refusal"]
+        with pytest.raises(psycopg.OperationalError, match="too many clients already"):
+            psycopg.connect(svc.url, connect_timeout=10).close()
+    finally:
+        fault.heal()
+    with psycopg.connect(svc.url, connect_timeout=10) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    events = [(e.kind, e.name) for e in chaos.timeline.events]
+    assert ("inject", "exhaust_connections") in events
+    assert ("note", "connections_held") in events
+    assert ("heal", "exhaust_connections") in events
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_exhausted_redis_through_its_proxy_refuses_clients_then_restores_maxclients(
+    chaos, services: ChaosServices, redis_client
+) -> None:
+    svc = services.redis()
+    direct = redis_client(svc.host, svc.port)
+    before = _config(direct, "maxclients")
+    proxy = chaos.proxy("redis", upstream=svc)
+    with chaos.exhaust_connections(proxy, server=svc, max_clients=12) as fault:
+        assert fault.target == "redis"
+        assert fault.attributes["refusal"] == "ERR max number of clients reached"
+        assert 1 <= fault.attributes["held"] <= 12
+        with pytest.raises(redis.ConnectionError, match="max number of clients reached"):
+            redis_client(proxy.host, proxy.port).ping()
+        assert proxy.stats()["connections_open"] >= fault.attributes["held"]
+    assert _config(direct, "maxclients") == before
+    assert redis_client(proxy.host, proxy.port).ping()
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_n_sessions_are_held_without_reaching_the_limit(
+    chaos, bundled_services: ChaosServices, redis_client
+) -> None:
+    svc = bundled_services.redis()
+    client = redis_client(svc.host, svc.port)
+    start = int(client.info("clients")["connected_clients"])
+    with chaos.exhaust_connections(svc, n=5) as fault:
+        assert fault.attributes["held"] == 5 and fault.attributes["refusal"] is None
+        assert int(client.info("clients")["connected_clients"]) >= start + 5
+    assert eventually(lambda: int(client.info("clients")["connected_clients"]) <= start)
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_filling_a_default_redis_needs_max_clients(chaos, bundled_services) -> None:
+    svc = bundled_services.redis()
+    with pytest.raises(ConfigurationError, match=r"maxclients is 10000.*max_clients=N"):
+        chaos.exhaust_connections(svc)
+    assert chaos.faults == []
+
+
+# -- CPU -----------------------------------------------------------------------------
+
+
+@pytest.mark.chaos(blast_radius=["echo-cpu"])
+def test_cpu_stress_beside_a_process_burns_cpu_until_healed(chaos, start_echo) -> None:
+    svc: Service = start_echo(name="echo-cpu")
+    fault = chaos.cpu_stress(svc, cores=2, percent=50)
+    try:
+        assert fault.attributes["where"] == "host"
+        assert fault.attributes["cpus"] == sorted(os.sched_getaffinity(svc.pid or 0))
+        workers = _children_running(_WORKER_MARK)
+        assert len(workers) == 2
+        # They burn CPU: some ticks within a generous wait, on a loaded machine too.
+        assert eventually(
+            lambda: sum(_children_running(_WORKER_MARK).values()) > sum(workers.values()) + 5
+        )
+    finally:
+        fault.heal()
+    assert _children_running(_WORKER_MARK) == {}
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_cpu_stress_runs_inside_a_container(chaos, docker_services: ChaosServices) -> None:
+    svc = docker_services.redis()
+    container = svc.runtime.container  # type: ignore[attr-defined]
+
+    def loops() -> int:
+        return sum("pytest-chaos-cpu" in " ".join(p) for p in container.top()["Processes"])
+
+    with chaos.cpu_stress(svc, cores=1, percent=60) as fault:
+        assert fault.attributes["where"] == "container"
+        assert loops() >= 1
+    assert eventually(lambda: loops() == 0, timeout=15)
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_cpu_throttle_sets_and_restores_the_container_quota(
+    chaos, docker_services: ChaosServices, redis_client
+) -> None:
+    svc = docker_services.redis()
+    container = svc.runtime.container  # type: ignore[attr-defined]
+    with chaos.cpu_throttle(svc, cpus=0.2):
+        container.reload()
+        assert container.attrs["HostConfig"]["CpuQuota"] == 20_000
+        assert redis_client(svc.host, svc.port).ping()  # slow, not down
+    container.reload()
+    assert container.attrs["HostConfig"]["CpuQuota"] in (0, -1)
+
+
+@pytest.mark.chaos(blast_radius=["echo-thr"])
+def test_cpu_throttle_on_a_process_names_the_fix(chaos, start_echo) -> None:
+    svc = start_echo(name="echo-thr")
+    with pytest.raises(InjectionError, match=r"CPU quota.*chaos\.cpu_stress"):
+        chaos.cpu_throttle(svc, cpus=0.5)
+
+
+@pytest.mark.chaos(blast_radius=["echo-bad"])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"cores": 0}, "cores must be a positive int"), ({"percent": 150}, r"in \(0, 100\]")],
+)
+def test_cpu_stress_bad_arguments_name_the_rule(chaos, start_echo, kwargs, message) -> None:
+    svc = start_echo(name="echo-bad")
+    with pytest.raises(ConfigurationError, match=message):
+        chaos.cpu_stress(svc, **kwargs)
+
+
+# -- memory --------------------------------------------------------------------------
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_memory_limit_on_redis_gives_oom_errors_on_writes_then_restores(
+    chaos, services: ChaosServices, redis_client
+) -> None:
+    svc = services.redis()
+    client = redis_client(svc.host, svc.port)
+    before = (_config(client, "maxmemory"), _config(client, "maxmemory-policy"))
+    with chaos.memory_limit(svc, mib=8) as fault:
+        assert fault.attributes["how"] == "maxmemory"
+        value = b"x" * (1 << 20)
+        with pytest.raises(redis.ResponseError, match="command not allowed when used memory"):
+            for i in range(64):  # 64 MiB: beyond the limit whatever Redis held before
+                client.set(f"oom-test:{i}", value)
+        assert client.ping()  # reads and pings go on
+    assert (_config(client, "maxmemory"), _config(client, "maxmemory-policy")) == before
+    client.delete(*[f"oom-test:{i}" for i in range(64)])
+    assert client.set("oom-test:after", "1")
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_memory_limit_sets_and_restores_the_container_limit(
+    chaos, docker_services: ChaosServices
+) -> None:
+    svc = docker_services.redis()
+    container = svc.runtime.container  # type: ignore[attr-defined]
+    with chaos.memory_limit(svc, mib=96, how="cgroup") as fault:
+        assert fault.attributes["how"] == "cgroup"
+        container.reload()
+        assert container.attrs["HostConfig"]["Memory"] == 96 * 1024 * 1024
+    container.reload()
+    # Docker cannot remove a limit: healed means the host's memory, or none at all
+    host_memory = container.client.info()["MemTotal"]
+    assert container.attrs["HostConfig"]["Memory"] in (0, host_memory)
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_memory_limit_on_a_postgres_process_names_the_fix(chaos, bundled_services) -> None:
+    svc = bundled_services.postgres()
+    with pytest.raises(InjectionError, match=r"cgroup memory limit.*memory_pressure"):
+        chaos.memory_limit(svc, mib=64)
+
+
+@pytest.mark.chaos(blast_radius=["echo-mem"])
+def test_memory_pressure_holds_written_pages_beside_a_process(chaos, start_echo) -> None:
+    svc = start_echo(name="echo-mem")
+    with chaos.memory_pressure(svc, mib=64):
+        (pid,) = _children_running("bytearray(mib")
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss_kib = int(
+            next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]
+        )
+        assert rss_kib >= 60 * 1024
+    assert _children_running("bytearray(mib") == {}
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_memory_pressure_on_a_container_names_memory_limit(chaos, docker_services) -> None:
+    with pytest.raises(InjectionError, match=r"chaos\.memory_limit"):
+        chaos.memory_pressure(docker_services.redis(), mib=64)
+
+
+# -- disk ----------------------------------------------------------------------------
+
+
+def _can_mount() -> str | None:
+    return SmallFilesystem.unusable_reason()
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_full_disk_makes_redis_refuse_writes_until_healed(
+    chaos, services: ChaosServices, redis_client, request
+) -> None:
+    if request.node.callspec.params["services"] != "docker" and _can_mount() is not None:
+        pytest.skip(f"this machine cannot mount a tmpfs: {_can_mount()}")
+    svc = services.redis()
+    client = redis_client(svc.host, svc.port)
+    before = (_config(client, "dir"), _config(client, "appendonly"))
+    if svc.provider == "docker" and svc.version and int(svc.version.split(".")[0]) >= 7:
+        # Redis 7 images protect 'dir': the fault says so and skips
+        with pytest.raises(ChaosUnavailable, match="protects its 'dir' setting"):
+            chaos.fill_disk(svc, mib=4)
+        assert chaos.faults == []
+        return
+    with chaos.fill_disk(svc, mib=4):
+        assert _config(client, "dir") != before[0]
+
+        def refused() -> bool:
+            try:
+                client.set("disk-test", "x" * 1000)
+            except redis.ResponseError as exc:
+                assert "MISCONF" in str(exc)
+                return True
+            return False
+
+        assert eventually(refused, timeout=15)
+        client.get("disk-test")  # reads go on (Redis refuses even PING: it is a write check)
+    assert (_config(client, "dir"), _config(client, "appendonly")) == before
+    assert client.set("disk-test", "after")
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_full_disk_without_mount_privilege_is_unavailable_with_the_reason(
+    chaos, bundled_services, monkeypatch
+) -> None:
+    reason = (
+        "mounting a size-limited tmpfs needs root (CAP_SYS_ADMIN); this process runs as uid 1000"
+    )
+    monkeypatch.setattr(SmallFilesystem, "unusable_reason", staticmethod(lambda: reason))
+    with pytest.raises(
+        ChaosUnavailable, match=r"needs root .*Run pytest as root, or run Redis on Docker"
+    ):
+        chaos.fill_disk(bundled_services.redis())
+    assert chaos.faults == []
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_full_disk_on_postgres_says_what_it_supports(chaos, bundled_services) -> None:
+    with pytest.raises(InjectionError, match="Redis's persistence"):
+        chaos.fill_disk(bundled_services.postgres())
+
+
+# -- the other undo paths ------------------------------------------------------------
+
+
+@pytest.mark.chaos(blast_radius=BlastRadius(targets=["redis"], max_fault_seconds=1))
+def test_the_safety_timer_restores_redis_settings(
+    chaos, bundled_services: ChaosServices, redis_client
+) -> None:
+    svc = bundled_services.redis()
+    client = redis_client(svc.host, svc.port)
+    before = _config(client, "maxmemory")
+    fault = chaos.memory_limit(svc, mib=8)
+    assert _config(client, "maxmemory") == str(8 * 1024 * 1024)
+    assert eventually(lambda: not fault.active, timeout=30)
+    assert fault.healed_by == "safety_timer"
+    assert _config(client, "maxmemory") == before
+
+
+@pytest.mark.chaos(blast_radius=BlastRadius(targets=["echo-timer"], max_fault_seconds=1))
+def test_the_safety_timer_ends_cpu_workers(chaos, start_echo) -> None:
+    svc = start_echo(name="echo-timer")
+    fault = chaos.cpu_stress(svc, cores=1, percent=30)
+    assert len(_children_running(_WORKER_MARK)) == 1
+    assert eventually(lambda: not fault.active, timeout=30)
+    assert fault.healed_by == "safety_timer"
+    assert _children_running(_WORKER_MARK) == {}
+
+
+def test_teardown_after_a_failing_test_ends_workers_and_sessions(pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+        import pytest
+
+        @pytest.mark.chaos(blast_radius=["echo", "redis"])
+        def test_fails_with_faults_on(chaos, chaos_services):
+            echo = chaos_services.process(
+                [sys.executable, "-c",
+                 "import socket,time;s=socket.socket();s.bind(('127.0.0.1',0));s.listen();"
+                 "print('LISTENING on 127.0.0.1:%d' % s.getsockname()[1], flush=True);"
+                 "time.sleep(600)"],
+                ready=r"LISTENING on 127\\.0\\.0\\.1:(\\d+)", name="echo")
+            chaos.cpu_stress(echo, cores=1, percent=20)
+            chaos.memory_pressure(echo, mib=16)
+            redis = chaos_services.redis()
+            chaos.exhaust_connections(redis, n=3)
+            assert False, "the test fails with three faults on"
+        """
+    )
+    journal = pytester.path / "journal"
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--chaos-services=bundled", f"--chaos-journal={journal}"
+    )
+    result.assert_outcomes(failed=1)
+    (path,) = (journal / "tests").glob("*.json")
+    test = json.loads(path.read_text())
+    heals = {e["name"]: e["data"]["by"] for e in test["timeline"]["events"] if e["kind"] == "heal"}
+    assert heals == {
+        "cpu_stress": "teardown",
+        "memory_pressure": "teardown",
+        "exhaust_connections": "teardown",
+    }
+    assert _children_running(_WORKER_MARK) == {}
+    assert _children_running("bytearray(mib") == {}
