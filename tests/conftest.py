@@ -118,6 +118,7 @@ LIVE = (
     "experiment/test_proxy_handle_reset_peer.py",
     "experiment/test_radius.py",
     "experiments/test_collector.py",
+    "explore/",
     "plugin/",
     "proxy/test_connection.py",
     "proxy/test_connection_scale.py",

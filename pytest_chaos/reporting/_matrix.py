@@ -27,7 +27,7 @@ _STATUS = {
     "skipped": "not run",
 }
 _SHORT = {"pass": "ok", "fail": "FAIL", "abort": "ABORT", "error": "ERROR", "not run": "-"}
-_MESSAGE = 110
+_MESSAGE = 200
 
 
 @dataclass
