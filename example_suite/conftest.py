@@ -105,13 +105,20 @@ def start_shop(
     started: list[Shop] = []
 
     def start(
-        *, breaker_reset: float | None = None, client_timeout: float = 2.0, replicas: int = 1
+        *,
+        breaker_reset: float | None = None,
+        client_timeout: float = 2.0,
+        replicas: int = 1,
+        group: str = "",
     ) -> Shop:
+        # a second shop in the same test (a canary) needs its own proxies: ``group``
+        # names them postgres-<group>, redis-<group>, payments-<group>
+        suffix = f"-{group}" if group else ""
         name = f"shop_{uuid.uuid4().hex[:10]}"
         database_url = create_database(backing.postgres_admin_url, name)
-        db = chaos.proxy("postgres", upstream=backing.postgres)
-        cache = chaos.proxy("redis", upstream=backing.redis)
-        pay = chaos.proxy("payments", upstream=payments.address)
+        db = chaos.proxy(f"postgres{suffix}", upstream=backing.postgres)
+        cache = chaos.proxy(f"redis{suffix}", upstream=backing.redis)
+        pay = chaos.proxy(f"payments{suffix}", upstream=payments.address)
         env = {
             "SHOP_DATABASE_URL": backing.database_url(db.address, name),
             "SHOP_REDIS_URL": f"redis://{cache.address}/0",
@@ -125,7 +132,7 @@ def start_shop(
         try:
             for i in range(1, replicas + 1):
                 processes.append(
-                    start_service(chaos_services, "orders", name=f"orders-{i}", env=env)
+                    start_service(chaos_services, "orders", name=f"orders{suffix}-{i}", env=env)
                 )
         except BaseException:
             for process in processes:

@@ -43,6 +43,7 @@ from allure_commons.model2 import (
 from allure_commons.types import AttachmentType
 
 from pytest_chaos.reporting._chart import timeline_svg
+from pytest_chaos.reporting._compare_chart import compare_svg, has_distributions
 from pytest_chaos.reporting._journal import journal_document
 from pytest_chaos.reporting._model import ChaosTestResult
 from pytest_chaos.reporting._tables import checks_html
@@ -81,7 +82,12 @@ def _ms(wall: float) -> int:
 
 
 def _params(values: dict[str, Any], prefix: str = "") -> list[Parameter]:
-    return [Parameter(name=f"{prefix}{k}", value=format_number(v)) for k, v in values.items()]
+    # a compare check's histogram is drawn in its own attachment, not listed
+    return [
+        Parameter(name=f"{prefix}{k}", value=format_number(v))
+        for k, v in values.items()
+        if k != "histogram"
+    ]
 
 
 def _open_uuid(listener: Any, item: pytest.Item | None) -> str | None:
@@ -266,6 +272,16 @@ def decorate_result(
             body,
             name=name,
             attachment_type=attachment_type,
+            parent_uuid=uuid,
+        )
+    # each compare check: both latency distributions (control and experiment)
+    compares = [c for c in result.checks if has_distributions(c)]
+    for n, check in enumerate(compares, 1):
+        logger.attach_data(
+            str(uuid_module.uuid4()),
+            compare_svg(check),
+            name="chaos compare" + (f" {n}" if len(compares) > 1 else ""),
+            attachment_type=AttachmentType.SVG,
             parent_uuid=uuid,
         )
     return True

@@ -31,7 +31,11 @@ h3 { font-size: 14px; margin: 10px 0 6px; }
 def _numbers(values: Mapping[str, Any]) -> str:
     if not values:
         return "&ndash;"
-    return "<br>".join(f"{escape(str(k))} = {escape(format_number(v))}" for k, v in values.items())
+    return "<br>".join(
+        f"{escape(str(k))} = {escape(format_number(v))}"
+        for k, v in values.items()
+        if k != "histogram"  # a compare check's histogram is drawn, not listed
+    )
 
 
 def checks_html(result: ChaosTestResult) -> str:
