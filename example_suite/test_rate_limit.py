@@ -88,12 +88,12 @@ def _keep_checking_out(shop: Shop, seconds: float, pause: float = 0.05) -> int:
 @pytest.mark.chaos(blast_radius=["payments"])
 def test_shop_sends_nothing_before_retry_after_has_passed(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: after a 429 with ``Retry-After: 1``, the shop sends the provider no
-    request for 1 s (timed at the proxy, 0.15 s of sampling slack), although customers
+    request for 1 s (timed at the proxy, 0.2 s of sampling slack), although customers
     keep paying every 50 ms; and it does call again once the second has passed."""
     with RequestClock(shop.pay) as clock, shop.pay.http_error(429, headers=TOO_MANY):
         calls = _keep_checking_out(shop, seconds=2.6)
     gaps = clock.gaps()
-    early = [round(g, 2) for g in gaps if g < RETRY_AFTER - 0.15]
+    early = [round(g, 2) for g in gaps if g < RETRY_AFTER - 0.2]
     assert len(clock.arrivals) >= 2, (
         f"the shop called the rate-limited provider {len(clock.arrivals)} time(s) in 2.6 s "
         f"of {calls} checkouts: it should try again once Retry-After ({RETRY_AFTER} s) passed"
@@ -125,7 +125,7 @@ def _refused_fast_with_retry_after(shop: Shop) -> None:
 @pytest.mark.chaos(blast_radius=["payments"])
 def test_callers_get_a_fast_503_with_retry_after_not_a_pile_up(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: while the provider rate-limits, 6 concurrent customers paying for 1.5 s
-    are all refused with 503 and a Retry-After within 250 ms (p99), instead of
+    are all refused with 503 and a Retry-After within 500 ms (p99), instead of
     waiting on retries that pile up behind the limit."""
     with shop.pay.http_error(429, headers=TOO_MANY):
         with contextlib.suppress(ShopRequestFailed):
@@ -134,7 +134,7 @@ def test_callers_get_a_fast_503_with_retry_after_not_a_pile_up(chaos: Chaos, sho
             lambda: _refused_fast_with_retry_after(shop),
             duration=1.5,
             concurrency=6,
-            p99=0.25,
+            p99=0.5,
             max_error_rate=0.0,
         )
 

@@ -110,6 +110,7 @@ LIVE = (
     "conformance/",
     "docs/",
     "example/test_bites_canary.py",
+    "example/test_bites_broker.py",
     "example/test_bites_rate_limit.py",
     "example/test_suite_bites.py",
     "experiment/test_chaos_partition.py",

@@ -25,6 +25,11 @@ PROTECTIONS: dict[str, str] = {
     "backoff": "retry discipline: 5 immediate payment attempts, no database retry",
     "durability": "durable commits: synchronous_commit=off for speed",
     "retry_after": "honouring a payment provider's 429 Retry-After (429 retried like a 5xx)",
+    "event_buffer": "buffering order events while the broker is down (lost instead)",
+    "dedup": "the idempotent event consumer (each delivery applied, duplicates too)",
+    "ordering": "the version check on per-order state (a late event overwrites a newer one)",
+    "reclaim": "reclaiming a dead consumer's pending events (XAUTOCLAIM)",
+    "dead_letter": "the dead-letter stream (a corrupted event crashes the consumer)",
 }
 
 

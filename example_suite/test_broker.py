@@ -1,0 +1,304 @@
+"""Chaos experiments on the message bus: the shop's order events on a Redis Stream.
+
+LinkedIn's Waterbear experiments on their message bus (broker failure, consumer lag,
+duplicated, reordered and corrupted messages) and Slack's connection-drop storms, on a
+real Redis (Streams, consumer groups, XAUTOCLAIM) and real consumer processes::
+
+    EventPublisher --> chaos.proxy("broker")   --> Redis Stream
+    worker-N       --> chaos.proxy("consumer") --> (consumer group)
+                   --> PostgreSQL: one effect row per applied event, each order's state
+
+The ground truth is what the consumers applied (read directly in PostgreSQL), counted
+per event id: delivery is at least once, the effect must be exactly once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from example_suite.shop.broker import Broker
+from example_suite.shop.events import make_event
+from example_suite.shop.harness import ShopRequestFailed, create_database
+from example_suite.shop.testbed import Backing
+from pytest_chaos import Chaos
+from pytest_chaos.experiment import Step
+from pytest_chaos.services import ChaosServices
+
+STATUSES = ("placed", "paid", "packed", "shipped")
+FAST_WORKER = {"SHOP_WORKER_CLAIM_IDLE_MS": "300", "SHOP_WORKER_CLAIM_EVERY": "0.1"}
+
+
+@pytest.fixture
+def broker(chaos: Chaos, chaos_services: ChaosServices, backing: Backing) -> Iterator[Broker]:
+    """A fresh stream and consumer group, its two proxies and an effects database."""
+    import os
+
+    name = f"events_{uuid.uuid4().hex[:10]}"
+    bed = Broker(
+        services=chaos_services,
+        redis_direct=f"redis://{backing.redis.address}/0",
+        producer_proxy=chaos.proxy("broker", upstream=backing.redis),
+        consumer_proxy=chaos.proxy("consumer", upstream=backing.redis),
+        database_url=create_database(backing.postgres_admin_url, name),
+        stream=name,
+        group="order-effects",
+        fragile=os.environ.get("SHOP_FRAGILE", ""),
+    )
+    try:
+        yield bed
+    finally:
+        bed.close()
+
+
+def order_events(orders: int, versions: int = 4, prefix: str = "order") -> list[dict[str, str]]:
+    """``versions`` events per order, each order's in sequence, order after order."""
+    return [
+        make_event(f"{prefix}-{k}", seq, STATUSES[(seq - 1) % len(STATUSES)])
+        for k in range(orders)
+        for seq in range(1, versions + 1)
+    ]
+
+
+def assert_each_applied_once(
+    broker: Broker, acknowledged: list[dict[str, str]], timeout: float, what: str
+) -> float:
+    """Wait until every acknowledged event was applied; then each exactly once, and no
+    other. Returns the seconds it took."""
+    ids = {e["id"] for e in acknowledged}
+    _, seconds = broker.wait_for(lambda: ids <= set(broker.effects()), timeout)
+    if ids <= set(broker.effects()):
+        broker.wait_for(broker.drained, 2.0)  # copies still on their way are counted too
+    effects = broker.effects()
+    missing = sorted(ids - set(effects))
+    repeated = {i: n for i, n in effects.items() if n > 1}
+    assert not missing, (
+        f"{what}: {len(missing)} of {len(ids)} acknowledged events never applied within "
+        f"{timeout} s (first {missing[:3]}); {broker.pending()} entries pending; "
+        f"workers {[_state(broker, w) for w in broker.workers]}"
+    )
+    assert not repeated, (
+        f"{what}: {len(repeated)} of {len(ids)} events applied more than once "
+        f"({sum(repeated.values())} effects for them, e.g. {list(repeated.items())[:3]})"
+    )
+    assert set(effects) == ids, f"{what}: effects of unknown events {set(effects) - ids}"
+    return seconds
+
+
+def _state(broker: Broker, worker: object) -> str:
+    try:
+        health = broker.worker_health(worker)  # type: ignore[arg-type]
+    except ShopRequestFailed as exc:
+        return f"{worker.name}: not answering ({exc})"  # type: ignore[attr-defined]
+    return f"{health['consumer']}: {health}"
+
+
+def per_key_order_broken(broker: Broker) -> dict[str, list[int]]:
+    """Orders whose events were first applied out of sequence: key -> seqs as applied."""
+    seen: dict[str, list[int]] = {}
+    for key, seq in broker.applied_in_order():
+        seen.setdefault(key, []).append(seq)
+    return {k: s for k, s in seen.items() if s != sorted(s)}
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos(blast_radius=["broker"])
+def test_broker_down_loses_no_acknowledged_event(chaos: Chaos, broker: Broker) -> None:
+    """Hypothesis (Waterbear, broker failure): while the broker is unreachable, the shop's
+    publisher answers within 0.5 s per event (queued, not hung) and loses nothing: every
+    event it acknowledged is applied exactly once within 5 s of the broker's return."""
+    broker.start_worker()
+    acknowledged: list[dict[str, str]] = []
+    slowest = 0.0
+    with broker.producer_proxy.down():
+        for event in order_events(10, prefix="down"):
+            start = time.monotonic()
+            broker.publisher.publish(event)
+            slowest = max(slowest, time.monotonic() - start)
+            acknowledged.append(event)
+    assert slowest < 0.5, f"publishing blocked {slowest:.2f} s on a broker that was down"
+    seconds = assert_each_applied_once(broker, acknowledged, 5.0, "after the broker outage")
+    chaos.timeline.record("note", "events_caught_up", target="broker", seconds=round(seconds, 3))
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos(blast_radius=["order-events"])
+def test_duplicated_and_reordered_events_take_effect_once_in_version_order(
+    chaos: Chaos, broker: Broker
+) -> None:
+    """Hypothesis (Waterbear, duplicated and reordered messages): when every event is
+    published twice and events overtake each other by up to 3 places, each event takes
+    effect once and every order ends in its latest version (late events change nothing)."""
+    broker.start_worker()
+    events = order_events(20, prefix="dup")
+    shuffled = chaos.reorder(events, window=3, target="order-events")
+    position = {e["id"]: i for i, e in enumerate(shuffled)}
+    overtaken = [
+        e["key"]
+        for e in events
+        if e["seq"] == "4"
+        and any(position[o["id"]] > position[e["id"]] for o in events if o["key"] == e["key"])
+    ]
+    assert overtaken, "the reorder left every order's last version last: nothing to test"
+    with chaos.duplicate(broker.publisher.publish, copies=2, target="order-events") as publish:
+        for event in shuffled:
+            publish(event)
+    assert_each_applied_once(broker, events, 5.0, "duplicated and reordered events")
+    state = broker.order_state()
+    stale = {k: v for k, v in state.items() if v[0] != 4}
+    assert not stale, (
+        f"{len(stale)} of {len(state)} orders ended in an older version than their last "
+        f"event (seq 4, {STATUSES[3]!r}): {dict(list(stale.items())[:4])}; reordered "
+        f"orders whose last version came early: {overtaken[:5]}"
+    )
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos(blast_radius=["worker-1"])
+def test_a_consumer_killed_mid_batch_has_its_events_reclaimed_and_applied_once(
+    chaos: Chaos, broker: Broker
+) -> None:
+    """Hypothesis: when a consumer is killed (SIGKILL) halfway through a batch, another
+    consumer of the group reclaims its pending events (XAUTOCLAIM after 300 ms idle) and
+    every event is applied exactly once within 5 s, with nothing left pending."""
+    slow = broker.start_worker("worker-1", SHOP_WORKER_DELAY="0.05", SHOP_WORKER_BATCH="10")
+    events = order_events(8, prefix="kill")
+    for event in events:
+        broker.publisher.publish(event)
+    started, _ = broker.wait_for(lambda: sum(broker.effects().values()) >= 3, 5.0, every=0.01)
+    assert started, "worker-1 applied nothing within 5 s: nothing to kill mid-batch"
+    with chaos.kill(slow):
+        applied_before = sum(broker.effects().values())
+        assert 0 < applied_before < len(events), f"{applied_before} applied: not mid-batch"
+        broker.start_worker("worker-2", **FAST_WORKER)
+        assert_each_applied_once(broker, events, 5.0, "after worker-1 was killed mid-batch")
+        done, _ = broker.wait_for(lambda: broker.pending() == 0, 2.0)
+        assert done, f"{broker.pending()} entries still pending after all were applied"
+        by_worker2 = broker.worker_health(broker.workers[1])
+        assert by_worker2["reclaimed"] > 0, f"worker-2 reclaimed nothing: {by_worker2}"
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos(blast_radius=["order-events"])
+def test_a_corrupted_event_goes_to_the_dead_letter_stream_and_the_consumer_keeps_going(
+    chaos: Chaos, broker: Broker
+) -> None:
+    """Hypothesis (Waterbear, corrupted messages): events damaged on the way (a bit of
+    their status flipped, 25% of them) fail their checksum and land in the dead-letter
+    stream with the reason; every sound event is applied once, and the consumer is still
+    consuming afterwards."""
+    worker = broker.start_worker()
+    events = order_events(10, prefix="bad")
+    with chaos.corrupt(
+        broker.publisher.publish, field="status", mode="flip", rate=0.25, target="order-events"
+    ) as publish:
+        for event in events:
+            publish(event)
+    damaged = {c.original["id"] for c in publish.corruptions}  # type: ignore[index]
+    assert damaged, "no event was corrupted: nothing to test"
+    sound = [e for e in events if e["id"] not in damaged]
+    after = make_event("bad-after", 1, "placed")
+    broker.publisher.publish(after)  # published after the poison: still consumed
+    assert_each_applied_once(broker, [*sound, after], 5.0, "around corrupted events")
+    dead = broker.dead_letters()
+    dead_ids = Counter(d["id"] for d in dead)
+    assert set(dead_ids) == damaged and all(n == 1 for n in dead_ids.values()), (
+        f"dead letters {dict(dead_ids)} do not match the {len(damaged)} corrupted events "
+        f"{sorted(damaged)}"
+    )
+    assert all("checksum mismatch" in d["reason"] for d in dead), dead
+    assert broker.worker_health(worker)["dead_lettered"] == len(damaged)
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos(blast_radius=["consumer"])
+def test_consumer_lag_stays_bounded_on_a_slow_link_and_catches_up_after(
+    chaos: Chaos, broker: Broker
+) -> None:
+    """Hypothesis (Waterbear, consumer lag): with 30 ms added to every answer on the
+    consumer's link while the shop publishes 100 events/s for 2 s, the lag (events
+    acknowledged by the publisher, not yet applied) stays at most 60 (0.6 s of traffic),
+    and it is back to 0 within 3 s of the heal."""
+    broker.start_worker()
+    events = order_events(50, prefix="lag")
+    lags: list[int] = []
+    published = 0
+
+    def sample() -> None:
+        lags.append(published - len(broker.effects()))
+
+    with broker.consumer_proxy.latency(30):
+        start = time.monotonic()
+        for i, event in enumerate(events):
+            broker.publisher.publish(event)
+            published += 1
+            if i % 10 == 0:
+                sample()
+            time.sleep(max(0.0, start + (i + 1) / 100 - time.monotonic()))
+        sample()
+    worst = max(lags)
+    assert worst <= 60, f"consumer lag reached {worst} events during the slowdown: {lags}"
+    caught_up, seconds = broker.wait_for(lambda: len(broker.effects()) >= len(events), 3.0)
+    assert caught_up, (
+        f"lag still {len(events) - len(broker.effects())} events 3 s after the heal "
+        f"(lag during the slowdown: {lags})"
+    )
+    assert_each_applied_once(broker, events, 1.0, "after the slowdown")
+    chaos.timeline.record(
+        "note", "consumer_lag", target="consumer", max_lag=worst, catch_up_s=round(seconds, 3)
+    )
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos(blast_radius=["broker", "consumer"])
+def test_connection_drop_storm_loses_nothing_and_keeps_order_per_key(
+    chaos: Chaos, broker: Broker
+) -> None:
+    """Hypothesis (Slack, connection-drop storms): when every connection to the broker is
+    reset 100 ms out of every 300 ms for 2.4 s, on the publisher's side and on the
+    consumer's, every event published meanwhile is applied once within 5 s, and each
+    order's events take effect in their order."""
+    broker.start_worker()
+    events = order_events(12, versions=5, prefix="storm")
+    steps = [
+        Step(at=t * 0.3, fault=proxy.reset_peer, for_=0.1, name=f"reset {proxy.name} #{t}")
+        for t in range(8)
+        for proxy in (broker.producer_proxy, broker.consumer_proxy)
+    ]
+    acknowledged: list[dict[str, str]] = []
+
+    def publish_all() -> None:
+        # orders interleaved: each order's versions are spread over the whole storm
+        for seq in range(5):
+            for k in range(12):
+                event = events[k * 5 + seq]
+                broker.publisher.publish(event)
+                acknowledged.append(event)
+                time.sleep(0.035)
+
+    with chaos.schedule(steps, time_scale=1.0):
+        producer = threading.Thread(target=publish_all, name="storm-publisher")
+        producer.start()
+        producer.join()
+    seconds = assert_each_applied_once(broker, acknowledged, 5.0, "after the storm")
+    worker = broker.worker_health(broker.workers[0])
+    chaos.timeline.record(
+        "note",
+        "storm_survived",
+        target="consumer",
+        caught_up_s=round(seconds, 3),
+        publisher_errors=broker.publisher.errors,
+        publisher_queued=broker.publisher.queued,
+        consumer_errors=worker["errors"],
+        redelivered=worker["redelivered"],
+        duplicates=worker["duplicates"],
+    )
+    broken = per_key_order_broken(broker)
+    assert not broken, (
+        f"{len(broken)} orders' events took effect out of order: {dict(list(broken.items())[:4])}"
+    )
