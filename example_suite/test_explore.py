@@ -1,0 +1,98 @@
+"""Exploration of the shop: each entry point under every default fault on every dependency.
+
+One scenario per entry point (browse, checkout, pay); ``@pytest.mark.chaos_explore``
+runs it once without a fault and once per target x fault of the default catalogue
+(TCP faults on PostgreSQL and Redis, TCP and HTTP faults on the payment provider), and
+prints the resilience matrix. The hypotheses are the shop's promises, whatever fails:
+
+- every answer is a success or a clean refusal (502/503 with a reason), never a hang;
+- a payment reaches the provider at most once per checkout on average (retries are
+  capped, the breaker cuts an outage off), and no order is charged twice.
+
+The fault is injected when the scenario starts, into the proxies the ``shop`` fixture
+created; it is healed when the scenario returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from example_suite.shop.harness import ShopRequestFailed
+from example_suite.shop.testbed import Shop
+from pytest_chaos import Chaos
+
+TARGETS = {"postgres": "tcp", "redis": "tcp", "payments": "http"}
+#: a client that waits longer than any of the shop's own deadlines: a hang is the
+#: shop's fault, not the client's impatience
+CLIENT_TIMEOUT = 5.0
+
+
+def _clean(call: Callable[[], Any]) -> Callable[[], Any]:
+    """A probe that accepts a clean refusal: 502/503 are the shop saying "not now"."""
+
+    def probe() -> Any:
+        try:
+            return call()
+        except ShopRequestFailed as exc:
+            if exc.status in (502, 503):
+                return exc.status
+            raise
+
+    return probe
+
+
+@pytest.fixture
+def explored_shop(start_shop: Callable[..., Shop]) -> Shop:
+    """The shop, with a client patient enough to tell a hang from a slow answer."""
+    return start_shop(client_timeout=CLIENT_TIMEOUT)
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos_explore(targets=TARGETS)
+@pytest.mark.chaos(blast_radius=list(TARGETS))
+def test_explore_browse(chaos: Chaos, explored_shop: Shop) -> None:
+    """Hypothesis: browsing answers every call (a product, or a clean 503) in time."""
+    shop = explored_shop
+    chaos.steady_state(_clean(lambda: shop.app.get("/products/mug")), calls=3)
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos_explore(targets=TARGETS)
+@pytest.mark.chaos(blast_radius=list(TARGETS))
+def test_explore_checkout(chaos: Chaos, explored_shop: Shop) -> None:
+    """Hypothesis: placing an order answers every call (created, or a clean 503)."""
+    shop = explored_shop
+    chaos.steady_state(_clean(lambda: shop.place_order(customer="explore")), calls=3)
+
+
+@pytest.mark.proxy_extensions
+@pytest.mark.chaos_explore(targets=TARGETS)
+@pytest.mark.chaos(blast_radius=list(TARGETS))
+def test_explore_pay(chaos: Chaos, explored_shop: Shop) -> None:
+    """Hypothesis: paying answers every call, reaches the provider at most once per
+    checkout on average, and charges no order twice."""
+    shop = explored_shop
+    orders: list[int] = []
+
+    def checkout() -> Any:
+        order = shop.place_order(customer="explore")
+        orders.append(int(order["id"]))
+        return shop.pay_order(order["id"])
+
+    explored = chaos.explored
+    if explored is not None and explored.fault == "http_duplicate":
+        # a duplicated request is one attempt that arrives twice: count charges instead
+        chaos.steady_state(_clean(checkout), calls=3)
+    else:
+        chaos.retries(
+            _clean(checkout),
+            proxy=shop.pay,
+            max_attempts_per_call=1.0,
+            calls=6,
+            counter="http_requests",
+        )
+    twice = {o: n for o in orders if (n := len(shop.payments.charges(o))) > 1}
+    assert not twice, f"orders charged more than once (order: charges): {twice}"
