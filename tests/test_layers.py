@@ -23,6 +23,8 @@ ROOT = Path(pytest_chaos.__file__).parent
 LAYERS = [
     # exploration's pytest glue reads the session's seed from the plugin package
     ["plugin", "explore"],
+    # Hypothesis strategies: schedules of the fault strings that experiments parses
+    ["strategies"],
     # YAML experiments build pytest items: plugin-level code, above what they drive
     ["experiments"],
     ["backends", "reporting"],

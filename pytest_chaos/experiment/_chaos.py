@@ -51,6 +51,7 @@ from pytest_chaos.experiment._resource_faults import (
     memory_pressure,
 )
 from pytest_chaos.experiment._rollback import UndoStack
+from pytest_chaos.experiment._run_schedule import run_schedule
 from pytest_chaos.experiment._schedule import schedule
 from pytest_chaos.experiment._service_faults import (
     disconnect,
@@ -189,6 +190,8 @@ class Chaos:
 
     # -- game days: chaos.schedule([Step(at=0, fault=lambda: db.latency(300), for_=5)]) --
     schedule = schedule
+    # -- a scenario under a fault schedule (Hypothesis: pytest_chaos.strategies) -------
+    run_schedule = run_schedule
     #: multiplies every schedule's step times (--chaos-time-scale; the fixture sets it)
     time_scale: float = 1.0
     #: the cell of a ``chaos_explore`` test (an ``Explored``; ``None`` in other tests)

@@ -23,6 +23,7 @@ _SIGNALS_KEY = pytest.StashKey[SignalsAsInterrupt]()
 pytest_plugins = [
     "pytest_chaos.plugin._fixtures",
     "pytest_chaos.plugin._reaper",
+    "pytest_chaos.plugin._hypothesis",
     "pytest_chaos.experiments._collector",
     "pytest_chaos.explore._plugin",
     "pytest_chaos.services._plugin",
