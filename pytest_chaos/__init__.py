@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "ChaosProxy": "pytest_chaos.experiment",
     "Fault": "pytest_chaos.experiment",
     "Duplicator": "pytest_chaos.experiment",
+    "Corrupter": "pytest_chaos.experiment",
     "ToxiproxyClient": "pytest_chaos.client",
     "EmbeddedServer": "pytest_chaos.proxy",
     "ChaosServices": "pytest_chaos.services",
@@ -66,6 +67,7 @@ __all__ = [
     "CheckResult",
     "CircuitBreakerViolated",
     "ConfigurationError",
+    "Corrupter",
     "Duplicator",
     "EmbeddedServer",
     "Event",
@@ -121,7 +123,14 @@ if TYPE_CHECKING:
         UnsupportedByBackend,
         unavailable,
     )
-    from pytest_chaos.experiment import BlastRadius, Chaos, ChaosProxy, Duplicator, Fault
+    from pytest_chaos.experiment import (
+        BlastRadius,
+        Chaos,
+        ChaosProxy,
+        Corrupter,
+        Duplicator,
+        Fault,
+    )
     from pytest_chaos.proxy import EmbeddedServer
     from pytest_chaos.services import ChaosServices, Service
     from pytest_chaos.timeline import Event, Timeline

@@ -32,6 +32,7 @@ __all__ = [
     "Chaos",
     "ChaosProxy",
     "ChaosSpec",
+    "Corrupter",
     "Duplicator",
     "Fault",
     "ReaperHandle",
@@ -57,6 +58,7 @@ _LAZY = {
     "ChaosProxy": "pytest_chaos.experiment._proxy_handle",
     "Fault": "pytest_chaos.experiment._fault",
     "Duplicator": "pytest_chaos.experiment._messages",
+    "Corrupter": "pytest_chaos.experiment._messages",
     "FIX": "pytest_chaos.experiment._spec",
     "BlastRadius": "pytest_chaos.experiment._spec",
     "ChaosSpec": "pytest_chaos.experiment._spec",
@@ -72,7 +74,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from pytest_chaos.experiment._chaos import Chaos
     from pytest_chaos.experiment._fault import Fault
-    from pytest_chaos.experiment._messages import Duplicator
+    from pytest_chaos.experiment._messages import Corrupter, Duplicator
     from pytest_chaos.experiment._names import dead_run_proxies, new_run_id, server_name
     from pytest_chaos.experiment._proxy_handle import ChaosProxy
     from pytest_chaos.experiment._reaper_link import ReaperHandle, ReaperLink, start_reaper
