@@ -63,7 +63,14 @@ def pair(chaos: Chaos, echo_pair: tuple[str, str]) -> tuple[str, str, Callable[.
 
 
 def test_no_false_alarm_on_identical_services_in_20_seeded_runs(chaos: Chaos, pair) -> None:
-    """Two identical services, no fault: 20 comparisons with different seeds, none fails."""
+    """Two identical services, no fault: 20 comparisons with different seeds, none fails.
+
+    The budget is what a user of a sub-millisecond service would accept (+1 ms at the
+    median, +10 ms at p99): on loopback, scheduler noise alone moves a group's p99 by
+    more than 20%, and on a busy machine about 1-3% of comparisons of identical services
+    reach p < 0.01 (measured over 300-400 comparisons), which a relative budget of a few
+    percent would turn into false alarms.
+    """
     control, experiment, _ = pair
     p_values = []
     for seed in range(20):
@@ -73,12 +80,14 @@ def test_no_false_alarm_on_identical_services_in_20_seeded_runs(chaos: Chaos, pa
             experiment=experiment,
             samples=25,
             seed=seed,
-            max_degradation={"p50": "+50%", "p99": "+100%", "error_rate": "+1pt"},
+            max_degradation={"p50": "+1ms", "p99": "+10ms", "error_rate": "+1pt"},
         )
         p_values.append(comparison.latency.p_value)
     assert len(chaos.timeline.of_kind("check")) == 20
-    # the test had something to find: the p-values spread as under no difference
+    # the statistics see no difference: p-values spread as under the null hypothesis,
+    # seldom below alpha (a test that called identical services different would fail)
     assert max(p_values) > 0.1, p_values
+    assert sum(p < 0.01 for p in p_values) <= 3, p_values
 
 
 def test_a_slow_dependency_is_detected(chaos: Chaos, pair) -> None:

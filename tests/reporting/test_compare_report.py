@@ -71,3 +71,21 @@ def test_compare_reaches_the_journal_and_allure(tmp_path: Path) -> None:
     classes = [e.get("class") or "" for e in svg.iter()]
     assert any(c.endswith("control") for c in classes)
     assert any(c.endswith("experiment") for c in classes)
+
+
+def test_the_journal_schema_knows_the_compare_check() -> None:
+    schema = journal_schema()
+    check = {
+        "name": "compare",
+        "target": "",
+        "passed": True,
+        "measured": {"calls_control": 5},
+        "allowed": {},
+        "message": "",
+        "duration": 0.1,
+        "t": 1.0,
+        "wall": 0.0,
+    }
+    validator = jsonschema.Draft202012Validator(schema["$defs"]["check"])
+    errors = [e.message for e in validator.iter_errors(check)]
+    assert any("'latency_p_value' is a required property" in e for e in errors), errors
