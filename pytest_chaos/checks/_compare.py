@@ -587,9 +587,9 @@ def compare(
                     if abort_reason:
                         break
             if abort_reason:
+                _abort(abort_reason, context, timeline, injected, target)  # heal first
                 if len(calls["control"]) < len(calls["experiment"]):
                     calls["control"].append(groups["control"]())  # keep the round whole
-                _abort(abort_reason, context, timeline, injected, target)
                 break
             if interval:
                 time.sleep(interval)
