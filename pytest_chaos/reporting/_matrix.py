@@ -309,7 +309,7 @@ def write_allure_matrices(directory: Any, matrices: Sequence[Matrix]) -> list[st
                 {"name": "tag", "value": "chaos_explore"},
             ],
             "attachments": [
-                {"name": "resilience matrix", "source": attachment, "type": "image/svg+xml"}
+                {"name": "resilience matrix heatmap", "source": attachment, "type": "image/svg+xml"}
             ],
             "parameters": [],
         }

@@ -12,8 +12,6 @@ import pytest
 
 from pytest_chaos.explore import DEFAULT_FAULTS, Explored, parse_explore
 
-pytest_plugins = ["pytester"]
-
 CONFTEST = '''
 import socket, threading
 import pytest
