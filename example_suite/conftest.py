@@ -110,6 +110,7 @@ def start_shop(
         client_timeout: float = 2.0,
         replicas: int = 1,
         group: str = "",
+        extra_env: dict[str, str] | None = None,
     ) -> Shop:
         # a second shop in the same test (a canary) needs its own proxies: ``group``
         # names them postgres-<group>, redis-<group>, payments-<group>
@@ -128,6 +129,7 @@ def start_shop(
         }
         if breaker_reset is not None:
             env["SHOP_BREAKER_RESET"] = str(breaker_reset)
+        env.update(extra_env or {})  # e.g. SHOP_EVENTS_URL: publish order events
         processes: list[Service] = []
         try:
             for i in range(1, replicas + 1):

@@ -26,6 +26,7 @@ from flask.typing import ResponseReturnValue
 from example_suite.shop.cache import Cache
 from example_suite.shop.config import ShopConfig
 from example_suite.shop.db import Database, DatabaseUnavailable, OutOfStock, UnknownProduct
+from example_suite.shop.events import BrokerUnavailable, EventPublisher, make_event
 from example_suite.shop.payments import (
     BreakerOpen,
     PaymentDeclined,
@@ -49,6 +50,17 @@ class Backends:
         self.db = Database(config.database_url, config.resilience)
         self.cache = Cache(config.redis_url, config.redis_prefix, config.resilience)
         self.payments = PaymentsClient(config.payments_url, config.resilience)
+        # order events ("placed", "paid") for the event consumers, when a broker is set
+        self.events = (
+            EventPublisher(
+                config.events_url,
+                config.events_stream,
+                buffer="event_buffer" not in config.removed,
+            )
+            if config.events_url
+            else None
+        )
+        self.events_lost = 0
 
     def __repr__(self) -> str:
         mode = f"without {sorted(self.config.removed)}" if self.config.fragile else "resilient"
@@ -59,6 +71,18 @@ class Backends:
         self.db.close()
         self.cache.close()
         self.payments.close()
+        if self.events is not None:
+            self.events.close()
+
+    def emit(self, order: dict[str, Any], seq: int, status: str) -> None:
+        """Publish the order's event (sent, or queued while the broker is away); an
+        event the full queue refuses is counted in ``events_lost``, the order stands."""
+        if self.events is None:
+            return
+        try:
+            self.events.publish(make_event(f"order-{order['id']}", seq, status))
+        except BrokerUnavailable:
+            self.events_lost += 1
 
 
 def _order_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +117,8 @@ def create_app(config: ShopConfig | None = None) -> Flask:
             cache=shop.cache.state,
             payments_breaker=shop.payments.breaker_state,
             payment_attempts=shop.payments.attempts,
+            events_waiting=None if shop.events is None else shop.events.waiting,
+            events_lost=shop.events_lost,
         )
 
     @app.get("/products/<sku>")
@@ -133,6 +159,8 @@ def create_app(config: ShopConfig | None = None) -> Flask:
             shop.cache.set(f"idem:{key}", str(row["id"]), _KEY_TTL)
         shop.cache.delete(f"product:{sku}")
         headers = {} if created else {"Idempotent-Replayed": "true"}
+        if created:
+            shop.emit(row, 1, "placed")
         return jsonify(_order_json(row)), 201 if created else 200, headers
 
     @app.get("/orders/<int:order_id>")
@@ -170,6 +198,7 @@ def create_app(config: ShopConfig | None = None) -> Flask:
         paid = shop.db.mark_paid(order_id, str(charge["id"]))
         shop.cache.delete(f"order:{order_id}")
         assert paid is not None  # orders are never deleted
+        shop.emit(paid, 2, "paid")
         return jsonify(_order_json(paid)), 200
 
     return app

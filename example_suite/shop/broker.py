@@ -123,6 +123,10 @@ class Broker:
         """How many times each event id was applied."""
         return Counter(row[0] for row in self._query("SELECT event_id FROM event_effects"))
 
+    def effects_by_key(self) -> Counter[str]:
+        """How many events of each order (key) were applied."""
+        return Counter(row[0] for row in self._query("SELECT key FROM event_effects"))
+
     def applied_in_order(self) -> list[tuple[str, int]]:
         """``(key, seq)`` of every applied event, in the order they were applied."""
         return [(k, s) for k, s in self._query("SELECT key, seq FROM event_effects ORDER BY n")]

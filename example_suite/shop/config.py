@@ -116,6 +116,9 @@ class ShopConfig:
     redis_url: str
     payments_url: str
     redis_prefix: str = "shop"
+    #: redis://host:port/0 of the broker the order events go to (None: no events)
+    events_url: str | None = None
+    events_stream: str = "order-events"
     removed: frozenset[str] = frozenset()
     resilience: Resilience = field(default_factory=Resilience)
 
@@ -127,7 +130,8 @@ class ShopConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ShopConfig:
         """Read ``SHOP_DATABASE_URL``, ``SHOP_REDIS_URL``, ``SHOP_PAYMENTS_URL``,
-        ``SHOP_REDIS_PREFIX`` and ``SHOP_FRAGILE``; optional ``SHOP_BREAKER_RESET``.
+        ``SHOP_REDIS_PREFIX`` and ``SHOP_FRAGILE``; optional ``SHOP_BREAKER_RESET``, and
+        ``SHOP_EVENTS_URL`` with ``SHOP_EVENTS_STREAM`` to publish order events.
         """
         env = os.environ if env is None else env
         missing = [
@@ -151,6 +155,8 @@ class ShopConfig:
             redis_url=env["SHOP_REDIS_URL"],
             payments_url=env["SHOP_PAYMENTS_URL"].rstrip("/"),
             redis_prefix=env.get("SHOP_REDIS_PREFIX", "shop"),
+            events_url=env.get("SHOP_EVENTS_URL") or None,
+            events_stream=env.get("SHOP_EVENTS_STREAM", "order-events"),
             removed=removed,
             resilience=resilience,
         )

@@ -256,7 +256,9 @@ def _serve_health(consumer: Consumer, port: int) -> ThreadingHTTPServer:
             return None
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Health)
-    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="health", daemon=True
+    ).start()
     return server
 
 
