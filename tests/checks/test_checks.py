@@ -8,6 +8,7 @@ from pytest_chaos.errors import CheckError, HypothesisViolated
 
 VIOLATIONS = [
     "CircuitBreakerViolated",
+    "ComparisonViolated",
     "GuardTripped",
     "HistoryViolated",
     "IdempotencyViolated",
@@ -23,12 +24,15 @@ def test_the_checks_module_surface() -> None:
         "BreakerWatch",
         "CheckResult",
         "CheckContext",
+        "Comparison",
+        "ComparisonAborted",  # a ComparisonViolated: the kill switch fired
         "Guard",
         "History",
         "Observation",
         "Op",
         "Transition",
         "circuit_breaker",
+        "compare",
         "guard",
         "idempotent",
         "observe",
@@ -62,6 +66,7 @@ def test_each_violation_is_a_distinct_assertion_error_exported_at_the_top(name: 
         "idempotent",
         "recovers",
         "watch_breaker",
+        "compare",
     ],
 )
 def test_chaos_methods_are_the_check_functions_with_one_signature(name: str) -> None:
