@@ -581,6 +581,57 @@ class ChaosServices:
             self._mark_used(service)
             return service
 
+    def postgres_replica(
+        self, primary: Service, *, via: object = None, name: str | None = None
+    ) -> Service:
+        """A streaming hot standby of ``primary`` (a `postgres` service), freshly seeded.
+
+        The standby is seeded with ``pg_basebackup`` straight from the primary, then
+        streams the primary's WAL through ``via``: ``"host:port"`` or a chaos proxy whose
+        upstream is the primary (``None``: straight to the primary). Faults on that
+        proxy (latency, bandwidth, down) make the standby lag. It answers read-only
+        queries (``url`` as for `postgres`; same user, password and databases) and runs
+        as a process on this machine from the local or bundled binaries of the
+        primary's major version, so every process fault works on it.
+
+        A new standby is made on every call: the recommended pattern is a
+        function-scoped fixture with ``with chaos_services.postgres_replica(...) as r:``
+        (the ``with`` block removes it; otherwise the session's end does). ``name``
+        (default ``<primary>-replica``) is the blast-radius target; a running service
+        with that name is an error.
+        """
+        from pytest_chaos.services._replica import parse_via, start_replica
+
+        address = parse_via(via)
+        name = _check_name(name or f"{primary.name}-replica")
+        with self._lock:
+            if self._closed:
+                raise ServiceError("chaos_services is closed: its scope (the session) has ended.")
+            existing = self._services.get(name)
+            if existing is not None and existing.state != "removed":
+                raise ValueError(
+                    f"service name {name!r} is already used by a running {existing.kind} "
+                    "service; give this replica another name (name=...), or remove the "
+                    "other first (service.remove())."
+                )
+            self._sweep_local()
+            runtime, port, version = start_replica(
+                primary, label=name, via=address, timeout=self.settings.startup_timeout
+            )
+            service = Service(
+                name=name,
+                kind="postgres",
+                host="127.0.0.1",
+                port=port,
+                url=_POSTGRES.url.format(port=port),
+                runtime=runtime,
+                version=version,
+            )
+            service._on_use = self._mark_used
+            self._services[name] = service
+            self._mark_used(service)
+            return service
+
     def _mark_used(self, service: Service) -> None:
         self._used[service.name] = service
 
