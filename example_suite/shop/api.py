@@ -201,4 +201,7 @@ def create_app(config: ShopConfig | None = None) -> Flask:
         shop.emit(paid, 2, "paid")
         return jsonify(_order_json(paid)), 200
 
+    from example_suite.shop import reads
+
+    reads.register(app, shop)  # the read replica, when SHOP_REPLICA_URL names one
     return app

@@ -30,6 +30,9 @@ PROTECTIONS: dict[str, str] = {
     "ordering": "the version check on per-order state (a late event overwrites a newer one)",
     "reclaim": "reclaiming a dead consumer's pending events (XAUTOCLAIM)",
     "dead_letter": "the dead-letter stream (a corrupted event crashes the consumer)",
+    "read_your_writes": "routing reads by the replica's position: a read after a write "
+    "waits for the replica to replay it (else the primary), a stale read goes to the "
+    "replica only while it lags under the bound",
 }
 
 
