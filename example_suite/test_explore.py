@@ -6,8 +6,9 @@ runs it once without a fault and once per target x fault of the default catalogu
 prints the resilience matrix. The hypotheses are the shop's promises, whatever fails:
 
 - every answer is a success or a clean refusal (502/503 with a reason), never a hang;
-- a payment reaches the provider at most once per checkout on average (retries are
-  capped, the breaker cuts an outage off), and no order is charged twice.
+- a payment reaches the provider at most 1.5 times per checkout on average over four
+  checkouts (retries are capped, the breaker cuts an outage off: 3 + 2 attempts, then
+  none), and no order is charged twice.
 
 The fault is injected when the scenario starts, into the proxies the ``shop`` fixture
 created; it is healed when the scenario returns.
@@ -56,7 +57,7 @@ def explored_shop(start_shop: Callable[..., Shop]) -> Shop:
 def test_explore_browse(chaos: Chaos, explored_shop: Shop) -> None:
     """Hypothesis: browsing answers every call (a product, or a clean 503) in time."""
     shop = explored_shop
-    chaos.steady_state(_clean(lambda: shop.app.get("/products/mug")), calls=3)
+    chaos.steady_state(_clean(lambda: shop.app.get("/products/mug")), calls=2)
 
 
 @pytest.mark.proxy_extensions
@@ -65,14 +66,14 @@ def test_explore_browse(chaos: Chaos, explored_shop: Shop) -> None:
 def test_explore_checkout(chaos: Chaos, explored_shop: Shop) -> None:
     """Hypothesis: placing an order answers every call (created, or a clean 503)."""
     shop = explored_shop
-    chaos.steady_state(_clean(lambda: shop.place_order(customer="explore")), calls=3)
+    chaos.steady_state(_clean(lambda: shop.place_order(customer="explore")), calls=2)
 
 
 @pytest.mark.proxy_extensions
 @pytest.mark.chaos_explore(targets=TARGETS)
 @pytest.mark.chaos(blast_radius=list(TARGETS))
 def test_explore_pay(chaos: Chaos, explored_shop: Shop) -> None:
-    """Hypothesis: paying answers every call, reaches the provider at most once per
+    """Hypothesis: paying answers every call, reaches the provider at most 1.5 times per
     checkout on average, and charges no order twice."""
     shop = explored_shop
     orders: list[int] = []
@@ -85,13 +86,13 @@ def test_explore_pay(chaos: Chaos, explored_shop: Shop) -> None:
     explored = chaos.explored
     if explored is not None and explored.fault == "http_duplicate":
         # a duplicated request is one attempt that arrives twice: count charges instead
-        chaos.steady_state(_clean(checkout), calls=3)
+        chaos.steady_state(_clean(checkout), calls=2)
     else:
         chaos.retries(
             _clean(checkout),
             proxy=shop.pay,
-            max_attempts_per_call=1.0,
-            calls=6,
+            max_attempts_per_call=1.5,
+            calls=4,
             counter="http_requests",
         )
     twice = {o: n for o in orders if (n := len(shop.payments.charges(o))) > 1}
