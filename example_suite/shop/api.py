@@ -103,6 +103,8 @@ def create_app(config: ShopConfig | None = None) -> Flask:
     app = Flask("orders")
     app.extensions["shop"] = shop
     use_keys = shop.config.resilience.idempotency_keys
+    stale_reads = shop.config.resilience.stale_reads
+    last_products: dict[str, dict[str, Any]] = {}  # sku -> the last row read
 
     @app.errorhandler(DatabaseUnavailable)
     def _db_down(exc: DatabaseUnavailable) -> ResponseReturnValue:
@@ -126,9 +128,17 @@ def create_app(config: ShopConfig | None = None) -> Flask:
         cached = shop.cache.get(f"product:{sku}")
         if cached is not None:
             return jsonify(json.loads(cached) | {"source": "cache"})
-        row = shop.db.get_product(sku)
+        try:
+            row = shop.db.get_product(sku)
+        except DatabaseUnavailable:
+            # Redis could not answer either: the last read, marked stale, beats a 503
+            stale = last_products.get(sku) if stale_reads else None
+            if stale is None:
+                raise
+            return jsonify(stale | {"source": "stale"}), 200, {"Warning": '110 - "stale"'}
         if row is None:
             return jsonify(error=f"unknown product {sku!r}"), 404
+        last_products[sku] = row
         shop.cache.set(f"product:{sku}", json.dumps(row), _PRODUCT_TTL)
         return jsonify(row | {"source": "database"})
 

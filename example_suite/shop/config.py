@@ -24,6 +24,8 @@ PROTECTIONS: dict[str, str] = {
     "idempotency": "idempotency keys on orders and charges (and the paid-order check)",
     "backoff": "retry discipline: 5 immediate payment attempts, no database retry",
     "durability": "durable commits: synchronous_commit=off for speed",
+    "stale_reads": "serving the last product read when Redis and PostgreSQL both fail "
+    "(a 503 instead)",
     "retry_after": "honouring a payment provider's 429 Retry-After (429 retried like a 5xx)",
     "event_buffer": "buffering order events while the broker is down (lost instead)",
     "dedup": "the idempotent event consumer (each delivery applied, duplicates too)",
@@ -78,6 +80,9 @@ class Resilience:
     idempotency_keys: bool = True  # on orders, on charges, and paying a paid order
     durable_commits: bool = True  # an acknowledged order survives a database crash
     db_attempts: int = 2
+    # when the cache and the database both fail, a product is served from the last read
+    # this process made (marked stale): each alone is covered by the other
+    stale_reads: bool = True
     honour_retry_after: bool = True  # a 429's Retry-After stops payment calls until then
 
     @classmethod
@@ -101,6 +106,8 @@ class Resilience:
             changes.update(durable_commits=False)
         if "retry_after" in removed:
             changes.update(honour_retry_after=False)
+        if "stale_reads" in removed:
+            changes.update(stale_reads=False)
         if "backoff" in removed:
             changes.update(payments_attempts=5, backoff_initial=0.0, backoff_max=0.0, db_attempts=1)
         return replace(cls(), **changes)  # type: ignore[arg-type]

@@ -2,11 +2,11 @@
 ``chaos`` fixture, so one seed replays the fault schedules a run generated.
 
 The seed of a test is derived from the run's seed and the test's node id (as
-``chaos.rng`` is), applied just before the test runs (as ``hypothesis.seed`` would, without turning
-the example database off). A test
-with its own ``@seed(...)``, or a run with ``--hypothesis-seed``, keeps that seed.
-Hypothesis's example database still works: a failure saved by an earlier run is replayed
-first, whatever the seed. Hypothesis is imported only for a test that is one.
+``chaos.rng`` is), applied just before the test runs (as ``hypothesis.seed`` would,
+without turning the example database off). A test with its own ``@seed(...)`` or
+``settings(derandomize=True)``, or a run with ``--hypothesis-seed``, keeps what it asked
+for. Hypothesis's example database still works: a failure saved by an earlier run is
+replayed first, whatever the seed. Hypothesis is imported only for a test that is one.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         return
     if item.config.getoption("hypothesis_seed", None) is not None:
         return
+    applied = getattr(test, "_hypothesis_internal_use_settings", None)
+    if getattr(applied, "derandomize", False):
+        return  # settings(derandomize=True): the same examples every run, by design
     own = getattr(test, "_hypothesis_internal_use_seed", None)
     if own is not None and own != getattr(test, _APPLIED, None):
         return  # the test's own @seed(...)
