@@ -112,6 +112,7 @@ LIVE = (
     "example/test_bites_canary.py",
     "example/test_bites_broker.py",
     "example/test_bites_rate_limit.py",
+    "example/test_bites_resources.py",
     "example/test_bites_replication.py",
     "example/test_bites_explore.py",
     "example/test_bites_schedules.py",

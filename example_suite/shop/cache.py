@@ -35,6 +35,13 @@ class Cache:
             decode_responses=True,
         )
         self._lock = threading.Lock()
+        # What counts as "Redis unavailable": any error it reports, or (fragile) only a
+        # lost or timed-out connection, so that "OOM command not allowed" fails the request.
+        self._errors: tuple[type[Exception], ...] = (
+            (redis.RedisError,)
+            if resilience.cache_errors
+            else (redis.ConnectionError, redis.TimeoutError)
+        )
         self._skip_until = 0.0
         self.failures = 0
         self.skipped = 0
@@ -65,7 +72,7 @@ class Cache:
             return None
         try:
             value = self._client.get(f"{self.prefix}:{key}")
-        except redis.RedisError:
+        except self._errors:
             self._failed()
             return None
         return value if isinstance(value, str) else None
@@ -76,7 +83,7 @@ class Cache:
             return
         try:
             self._client.set(f"{self.prefix}:{key}", value, px=int(ttl * 1000))
-        except redis.RedisError:
+        except self._errors:
             self._failed()
 
     def delete(self, key: str) -> None:
@@ -85,7 +92,7 @@ class Cache:
             return
         try:
             self._client.delete(f"{self.prefix}:{key}")
-        except redis.RedisError:
+        except self._errors:
             self._failed()
 
     def close(self) -> None:

@@ -27,6 +27,12 @@ PROTECTIONS: dict[str, str] = {
     "stale_reads": "serving the last product read when Redis and PostgreSQL both fail "
     "(a 503 instead)",
     "retry_after": "honouring a payment provider's 429 Retry-After (429 retried like a 5xx)",
+    "pool": "the bounded database pool: requests queue for a held connection when "
+    "PostgreSQL refuses new ones, shed with 503 + Retry-After after 1 s",
+    "hedging": "hedged reads in the replica balancer: a read a replica has not answered "
+    "in 50 ms is sent to another replica too",
+    "cache_errors": "every Redis error is a cache miss (not only a lost connection): an "
+    "out-of-memory Redis refusing writes degrades the cache, not the request",
     "event_buffer": "buffering order events while the broker is down (lost instead)",
     "dedup": "the idempotent event consumer (each delivery applied, duplicates too)",
     "ordering": "the version check on per-order state (a late event overwrites a newer one)",
@@ -84,6 +90,11 @@ class Resilience:
     # this process made (marked stale): each alone is covered by the other
     stale_reads: bool = True
     honour_retry_after: bool = True  # a 429's Retry-After stops payment calls until then
+    # seconds a request waits for a pooled connection when PostgreSQL refuses a new one
+    # (then 503); None: no bounded pool, a request that finds none idle opens its own
+    pool_wait: float | None = 1.0
+    # any Redis error (OOM, MISCONF, READONLY) is a cache miss; False: only network errors
+    cache_errors: bool = True
 
     @classmethod
     def without(cls, removed: frozenset[str] | set[str]) -> Resilience:
@@ -106,6 +117,10 @@ class Resilience:
             changes.update(durable_commits=False)
         if "retry_after" in removed:
             changes.update(honour_retry_after=False)
+        if "pool" in removed:
+            changes.update(pool_wait=None)
+        if "cache_errors" in removed:
+            changes.update(cache_errors=False)
         if "stale_reads" in removed:
             changes.update(stale_reads=False)
         if "backoff" in removed:

@@ -14,6 +14,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,6 +126,9 @@ class Database:
         self.resilience = resilience
         self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
         self._closed = False
+        # the bounded pool (resilience.pool_wait): connections handed out and not back
+        self._in_use = 0
+        self._returned = threading.Condition()
 
     def __repr__(self) -> str:
         return (
@@ -144,16 +148,65 @@ class Database:
         return psycopg.connect(self.url, row_factory=dict_row, **kwargs)
 
     def _acquire(self) -> psycopg.Connection[Any]:
+        if self.resilience.pool_wait is not None:
+            return self._acquire_bounded(self.resilience.pool_wait)
         try:
             return self._idle.get_nowait()
         except queue.Empty:
             return self._connect()
+
+    def _acquire_bounded(self, wait: float) -> psycopg.Connection[Any]:
+        """An idle connection, else a new one while the pool has room and PostgreSQL
+        accepts it, else wait up to ``wait`` s for one to come back (the queue), else
+        shed the request (503 with Retry-After)."""
+        deadline = time.monotonic() + wait
+        refused = False
+        while True:
+            with self._returned:
+                while True:
+                    try:
+                        conn = self._idle.get_nowait()
+                    except queue.Empty:
+                        pass
+                    else:
+                        self._in_use += 1
+                        return conn
+                    if not refused and self._in_use < _POOL_SIZE:
+                        self._in_use += 1
+                        break  # connect, outside the lock: a connect may take seconds
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise DatabaseUnavailable(
+                            f"no database connection free within {wait} s "
+                            f"({self._in_use} in use, the server accepts no more)"
+                        )
+                    self._returned.wait(remaining)
+            try:
+                return self._connect()
+            except psycopg.OperationalError as exc:
+                with self._returned:
+                    self._in_use -= 1
+                    self._returned.notify()
+                    # No connection slot left (53300; libpq reports a refused login as
+                    # text only). Anything else is an outage, and with nothing in use
+                    # there is nothing to wait for.
+                    if not _server_full(exc) or self._in_use == 0:
+                        raise
+                refused = True
+
+    def _returned_one(self) -> None:
+        if self.resilience.pool_wait is None:
+            return
+        with self._returned:
+            self._in_use = max(0, self._in_use - 1)
+            self._returned.notify()
 
     def _release(self, conn: psycopg.Connection[Any]) -> None:
         if self._closed or conn.closed or self._idle.qsize() >= _POOL_SIZE:
             conn.close()
         else:
             self._idle.put(conn)
+        self._returned_one()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
@@ -184,6 +237,7 @@ class Database:
                 self._release(conn)
             else:
                 conn.close()
+                self._returned_one()
 
     def run(self, operation: str, fn: Any, *args: Any) -> Any:
         """Run ``fn(conn, *args)`` in a transaction, retrying once on a lost connection.
@@ -242,6 +296,16 @@ class Database:
     def mark_paid(self, order_id: int, charge_id: str) -> dict[str, Any] | None:
         """Record the charge on a pending order (a paid order is left as it is)."""
         return self.run("mark_paid", _mark_paid, order_id, charge_id)  # type: ignore[no-any-return]
+
+
+def _server_full(exc: psycopg.OperationalError) -> bool:
+    """Whether PostgreSQL refused a session for want of a connection slot."""
+    text = str(exc)
+    return (
+        exc.sqlstate == "53300"
+        or "too many clients" in text
+        or "remaining connection slots are reserved" in text
+    )
 
 
 def _get_product(conn: psycopg.Connection[Any], sku: str) -> dict[str, Any] | None:

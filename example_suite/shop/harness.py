@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -243,15 +244,30 @@ class ReplicaClient:
     Round robin; a replica whose connection fails is skipped for ``eject_for`` seconds
     (passive health checking) and the request goes to the next one. Only requests that
     are safe to send twice are retried: GETs, and POSTs carrying an ``Idempotency-Key``.
+
+    ``hedge_after`` (seconds) hedges reads: a GET its replica has not answered by then
+    is sent to the next replica too, the first answer wins (``hedges`` counts them) and
+    a replica that lost the race is skipped for ``eject_for`` seconds, so one slow
+    replica does not set the tail latency.
     """
 
-    def __init__(self, urls: list[str], timeout: float = 2.0, eject_for: float = 1.0) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        timeout: float = 2.0,
+        eject_for: float = 1.0,
+        hedge_after: float | None = None,
+    ) -> None:
         self.clients = [ShopClient(url, timeout=timeout) for url in urls]
         self.eject_for = eject_for
+        self.hedge_after = hedge_after
         self._ejected_until = [0.0] * len(urls)
         self._next = 0
         self._lock = threading.Lock()
         self.failovers = 0
+        self.hedges = 0
+        # a slow replica holds a thread per request it has not answered yet
+        self._hedging = ThreadPoolExecutor(max_workers=64, thread_name_prefix="hedge")
 
     def __repr__(self) -> str:
         return f"<ReplicaClient {[c.base_url for c in self.clients]} failovers={self.failovers}>"
@@ -269,8 +285,11 @@ class ReplicaClient:
         """Send to the next healthy replica; fail over if it cannot be reached."""
         headers = kwargs.get("headers") or {}
         retryable = method == "GET" or "Idempotency-Key" in headers
+        order = self._order()
+        if self.hedge_after is not None and method == "GET" and len(order) > 1:
+            return self._hedged(order, method, path, kwargs)
         last: ShopRequestFailed | None = None
-        for index in self._order():
+        for index in order:
             try:
                 return self.clients[index].request(method, path, **kwargs)
             except ShopRequestFailed as exc:
@@ -280,6 +299,41 @@ class ReplicaClient:
                 self._ejected_until[index] = time.monotonic() + self.eject_for
                 with self._lock:
                     self.failovers += 1
+        assert last is not None
+        raise last
+
+    def _hedged(self, order: list[int], method: str, path: str, kwargs: dict[str, Any]) -> Any:
+        """The first answer of the first replica, or of the second one once the first
+        has been silent for ``hedge_after`` s (or failed to connect)."""
+        assert self.hedge_after is not None
+        first = self._hedging.submit(self.clients[order[0]].request, method, path, **kwargs)
+        pending = {first}
+        spare = list(order[1:2])
+        last: ShopRequestFailed | None = None
+        while pending:
+            done, pending = wait(
+                pending, timeout=self.hedge_after if spare else None, return_when=FIRST_COMPLETED
+            )
+            for future in done:
+                try:
+                    result = future.result()
+                except ShopRequestFailed as exc:
+                    if exc.status is not None:
+                        raise
+                    last = exc
+                    continue
+                if future is not first:
+                    # The first replica lost the race: skip it for a while (outlier
+                    # ejection), so the slow one is not asked first again at once.
+                    self._ejected_until[order[0]] = time.monotonic() + self.eject_for
+                return result
+            if spare and (not done or last is not None):
+                with self._lock:
+                    self.hedges += 1
+                index = spare.pop()
+                pending.add(
+                    self._hedging.submit(self.clients[index].request, method, path, **kwargs)
+                )
         assert last is not None
         raise last
 
@@ -293,5 +347,6 @@ class ReplicaClient:
 
     def close(self) -> None:
         """Close every connection pool."""
+        self._hedging.shutdown(wait=True)
         for client in self.clients:
             client.close()

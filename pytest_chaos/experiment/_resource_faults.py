@@ -13,7 +13,7 @@ fault                Docker provider                      local binaries, bundle
 ===================  ===================================  ====================================
 cpu_stress           shell loops inside the container     Python workers on the target's CPUs
                      (``docker exec``)
-cpu_throttle         CPU quota (``docker update``)        unsupported: error naming cpu_stress
+cpu_throttle         CPU quota (``docker update``)        a SIGSTOP/SIGCONT duty cycle
 memory_limit         Redis: ``maxmemory`` (noeviction);   Redis: ``maxmemory`` (noeviction);
                      others: memory limit (cgroup)        others: error naming the Docker way
 memory_pressure      unsupported: error naming            a process holding N MiB, each page
@@ -32,6 +32,7 @@ with the reason (an error under ``--chaos-strict``).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import pytest_chaos.services as services
@@ -51,6 +52,8 @@ __all__ = [
 
 #: above this many clients, filling Redis up to ``maxclients`` needs ``max_clients=``
 REDIS_FILL_CAP = 1024
+#: bytes a filled Redis's maxmemory sits below what it holds (memory_limit(fill=True))
+_FILL_MARGIN = 256 * 1024
 
 
 def _service(value: object, method: str) -> Service:
@@ -85,13 +88,24 @@ def _docker(service: Service) -> bool:
 # -- CPU ---------------------------------------------------------------------------
 
 
-def cpu_stress(chaos: Injector, service: Service, *, cores: int = 1, percent: float = 100) -> Fault:
+def cpu_stress(
+    chaos: Injector,
+    service: Service,
+    *,
+    cores: int = 1,
+    percent: float = 100,
+    cpus: Sequence[int] | None = None,
+) -> Fault:
     """Hold ``cores`` CPU cores ``percent`` % busy next to ``service``, as stress tools do.
 
     On Docker the busy loops run inside the container (``docker exec``), so they share
     its CPU quota and cores; for a process they are processes on this host pinned to the
     CPUs the service may run on. Each loop is busy ``percent`` % of every 100 ms.
-    Healed by ending the loops.
+
+    ``cpus`` (process services only) pins the loops *and every thread of the service*
+    to those CPUs for the fault, as if the service ran on a busy machine of its own:
+    ``chaos.cpu_stress(replica, cores=4, cpus=[0])`` leaves the other replicas the rest
+    of this machine. Healed by ending the loops (and giving the threads their CPUs back).
     """
     svc = _service(service, "cpu_stress")
     cores = _positive_int(cores, "cores", "cpu_stress", "how many cores to keep busy, e.g. 2")
@@ -102,56 +116,120 @@ def cpu_stress(chaos: Injector, service: Service, *, cores: int = 1, percent: fl
         )
     _running(svc, "cpu_stress")
     worker: Any
-    cpus: list[int] | None = None
+    shown: list[int] | None = None
+    confinement: Any = None
     if _docker(svc):
+        if cpus is not None:
+            raise ConfigurationError(
+                f"chaos.cpu_stress({svc.name!r}, cpus=...) pins processes of this host; "
+                f"{svc.name!r} is a container. Leave cpus out (the loops run inside it), or "
+                "limit it with chaos.cpu_throttle(service, cpus=0.5)."
+            )
         worker = services.ContainerWorkers(services.container_of(svc.runtime), cores, percent)
         where = "container"
     else:
         pid = svc.pid
         allowed: set[int] | None = None
-        if pid is not None and hasattr(os, "sched_getaffinity"):
+        if not hasattr(os, "sched_getaffinity"):
+            if cpus is not None:
+                unavailable(
+                    "chaos.cpu_stress(cpus=...) needs CPU affinity, which this platform "
+                    "lacks; leave cpus out."
+                )
+        elif cpus is not None:
+            online = os.sched_getaffinity(0)
+            wanted = set(cpus) if not isinstance(cpus, int | str) else set()
+            if not wanted or not wanted <= online:
+                raise ConfigurationError(
+                    f"chaos.cpu_stress(cpus={cpus!r}): cpus must be a non-empty list of CPU "
+                    f"numbers this process may use, among {sorted(online)}."
+                )
+            allowed = wanted
+            if pid is not None:
+                confinement = services.Confinement(pid, wanted)
+        elif pid is not None:
             try:
                 allowed = set(os.sched_getaffinity(pid))
             except OSError:
                 allowed = None
-        cpus = sorted(allowed) if allowed else None
+        shown = sorted(allowed) if allowed else None
         worker = services.CpuWorkers(cores, float(percent), allowed)
         where = "host"
+
+    def apply() -> None:
+        if confinement is not None:
+            confinement.apply()
+        worker.start()
+
+    def undo() -> None:
+        try:
+            worker.stop()
+        finally:
+            if confinement is not None:
+                confinement.release()
+
     return _service_fault(
         chaos,
         svc,
         "cpu_stress",
-        worker.start,
-        worker.stop,
+        apply,
+        undo,
         cores=cores,
         percent=percent,
         where=where,
-        cpus=cpus,
+        cpus=shown,
+        confined=confinement is not None,
     )
 
 
-def cpu_throttle(chaos: Injector, service: Service, *, cpus: float) -> Fault:
-    """Give a container only ``cpus`` CPUs' worth of time (its CFS quota; 0.2 = 20 % of
-    one core), through ``docker update``. Healed by restoring the quota it had.
+def cpu_throttle(chaos: Injector, service: Service, *, cpus: float, period_ms: int = 100) -> Fault:
+    """Give ``service`` only ``cpus`` CPUs' worth of time (0.2 = a fifth of one core) in
+    every ``period_ms`` (the CFS period: 100 ms by default, as in Docker and Kubernetes),
+    as a CPU limit does: a longer period means longer stalls. Healed by giving it back.
 
-    Docker services only: for a process, stress its CPUs with `cpu_stress` instead.
+    - Docker: the container's CFS quota (``docker update``); healing restores the
+      quota it had.
+    - A process: a duty cycle, since a process has no quota of its own: every thread
+      of its tree runs ``cpus`` of each period and is frozen (SIGSTOP) for the rest,
+      which is how a throttled busy server behaves; ``cpus`` must be under 1 here.
+      Healing continues it (SIGCONT).
     """
     svc = _service(service, "cpu_throttle")
     if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not 0.01 <= cpus <= 1024:
         raise ConfigurationError(
             f"chaos.cpu_throttle(cpus={cpus!r}): cpus must be a number from 0.01 up, the "
-            "CPUs' worth of time the container gets (0.2 = a fifth of one core)."
+            "CPUs' worth of time the service gets (0.2 = a fifth of one core)."
         )
+    if isinstance(period_ms, bool) or not isinstance(period_ms, int) or not 1 <= period_ms <= 1000:
+        raise ConfigurationError(
+            f"chaos.cpu_throttle(period_ms={period_ms!r}): period_ms must be an int from 1 "
+            "to 1000 (the CFS period's range), e.g. 100."
+        )
+    _running(svc, "cpu_throttle")
     if not _docker(svc):
-        raise InjectionError(
-            f"chaos.cpu_throttle({svc.name!r}) sets a container's CPU quota; {svc.name!r} "
-            f"runs as a local process ({svc.provider}). Run it on Docker "
-            "(--chaos-services=docker), or compete for its CPUs with "
-            "chaos.cpu_stress(service, cores=..., percent=...)."
+        if cpus >= 1:
+            raise ConfigurationError(
+                f"chaos.cpu_throttle({svc.name!r}, cpus={cpus}): a process is throttled by a "
+                "duty cycle of its whole tree, so cpus must be under 1 (e.g. 0.2); to "
+                "compete for several cores use chaos.cpu_stress(service, cores=N)."
+            )
+        pid = svc.pid
+        if pid is None:
+            raise InjectionError(f"chaos.cpu_throttle({svc.name!r}): the service has no pid.")
+        cycle = services.DutyCycle(pid, float(cpus), period_ms / 1000)
+        return _service_fault(
+            chaos,
+            svc,
+            "cpu_throttle",
+            cycle.start,
+            cycle.stop,
+            cpus=cpus,
+            period_ms=period_ms,
+            how="duty_cycle",
         )
     container = services.container_of(svc.runtime)
     before: dict[str, int] = {}
-    period = 100_000
+    period = period_ms * 1000  # microseconds
 
     def apply() -> None:
         before.update(services.container_limits(container))
@@ -161,17 +239,21 @@ def cpu_throttle(chaos: Injector, service: Service, *, cpus: float) -> Fault:
         if before and svc.state != "removed":
             services.update_container(
                 container,
-                cpu_period=before["cpu_period"] or period,
+                cpu_period=before["cpu_period"] or 100_000,
                 cpu_quota=before["cpu_quota"],
             )
 
-    return _service_fault(chaos, svc, "cpu_throttle", apply, undo, cpus=cpus)
+    return _service_fault(
+        chaos, svc, "cpu_throttle", apply, undo, cpus=cpus, period_ms=period_ms, how="cfs_quota"
+    )
 
 
 # -- memory ------------------------------------------------------------------------
 
 
-def memory_limit(chaos: Injector, service: Service, *, mib: int, how: str = "auto") -> Fault:
+def memory_limit(
+    chaos: Injector, service: Service, *, mib: int, how: str = "auto", fill: bool = False
+) -> Fault:
     """Limit the memory ``service`` may use to ``mib`` MiB, so it meets real OOM.
 
     ``how`` chooses the limit:
@@ -182,6 +264,12 @@ def memory_limit(chaos: Injector, service: Service, *, mib: int, how: str = "aut
     - ``"cgroup"`` (Docker): the container's memory limit (``docker update``, swap
       included): a server that grows beyond it is killed by the kernel's OOM killer;
     - ``"auto"`` (default): ``maxmemory`` for Redis, ``cgroup`` for other containers.
+
+    ``fill=True`` (``maxmemory`` only) then fills Redis up to the limit with filler keys
+    (``pytest-chaos:filler:*``, deleted at heal), as a noisy neighbour or a burst of
+    large values would, and pulls ``maxmemory`` 256 KiB below what Redis then holds
+    (``fault.attributes["maxmemory"]``), so that keys expiring meanwhile make no room:
+    every write the system under test makes meets the OOM error.
 
     Healed by restoring the previous settings. Docker cannot take a memory limit away
     once set, so healing a ``cgroup`` limit on a container that had none raises it to
@@ -208,6 +296,11 @@ def memory_limit(chaos: Injector, service: Service, *, mib: int, how: str = "aut
             f"({svc.provider}). Run it on Docker (--chaos-services=docker), or take memory "
             "from beside it with chaos.memory_pressure(service, mib=...)."
         )
+    if fill and how != "maxmemory":
+        raise ConfigurationError(
+            f"chaos.memory_limit({svc.name!r}, fill=True) fills Redis up to its maxmemory; "
+            "it needs how='maxmemory' (a filled cgroup only gets the server OOM-killed)."
+        )
     if how == "cgroup" and mib < 6:
         raise ConfigurationError(
             f"chaos.memory_limit(mib={mib}): Docker refuses memory limits under 6 MiB; give "
@@ -217,6 +310,7 @@ def memory_limit(chaos: Injector, service: Service, *, mib: int, how: str = "aut
     address = (svc.host, svc.port)
     password = services.redis_password(svc.url) if svc.kind == "redis" else None
     saved: dict[str, Any] = {}
+    filler = f"pytest-chaos:filler:{os.urandom(4).hex()}:"
 
     def config(*args: str) -> Any:
         return services.redis_call(address, "CONFIG", *args, password=password)
@@ -232,17 +326,30 @@ def memory_limit(chaos: Injector, service: Service, *, mib: int, how: str = "aut
                 saved[key] = config("GET", key)[1]
             config("SET", "maxmemory-policy", "noeviction")
             config("SET", "maxmemory", f"{mib}mb")
+            if fill:
+                saved["filler"] = services.fill_redis(address, password, prefix=filler)
+                # Memory comes and goes (buffers, keys expiring): a limit right at what
+                # Redis holds would let writes through again. Pull it a margin below.
+                info = services.redis_call(address, "INFO", "memory", password=password)
+                used = int(str(info).split("used_memory:", 1)[1].split()[0])
+                saved["maxmemory_set"] = max(1, used - _FILL_MARGIN)
+                config("SET", "maxmemory", str(saved["maxmemory_set"]))
 
     def undo() -> None:
         if svc.state == "removed":
             return
+        if "filler" in saved and svc.state == "running":
+            services.unfill_redis(address, password, prefix=filler)
         if "maxmemory" in saved and svc.state == "running":
             config("SET", "maxmemory", saved["maxmemory"])
             config("SET", "maxmemory-policy", saved["maxmemory-policy"])
         if "limits" in saved:
             services.restore_memory_limit(services.container_of(svc.runtime), saved["limits"])
 
-    return _service_fault(chaos, svc, "memory_limit", apply, undo, mib=mib, how=how)
+    fault = _service_fault(chaos, svc, "memory_limit", apply, undo, mib=mib, how=how, fill=fill)
+    if "filler" in saved:
+        fault.attributes.update(filler_keys=saved["filler"], maxmemory=saved["maxmemory_set"])
+    return fault
 
 
 def memory_pressure(chaos: Injector, service: Service, *, mib: int) -> Fault:

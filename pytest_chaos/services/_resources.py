@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,17 +39,21 @@ from urllib.parse import unquote, urlsplit
 from pytest_chaos.errors import ServiceError
 
 __all__ = [
+    "Confinement",
     "ConnectionHolder",
     "ContainerWorkers",
     "CpuWorkers",
+    "DutyCycle",
     "MemoryHog",
     "RedisReplyError",
     "SmallFilesystem",
     "container_limits",
     "container_of",
+    "fill_redis",
     "redis_call",
     "redis_password",
     "restore_memory_limit",
+    "unfill_redis",
     "update_container",
     "wait_for",
 ]
@@ -170,6 +176,102 @@ class MemoryHog:
                 if stream is not None:
                     stream.close()
             self._proc = None
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (through parent pids in /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree = [pid]
+    for current in tree:  # grows while iterated: breadth-first
+        tree.extend(children.get(current, []))
+    return tree
+
+
+class Confinement:
+    """Every thread of a process tree confined to ``cpus``; `release` puts back what
+    each thread had."""
+
+    def __init__(self, pid: int, cpus: set[int]) -> None:
+        self.pid = pid
+        self.cpus = cpus
+        self._before: dict[int, set[int]] = {}
+
+    def apply(self) -> None:
+        """Confine every thread of the tree (threads started later inherit it)."""
+        for proc in process_tree(self.pid):
+            try:
+                threads = [int(t) for t in os.listdir(f"/proc/{proc}/task")]
+            except OSError:
+                continue
+            for tid in threads:
+                try:
+                    self._before[tid] = set(os.sched_getaffinity(tid))
+                    os.sched_setaffinity(tid, self.cpus)
+                except OSError:  # the thread ended meanwhile
+                    continue
+
+    def release(self) -> None:
+        """Give each thread its CPUs back (gone threads are skipped)."""
+        before, self._before = self._before, {}
+        for tid, cpus in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cpus)
+
+
+class DutyCycle:
+    """A CPU quota for a process tree without a cgroup: it runs ``share`` of every
+    ``period`` seconds and is frozen (SIGSTOP) for the rest, by a thread of this process.
+
+    For a busy server this is what a CFS quota does (run until the quota is used, then
+    throttled until the period ends); an idle one only waits longer to start answering.
+    `stop` continues the tree (SIGCONT) and ends the thread.
+    """
+
+    def __init__(self, pid: int, share: float, period: float = 0.1) -> None:
+        self.pid = pid
+        self.share = share
+        self.period = period
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._frozen: list[int] = []
+
+    def _signal(self, sig: signal.Signals) -> None:
+        pids = process_tree(self.pid) if sig == signal.SIGSTOP else self._frozen
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        self._frozen = pids if sig == signal.SIGSTOP else []
+
+    def _run(self) -> None:
+        running = self.period * self.share
+        while not self._stop.is_set():
+            if self._stop.wait(running):
+                break
+            self._signal(signal.SIGSTOP)
+            self._stop.wait(self.period - running)
+            self._signal(signal.SIGCONT)
+
+    def start(self) -> None:
+        """Start throttling."""
+        self._thread = threading.Thread(target=self._run, name="pytest-chaos-throttle", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop throttling: the tree runs freely again. Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._signal(signal.SIGCONT)
 
 
 def _end(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -352,6 +454,58 @@ def redis_call(address: tuple[str, int], *args: str, password: str | None = None
     if isinstance(reply, RedisReplyError):
         raise reply
     return reply
+
+
+def fill_redis(address: tuple[str, int], password: str | None, *, prefix: str) -> int:
+    """Write 64 KiB keys named ``prefix<n>`` until Redis refuses one (OOM); how many it took.
+
+    One connection, pipelined in batches, so a full Redis is reached in a fraction of a
+    second. Gives up after 64 MiB beyond what Redis had: a limit that high is no limit.
+    """
+    value = "x" * (64 * 1024)
+    written = 0
+    with socket.create_connection(address, timeout=10) as sock, sock.makefile("rb") as stream:
+        if password:
+            sock.sendall(_encode("AUTH", password))
+            reply = _read_reply(stream)
+            if isinstance(reply, RedisReplyError):
+                raise reply
+        while written < 1024:
+            batch = 16
+            sock.sendall(
+                b"".join(_encode("SET", f"{prefix}{written + i}", value) for i in range(batch))
+            )
+            replies = [_read_reply(stream) for _ in range(batch)]
+            refused = [r for r in replies if isinstance(r, RedisReplyError)]
+            written += batch - len(refused)
+            if refused:
+                if not str(refused[0]).startswith("OOM"):
+                    raise refused[0]
+                return written
+    raise ServiceError(
+        f"Redis at {address[0]}:{address[1]} took 64 MiB of filler without refusing a write: "
+        "its maxmemory is not in force."
+    )
+
+
+def unfill_redis(address: tuple[str, int], password: str | None, *, prefix: str) -> None:
+    """Delete the keys `fill_redis` wrote under ``prefix``."""
+    with socket.create_connection(address, timeout=10) as sock, sock.makefile("rb") as stream:
+        if password:
+            sock.sendall(_encode("AUTH", password))
+            _read_reply(stream)
+        cursor = "0"
+        while True:
+            sock.sendall(_encode("SCAN", cursor, "MATCH", f"{prefix}*", "COUNT", "1000"))
+            reply = _read_reply(stream)
+            if isinstance(reply, RedisReplyError):
+                raise reply
+            cursor, keys = reply
+            if keys:
+                sock.sendall(_encode("UNLINK", *keys))
+                _read_reply(stream)
+            if cursor == "0":
+                return
 
 
 def redis_password(url: str) -> str | None:

@@ -28,6 +28,22 @@ REPO = Path(__file__).resolve().parents[2]
 # experiment -> (violation class, phrases its message must contain): why the fragile
 # build fails it.
 FRAGILE_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # Resources (tests/example/test_bites_resources.py removes each protection alone).
+    # No bounded pool: with every PostgreSQL slot taken, requests fail instead of queueing.
+    "test_resources.py::test_a_full_database_queues_orders_instead_of_failing_them": (
+        "SteadyStateViolated",
+        ("steady_state violated: error rate", "-> 503"),
+    ),
+    # No hedged reads: the CPU-throttled replica sets the tail latency.
+    "test_resources.py::test_a_cpu_starved_replica_does_not_set_the_tail_latency": (
+        "SteadyStateViolated",
+        ("steady_state violated: p99", "> allowed 0.25 s"),
+    ),
+    # Only lost connections count as Redis trouble: its OOM error fails the request.
+    "test_resources.py::test_shop_keeps_selling_when_redis_is_out_of_memory": (
+        "SteadyStateViolated",
+        ("steady_state violated: error rate", "-> 500"),
+    ),
     # No Redis socket timeout: a black-holed Redis hangs every request.
     "test_cache.py::test_shop_keeps_selling_when_redis_is_down": (
         "SteadyStateViolated",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from pytest_chaos import BlastRadius
 from pytest_chaos.errors import ChaosUnavailable, ConfigurationError, InjectionError
 from pytest_chaos.services import ChaosServices, Service, SmallFilesystem
 
-from ._proctools import eventually
+from ._proctools import eventually, talk
 
 pytest.importorskip("psycopg")
 pytest.importorskip("redis")
@@ -163,11 +164,60 @@ def test_cpu_throttle_sets_and_restores_the_container_quota(
     assert container.attrs["HostConfig"]["CpuQuota"] in (0, -1)
 
 
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def _frozen_share(pid: int, seconds: float) -> float:
+    samples = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        samples.append(_state(pid) == "T")
+        time.sleep(0.005)
+    return sum(samples) / len(samples)
+
+
 @pytest.mark.chaos(blast_radius=["echo-thr"])
-def test_cpu_throttle_on_a_process_names_the_fix(chaos, start_echo) -> None:
+def test_cpu_throttle_freezes_a_process_for_most_of_each_period(chaos, start_echo) -> None:
     svc = start_echo(name="echo-thr")
-    with pytest.raises(InjectionError, match=r"CPU quota.*chaos\.cpu_stress"):
-        chaos.cpu_throttle(svc, cpus=0.5)
+    pid = svc.pid
+    assert pid is not None
+    with chaos.cpu_throttle(svc, cpus=0.2, period_ms=200) as fault:
+        assert fault.attributes["how"] == "duty_cycle"
+        # 80 % of the time frozen in theory; generous bounds for a loaded machine
+        assert 0.4 <= _frozen_share(pid, 1.0) < 1.0
+    assert _frozen_share(pid, 0.3) == 0.0
+    assert talk(svc.port) == b"echo:ping\n"
+
+
+@pytest.mark.chaos(blast_radius=["echo-thr1"])
+def test_cpu_throttle_on_a_process_needs_less_than_one_cpu(chaos, start_echo) -> None:
+    svc = start_echo(name="echo-thr1")
+    with pytest.raises(ConfigurationError, match=r"cpus must be under 1.*cpu_stress"):
+        chaos.cpu_throttle(svc, cpus=1.5)
+
+
+@pytest.mark.chaos(blast_radius=["echo-pin"])
+def test_cpu_stress_on_given_cpus_confines_the_service_until_healed(chaos, start_echo) -> None:
+    svc = start_echo(name="echo-pin")
+    pid = svc.pid
+    assert pid is not None
+    before = os.sched_getaffinity(pid)
+    cpu = min(before)
+    with chaos.cpu_stress(svc, cores=1, percent=20, cpus=[cpu]) as fault:
+        assert fault.attributes["confined"] is True
+        assert os.sched_getaffinity(pid) == {cpu}
+        (worker,) = _children_running(_WORKER_MARK)
+        assert os.sched_getaffinity(worker) == {cpu}
+    assert os.sched_getaffinity(pid) == before
+
+
+@pytest.mark.chaos(blast_radius=["echo-pin2"])
+def test_cpu_stress_on_cpus_this_machine_lacks_names_the_rule(chaos, start_echo) -> None:
+    svc = start_echo(name="echo-pin2")
+    with pytest.raises(ConfigurationError, match=r"non-empty list of CPU numbers"):
+        chaos.cpu_stress(svc, cpus=[4096])
 
 
 @pytest.mark.chaos(blast_radius=["echo-bad"])
@@ -201,6 +251,25 @@ def test_memory_limit_on_redis_gives_oom_errors_on_writes_then_restores(
     assert (_config(client, "maxmemory"), _config(client, "maxmemory-policy")) == before
     client.delete(*[f"oom-test:{i}" for i in range(64)])
     assert client.set("oom-test:after", "1")
+
+
+@pytest.mark.chaos(blast_radius=["redis"])
+def test_a_filled_redis_refuses_every_write_and_the_filler_goes_at_heal(
+    chaos, services: ChaosServices, redis_client
+) -> None:
+    svc = services.redis()
+    client = redis_client(svc.host, svc.port)
+    before = _config(client, "maxmemory")
+    with chaos.memory_limit(svc, mib=4, fill=True) as fault:
+        assert fault.attributes["filler_keys"] >= 0
+        assert int(_config(client, "maxmemory")) == fault.attributes["maxmemory"]
+        for i in range(20):  # even one byte: the limit sits below what Redis holds
+            with pytest.raises(redis.ResponseError, match="command not allowed when used"):
+                client.set(f"oom-small:{i}", "x")
+        assert list(client.scan_iter("pytest-chaos:filler:*", count=1000))
+    assert list(client.scan_iter("pytest-chaos:filler:*", count=1000)) == []
+    assert _config(client, "maxmemory") == before
+    assert client.set("oom-small:after", "x")
 
 
 @pytest.mark.chaos(blast_radius=["redis"])
