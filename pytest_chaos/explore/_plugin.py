@@ -45,16 +45,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N|Ts",
         help="bound exploration: N items (baselines always run, the other cells chosen by "
         "the seed) or a time such as 90s or 5m (cells in seeded order; those left when it "
-        "is spent are skipped). ini: chaos_explore_budget",
+        "is spent are skipped); 'all' lifts a budget the ini file sets. ini: "
+        "chaos_explore_budget",
     )
     parser.addini("chaos_explore_budget", "bound exploration: N items or a time (90s)")
 
 
-def parse_budget(raw: str) -> tuple[str, float]:
-    """``"40"`` -> ``("items", 40)``, ``"90s"`` -> ``("seconds", 90.0)``."""
+def parse_budget(raw: str) -> tuple[str, float] | None:
+    """``"40"`` -> ``("items", 40)``, ``"90s"`` -> ``("seconds", 90.0)``, ``"all"`` -> None."""
     from pytest_chaos.experiments import UnitError, parse_duration
 
     text = raw.strip()
+    if text.lower() in ("", "all"):
+        return None
     if text.isdigit() and int(text) > 0:
         return "items", float(int(text))
     try:
@@ -64,7 +67,8 @@ def parse_budget(raw: str) -> tuple[str, float]:
     if seconds <= 0:
         raise pytest.UsageError(
             f"--chaos-explore-budget={raw!r} is neither a number of items nor a time; "
-            "write e.g. --chaos-explore-budget=40 (items) or --chaos-explore-budget=90s"
+            "write e.g. --chaos-explore-budget=40 (items), --chaos-explore-budget=90s or "
+            "--chaos-explore-budget=all (no bound)"
         )
     return "seconds", seconds
 
@@ -75,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     raw = config.getoption("chaos_explore_budget", None) or str(
         config.getini("chaos_explore_budget") or ""
     )
-    config.stash[_BUDGET_KEY] = parse_budget(str(raw)) if raw else None
+    config.stash[_BUDGET_KEY] = parse_budget(str(raw))
     config.stash[_CLOCK_KEY] = []
 
 

@@ -62,6 +62,8 @@ def test_the_protections_named_here_exist() -> None:
 
 
 def _explore(tmp_path: Path, fragile: str, test: str, cell: str) -> dict[str, dict[str, str]]:
+    """Run the cell (and its test's baseline) against the build without ``fragile``;
+    the cells that ran, from the journal's matrix."""
     journal = tmp_path / "journal"
     env = {
         k: v
@@ -104,7 +106,17 @@ def test_exploration_finds_the_missing_protection(tmp_path: Path, protection: st
     test, cell, phrases = CATCHES[protection]
     cells = _explore(tmp_path, protection, test, cell)
     assert set(cells) == {"baseline", cell}, cells
+    assert cells["baseline"]["status"] == "pass", cells  # the fault is what breaks it
     found = cells[cell]
     assert found["status"] == "fail", found
     for phrase in phrases:
         assert phrase in found["message"], (phrase, found)
+
+
+def test_the_catching_cells_pass_on_the_resilient_shop(tmp_path: Path) -> None:
+    """No false alarm: the same cells hold when every protection is in place."""
+    for test in sorted({t for t, _, _ in CATCHES.values()}):
+        wanted = sorted(c for t, c, _ in CATCHES.values() if t == test)
+        cells = _explore(tmp_path / test, "0", test, " or ".join(wanted))
+        assert set(cells) == {"baseline", *wanted}, cells
+        assert {c["status"] for c in cells.values()} == {"pass"}, cells

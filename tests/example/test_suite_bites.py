@@ -270,6 +270,8 @@ def run_example_suite(
                 "example_suite",
                 "-m",
                 "chaos",
+                # exploration's cells are judged by test_bites_explore.py
+                "--ignore=example_suite/test_explore.py",
                 "-p",
                 "no:cacheprovider",
                 f"--junitxml={junit}",

@@ -260,6 +260,14 @@ def test_a_time_budget_skips_the_cells_left_when_it_is_spent(suite: pytest.Pytes
     )
 
 
+def test_all_lifts_a_budget_the_ini_file_sets(suite: pytest.Pytester) -> None:
+    _write(suite)
+    suite.makeini("[pytest]\nchaos_explore_budget = 2\n")
+    args = ("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert len(_ids(suite.runpytest(*args))) == 2
+    assert len(_ids(suite.runpytest(*args, "--chaos-explore-budget=all"))) == 6
+
+
 def test_a_bad_budget_is_a_usage_error(suite: pytest.Pytester) -> None:
     _write(suite)
     result = suite.runpytest("-p", "no:cacheprovider", "--chaos-explore-budget=lots")
