@@ -108,10 +108,16 @@ def test_n_sessions_are_held_without_reaching_the_limit(
 
 
 @pytest.mark.chaos(blast_radius=["redis"])
-def test_filling_a_default_redis_needs_max_clients(chaos, bundled_services) -> None:
+def test_filling_a_default_redis_needs_max_clients(chaos, bundled_services, redis_client) -> None:
     svc = bundled_services.redis()
-    with pytest.raises(ConfigurationError, match=r"maxclients is 10000.*max_clients=N"):
-        chaos.exhaust_connections(svc)
+    client = redis_client(svc.host, svc.port)
+    before = _config(client, "maxclients")  # 10000, or less under a low open-files limit
+    client.config_set("maxclients", 5000)
+    try:
+        with pytest.raises(ConfigurationError, match=r"maxclients is 5000.*max_clients=N"):
+            chaos.exhaust_connections(svc)
+    finally:
+        client.config_set("maxclients", before)
     assert chaos.faults == []
 
 
