@@ -41,6 +41,8 @@ PROTECTIONS: dict[str, str] = {
     "read_your_writes": "routing reads by the replica's position: a read after a write "
     "waits for the replica to replay it (else the primary), a stale read goes to the "
     "replica only while it lags under the bound",
+    "fencing": "the scheduler's fencing: a leader that cannot renew its lease keeps "
+    "leading, and the database takes a job with any token",
 }
 
 
