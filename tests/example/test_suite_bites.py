@@ -152,6 +152,12 @@ FRAGILE_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
         "AssertionError",
         ("staleness bound violated:", "> allowed 16384"),
     ),
+    # Split brain (tests/example/test_bites_split_brain.py): no fencing, the cut-off
+    # leader keeps writing next to the new one.
+    "test_split_brain.py::test_a_leader_cut_off_from_the_lease_store_gives_way_to_exactly_one_new_leader": (  # noqa: E501
+        "AssertionError",
+        ("split brain: two leaders' jobs accepted, tokens went back",),
+    ),
     # No stale reads (tests/example/test_bites_schedules.py): with Redis and PostgreSQL
     # down at once browsing answers 503; Hypothesis shrinks the schedule to those two.
     "test_schedules.py::test_browsing_survives_any_schedule_of_dependency_faults": (
