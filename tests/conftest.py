@@ -178,6 +178,7 @@ UNIT = (
     "experiment/test_messages.py",
     "experiment/test_messages_corrupt.py",
     "experiment/test_names.py",
+    "experiment/test_resource_faults.py",
     "experiment/test_rollback.py",
     "experiment/test_schedule.py",
     "experiment/test_service_faults.py",
