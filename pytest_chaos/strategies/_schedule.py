@@ -29,6 +29,11 @@ def format_seconds(seconds: float) -> str:
     return f"{ms:g}ms"
 
 
+def _quote(text: str) -> str:
+    """A Python string literal in double quotes (the house style, ruff's)."""
+    return json.dumps(text)
+
+
 def check_fault(fault: object, *, where: str) -> FaultSpec:
     """Parse a fault string (``"latency:500ms"``); a clear error naming it otherwise."""
     if not isinstance(fault, str):
@@ -92,9 +97,11 @@ class ScheduledFault:
         if spec.name == "http_error":
             extra = ""
             if "retry_after" in args:
-                extra += f", headers={{'Retry-After': {str(args['retry_after'])!r}}}"
+                extra += (
+                    f", headers={{{_quote('Retry-After')}: {_quote(str(args['retry_after']))}}}"
+                )
             if "body" in args:
-                extra += f", body={args['body']!r}"
+                extra += f", body={_quote(args['body'])}"
             return f".http_error({args['status']}{extra})"
         return f".{spec.name}()"
 
@@ -178,13 +185,18 @@ class FaultSchedule:
         Times are as generated (``chaos.schedule`` scales them by ``--chaos-time-scale``
         as ``run_schedule`` did); ``scenario()`` stands for the test's own scenario.
         """
-        lines = ["from pytest_chaos.experiment import Step", "", "with chaos.schedule(["]
+        lines = ["from pytest_chaos.experiment import Step", "", "with chaos.schedule(", "    ["]
         for f in self.faults:
-            lines.append(
-                f"    Step(at={f.start!r}, for_={f.duration!r}, name={f.label!r},\n"
-                f"         fault=lambda: chaos.proxies[{f.target!r}]{f.python_call()}),"
-            )
-        lines += ["]) as run:", "    while not run.done:", "        scenario()"]
+            proxy = f"chaos.proxies[{_quote(f.target)}]"
+            lines += [
+                "        Step(",
+                f"            at={f.start!r},",
+                f"            for_={f.duration!r},",
+                f"            name={_quote(f.label)},",
+                f"            fault=lambda: {proxy}{f.python_call()},",
+                "        ),",
+            ]
+        lines += ["    ]", ") as run:", "    while not run.done:", "        scenario()"]
         return "\n".join(lines)
 
     def as_yaml(self) -> str:

@@ -96,7 +96,7 @@ def test_a_two_fault_failure_is_shrunk_printed_and_replayed_from_the_database(
     # Hypothesis's own report, then our note with the schedule and both snippets
     assert f"schedule={MINIMAL}" in out, out[-3000:]
     assert "fault schedule (2 fault(s)): a down [0s, 100ms); b down [0s, 100ms)" in out
-    assert "chaos.proxies['a'].down()" in out and "chaos.proxies['b'].down()" in out
+    assert 'chaos.proxies["a"].down()' in out and 'chaos.proxies["b"].down()' in out
     assert 'target: "b"' in out and "for: 100ms" in out
     assert "AssertionError: both paths failed" in out
     log = _schedules(chaos_pytester.path)
