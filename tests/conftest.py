@@ -119,6 +119,7 @@ LIVE = (
     "example/test_bites_schedules.py",
     "example/test_suite_bites.py",
     "experiment/test_chaos_partition.py",
+    "experiment/test_groups.py",
     "experiment/test_proxy_handle.py",
     "experiment/test_proxy_handle_http.py",
     "experiment/test_proxy_handle_reset_peer.py",

@@ -38,6 +38,7 @@ from pytest_chaos.errors import (
     RollbackError,
 )
 from pytest_chaos.experiment._fault import Fault
+from pytest_chaos.experiment._groups import group
 from pytest_chaos.experiment._messages import corrupt, duplicate, reorder
 from pytest_chaos.experiment._names import server_name
 from pytest_chaos.experiment._proxy_handle import ChaosProxy, parse_address
@@ -182,6 +183,9 @@ class Chaos:
     memory_pressure = memory_pressure
     fill_disk = fill_disk
     exhaust_connections = exhaust_connections
+
+    # -- zones and regions: chaos.group("zone-a", [db_a, api_a]).down() is one fault ---
+    group = group
 
     # -- message faults ----------------------------------------------------------------
     duplicate = duplicate
