@@ -32,7 +32,9 @@ with the reason (an error under ``--chaos-strict``).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest_chaos.services as services
@@ -375,26 +377,38 @@ def memory_pressure(chaos: Injector, service: Service, *, mib: int) -> Fault:
 # -- disk --------------------------------------------------------------------------
 
 
-def fill_disk(chaos: Injector, service: Service, *, mib: int = 16) -> Fault:
-    """Put Redis's persistence on a small filesystem and fill it: a full disk.
+def fill_disk(
+    chaos: Injector,
+    service: Service,
+    *,
+    mib: int = 16,
+    path: str | os.PathLike[str] | None = None,
+    max_fill_mib: int = 1024,
+) -> Fault:
+    """A full disk under ``service``.
 
-    Redis's ``dir`` moves to a size-limited filesystem (a fresh tmpfs of ``mib`` MiB for
-    a process, which needs root; the container's own ``/dev/shm`` on Docker), the
-    append-only file is switched on there, and the filesystem is filled. Redis then
-    refuses writes with its ``MISCONF ... No space left on device`` error, as a server
-    whose disk filled up does; reads go on. Healed by switching the append-only file
-    off, moving ``dir`` back and removing the filler (and the tmpfs).
+    For Redis (without ``path``): its persistence (``dir``) moves to a size-limited
+    filesystem (a fresh tmpfs of ``mib`` MiB for a process, which needs root; the
+    container's own ``/dev/shm`` on Docker), the append-only file is switched on there,
+    and the filesystem is filled. Redis then refuses writes with its ``MISCONF ... No
+    space left on device`` error, as a server whose disk filled up does; reads go on.
+    Healed by switching the append-only file off, moving ``dir`` back and removing the
+    filler (and the tmpfs).
 
-    Redis only so far: for another server, put its data directory on a small
-    filesystem yourself.
+    With ``path`` (process services): the filesystem holding ``path`` (the service's
+    data directory, put on a small filesystem of your own) is filled by a filler file
+    in ``path``, removed at heal. A filesystem with more than ``max_fill_mib`` MiB free
+    is refused: filling it would fill this machine's disk.
     """
     svc = _service(service, "fill_disk")
     mib = _positive_int(mib, "mib", "fill_disk", "the size of the filesystem, e.g. 16")
+    if path is not None:
+        return _fill_path(chaos, svc, path, max_fill_mib)
     if svc.kind != "redis":
         raise InjectionError(
             f"chaos.fill_disk({svc.name!r}) knows how to move Redis's persistence to a small "
             f"filesystem; {svc.name!r} is {svc.kind}. Use a Redis service, or start your "
-            "server with its data directory on a small filesystem."
+            "server with its data directory on a small filesystem and pass it as path=."
         )
     _running(svc, "fill_disk")
     docker = _docker(svc)
@@ -403,8 +417,8 @@ def fill_disk(chaos: Injector, service: Service, *, mib: int = 16) -> Fault:
         if reason is not None:
             unavailable(
                 f"chaos.fill_disk({svc.name!r}) on a {svc.provider} process: {reason}. Run "
-                "pytest as root, or run Redis on Docker (--chaos-services=docker), where the "
-                "container's /dev/shm is filled instead."
+                "pytest as root (a tmpfs is mounted for the fault), or run Redis on Docker "
+                "with --enable-protected-configs yes (its /dev/shm is filled instead)."
             )
     address = (svc.host, svc.port)
     password = services.redis_password(svc.url)
@@ -473,6 +487,42 @@ def fill_disk(chaos: Injector, service: Service, *, mib: int = 16) -> Fault:
 
     where = "container /dev/shm" if docker else f"tmpfs {mib} MiB"
     return _service_fault(chaos, svc, "fill_disk", apply, undo, mib=mib, where=where)
+
+
+def _fill_path(
+    chaos: Injector, svc: Service, path: str | os.PathLike[str], max_fill_mib: int
+) -> Fault:
+    if _docker(svc):
+        raise ConfigurationError(
+            f"chaos.fill_disk({svc.name!r}, path=...) fills a directory of this machine; "
+            f"{svc.name!r} is a container. Leave path out (Redis), or fill a volume of yours."
+        )
+    max_fill_mib = _positive_int(max_fill_mib, "max_fill_mib", "fill_disk", "e.g. 1024")
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ConfigurationError(
+            f"chaos.fill_disk(path={os.fspath(path)!r}): not a directory; give the service's "
+            "data directory (on a small filesystem)."
+        )
+    free_mib = shutil.disk_usage(directory).free // (1 << 20)
+    if free_mib > max_fill_mib:
+        raise ConfigurationError(
+            f"chaos.fill_disk(path={os.fspath(path)!r}): its filesystem has {free_mib} MiB "
+            f"free, more than max_fill_mib={max_fill_mib}: filling it would fill this "
+            "machine's disk. Put the service's data on a small filesystem (a tmpfs with "
+            "size=, a loop device), or raise max_fill_mib if you mean it."
+        )
+    filler = directory / services.FILLER_NAME
+
+    def apply() -> None:
+        services.fill_directory(directory)
+
+    def undo() -> None:
+        filler.unlink(missing_ok=True)
+
+    return _service_fault(
+        chaos, svc, "fill_disk", apply, undo, path=os.fspath(path), free_mib=free_mib
+    )
 
 
 def _owner(pid: int | None) -> tuple[int, int] | None:

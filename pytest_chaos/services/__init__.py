@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from pytest_chaos.lazy import lazy_attributes
 
 __all__ = [
+    "FILLER_NAME",
     "LABEL_OWNER",
     "LABEL_RUN",
     "ChaosServices",
@@ -37,6 +38,7 @@ __all__ = [
     "container_limits",
     "container_of",
     "docker_unusable_reason",
+    "fill_directory",
     "fill_redis",
     "free_port",
     "owner_token",
@@ -71,6 +73,8 @@ _LAZY = {
     "container_limits": "pytest_chaos.services._resources",
     "container_of": "pytest_chaos.services._resources",
     "RedisReplyError": "pytest_chaos.services._resources",
+    "FILLER_NAME": "pytest_chaos.services._resources",
+    "fill_directory": "pytest_chaos.services._resources",
     "fill_redis": "pytest_chaos.services._resources",
     "unfill_redis": "pytest_chaos.services._resources",
     "redis_call": "pytest_chaos.services._resources",
@@ -99,6 +103,7 @@ if TYPE_CHECKING:
     from pytest_chaos.services._manager import ChaosServices, ServiceUnavailable
     from pytest_chaos.services._plugin import running_services, service_settings
     from pytest_chaos.services._resources import (
+        FILLER_NAME,
         Confinement,
         ConnectionHolder,
         ContainerWorkers,
@@ -109,6 +114,7 @@ if TYPE_CHECKING:
         SmallFilesystem,
         container_limits,
         container_of,
+        fill_directory,
         fill_redis,
         redis_call,
         redis_password,

@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 from pytest_chaos.errors import ServiceError
 
 __all__ = [
+    "FILLER_NAME",
     "Confinement",
     "ConnectionHolder",
     "ContainerWorkers",
@@ -49,6 +50,7 @@ __all__ = [
     "SmallFilesystem",
     "container_limits",
     "container_of",
+    "fill_directory",
     "fill_redis",
     "redis_call",
     "redis_password",

@@ -368,7 +368,8 @@ def test_full_disk_without_mount_privilege_is_unavailable_with_the_reason(
     )
     monkeypatch.setattr(SmallFilesystem, "unusable_reason", staticmethod(lambda: reason))
     with pytest.raises(
-        ChaosUnavailable, match=r"needs root .*Run pytest as root, or run Redis on Docker"
+        ChaosUnavailable,
+        match=r"needs root .*Run pytest as root \(a tmpfs is mounted for the fault\)",
     ):
         chaos.fill_disk(bundled_services.redis())
     assert chaos.faults == []
@@ -378,6 +379,36 @@ def test_full_disk_without_mount_privilege_is_unavailable_with_the_reason(
 def test_full_disk_on_postgres_says_what_it_supports(chaos, bundled_services) -> None:
     with pytest.raises(InjectionError, match="Redis's persistence"):
         chaos.fill_disk(bundled_services.postgres())
+
+
+@pytest.mark.chaos(blast_radius=["echo-disk"])
+def test_full_disk_under_a_path_fills_its_filesystem_until_healed(chaos, start_echo) -> None:
+    if _can_mount() is not None:
+        pytest.skip(f"this machine cannot mount a tmpfs: {_can_mount()}")
+    small = SmallFilesystem(4)
+    small.mount()
+    try:
+        svc = start_echo(name="echo-disk")
+        with chaos.fill_disk(svc, path=small.path) as fault:
+            assert fault.attributes["path"] == str(small.path)
+            with (
+                pytest.raises(OSError, match="No space left on device"),
+                open(small.path / "data", "wb") as fh,
+            ):
+                fh.write(b"x" * 65536)
+                fh.flush()
+        assert not (small.path / ".pytest-chaos-filler").exists()
+        (small.path / "data").write_bytes(b"x" * 65536)  # room again
+    finally:
+        small.remove()
+
+
+@pytest.mark.chaos(blast_radius=["echo-disk2"])
+def test_full_disk_refuses_to_fill_a_big_filesystem(chaos, start_echo, tmp_path) -> None:
+    svc = start_echo(name="echo-disk2")
+    with pytest.raises(ConfigurationError, match=r"would fill this machine's disk"):
+        chaos.fill_disk(svc, path=tmp_path, max_fill_mib=1)
+    assert chaos.faults == []
 
 
 # -- the other undo paths ------------------------------------------------------------
