@@ -127,6 +127,16 @@ class Broker:
         """How many events of each order (key) were applied."""
         return Counter(row[0] for row in self._query("SELECT key FROM event_effects"))
 
+    def applied_by_key(self, value: str = "event_id") -> dict[str, list[Any]]:
+        """Per order (key), the ``value`` column (``event_id`` or ``seq``) of each applied
+        event, repeats kept: what the history check reads back."""
+        if value not in ("event_id", "seq"):
+            raise ValueError(f"value={value!r}: use 'event_id' or 'seq'")
+        found: dict[str, list[Any]] = {}
+        for key, v in self._query(f"SELECT key, {value} FROM event_effects ORDER BY n"):
+            found.setdefault(key, []).append(v)
+        return found
+
     def applied_in_order(self) -> list[tuple[str, int]]:
         """``(key, seq)`` of every applied event, in the order they were applied."""
         return [(k, s) for k, s in self._query("SELECT key, seq FROM event_effects ORDER BY n")]
