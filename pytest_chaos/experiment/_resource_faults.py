@@ -31,9 +31,10 @@ with the reason (an error under ``--chaos-strict``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,18 @@ def _positive_int(value: object, name: str, method: str, hint: str) -> int:
 
 def _docker(service: Service) -> bool:
     return service.provider == "docker"
+
+
+@contextlib.contextmanager
+def _unless_unsupported(method: str, service: Service) -> Iterator[None]:
+    """Turn "this machine cannot do that" into a skip naming the reason."""
+    try:
+        yield
+    except services.ResourceUnsupported as exc:
+        unavailable(
+            f"chaos.{method}({service.name!r}): {exc}. Run on a Docker engine with the cgroup "
+            "controllers enabled (not rootless, or rootless with cgroup v2 delegation)."
+        )
 
 
 # -- CPU ---------------------------------------------------------------------------
@@ -234,8 +247,10 @@ def cpu_throttle(chaos: Injector, service: Service, *, cpus: float, period_ms: i
     period = period_ms * 1000  # microseconds
 
     def apply() -> None:
-        before.update(services.container_limits(container))
-        services.update_container(container, cpu_period=period, cpu_quota=int(cpus * period))
+        limits = services.container_limits(container)
+        with _unless_unsupported("cpu_throttle", svc):
+            services.update_container(container, cpu_period=period, cpu_quota=int(cpus * period))
+        before.update(limits)  # only what was changed is restored
 
     def undo() -> None:
         if before and svc.state != "removed":
@@ -320,9 +335,11 @@ def memory_limit(
     def apply() -> None:
         if how == "cgroup":
             container = services.container_of(svc.runtime)
-            saved["limits"] = services.container_limits(container)
+            limits = services.container_limits(container)
             size = mib * 1024 * 1024
-            services.update_container(container, mem_limit=size, memswap_limit=size)
+            with _unless_unsupported("memory_limit", svc):
+                services.update_container(container, mem_limit=size, memswap_limit=size)
+            saved["limits"] = limits  # only what was changed is restored
         else:
             for key in ("maxmemory", "maxmemory-policy"):
                 saved[key] = config("GET", key)[1]

@@ -47,6 +47,7 @@ __all__ = [
     "DutyCycle",
     "MemoryHog",
     "RedisReplyError",
+    "ResourceUnsupported",
     "SmallFilesystem",
     "container_limits",
     "container_of",
@@ -377,13 +378,32 @@ def container_limits(container: Any) -> dict[str, int]:
     }
 
 
+class ResourceUnsupported(ServiceError):
+    """The machine cannot apply a resource setting (no cgroup controller, rootless)."""
+
+
+#: what engines say when the kernel or the cgroup setup lacks a controller
+_UNSUPPORTED = ("does not support", "not supported", "no such file", "cgroup", "rootless")
+
+
 def update_container(container: Any, **settings: int) -> None:
-    """``docker update`` with the given settings (a ``0`` CPU quota: none)."""
+    """``docker update`` with the given settings (a ``0`` CPU quota: none).
+
+    Raises `ResourceUnsupported` when the engine says the machine cannot apply them.
+    """
     changes = dict(settings)
     # The engine reads 0 as "leave unchanged"; -1 removes a CPU quota.
     if changes.get("cpu_quota") == 0:
         changes["cpu_quota"] = -1
-    container.update(**changes)
+    try:
+        container.update(**changes)
+    except Exception as exc:
+        text = str(exc)
+        if any(marker in text.lower() for marker in _UNSUPPORTED):
+            raise ResourceUnsupported(
+                f"the Docker engine cannot apply {sorted(changes)} to this container: {text}"
+            ) from exc
+        raise
 
 
 def restore_memory_limit(container: Any, before: dict[str, int]) -> None:

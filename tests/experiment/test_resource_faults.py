@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.errors import ConfigurationError, InjectionError
+from pytest_chaos.errors import ChaosUnavailable, ConfigurationError, InjectionError
 from pytest_chaos.experiment import _resource_faults as faults
 from pytest_chaos.services import Service, restore_memory_limit
 
@@ -181,6 +181,23 @@ def test_bad_arguments_fail_before_anything_is_injected(call, error, message) ->
     with pytest.raises(error, match=message):
         call(chaos, service())
     assert chaos.injected == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda c, s: c.cpu_throttle(s, cpus=0.5), lambda c, s: c.memory_limit(s, mib=64)],
+)
+def test_an_engine_without_the_cgroup_controller_skips_with_its_reason(call) -> None:
+    chaos = Recorder()
+    svc = service()
+    container = svc.runtime.container  # type: ignore[attr-defined]
+
+    def refuse(**changes: int) -> None:
+        raise RuntimeError("Your kernel does not support CPU CFS scheduler")
+
+    container.update = refuse
+    with pytest.raises(ChaosUnavailable, match=r"does not support CPU CFS.*cgroup controllers"):
+        call(chaos, svc)
 
 
 def test_a_memory_limit_on_a_postgres_process_names_docker_and_memory_pressure() -> None:
