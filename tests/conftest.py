@@ -174,6 +174,7 @@ UNIT = (
     "checks/test_statistics.py",
     "checks/test_steady.py",
     "client/test_client.py",
+    "example/test_shop_events.py",
     "example/test_shop_units.py",
     "experiment/test_chaos.py",
     "experiment/test_messages.py",

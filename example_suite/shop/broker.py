@@ -147,7 +147,8 @@ class Broker:
 
     def dead_letters(self) -> list[dict[str, str]]:
         """The entries of the dead-letter stream."""
-        return [fields for _, fields in self.redis.xrange(f"{self.stream}:dead")]
+        entries: Any = self.redis.xrange(f"{self.stream}:dead")
+        return [fields for _, fields in entries]
 
     def pending(self) -> int:
         """Entries delivered to a consumer of the group and not acknowledged."""

@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -128,7 +129,8 @@ class EventPublisher:
 
     def _send(self, event: Mapping[str, str]) -> bool:
         try:
-            self._client.xadd(self.stream, dict(event))
+            fields: dict[Any, Any] = dict(event)
+            self._client.xadd(self.stream, fields)
         except redis.RedisError:
             self.errors += 1
             return False

@@ -181,7 +181,8 @@ class Consumer:
             if reason is not None:
                 if "dead_letter" in self.removed:
                     raise PoisonMessage(f"cannot apply entry {entry_id} {fields}: {reason}")
-                self._redis.xadd(self.dead_stream, {**fields, "entry": entry_id, "reason": reason})
+                dead: dict[Any, Any] = {**fields, "entry": entry_id, "reason": reason}
+                self._redis.xadd(self.dead_stream, dead)
                 self.counts["dead_lettered"] += 1
             elif self.apply(fields):
                 self.counts["applied"] += 1
@@ -193,7 +194,7 @@ class Consumer:
 
     def _read(self, start: str) -> list[tuple[str, dict[str, str]]]:
         block = None if start == "0" else self.block_ms
-        reply = self._redis.xreadgroup(
+        reply: Any = self._redis.xreadgroup(
             self.group, self.name, {self.stream: start}, count=self.batch, block=block
         )
         if not reply:
