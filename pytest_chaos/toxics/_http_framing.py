@@ -40,6 +40,18 @@ _STATUS_LINE = re.compile(rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?:[ \t][^\r\n]*)?")
 _HEADER = re.compile(b"(" + _TCHAR + rb"+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
 _CHUNK = re.compile(rb"([0-9A-Fa-f]{1,20})[ \t]*(?:;[^\r\n]*)?\r?\n")
 
+# The fast path of a head that arrived whole (see _Scanner._whole_head): the first line
+# with its CR (a method of at most 64 characters, as _REQUEST_LINE_PREFIX allows), every
+# header line checked by one match (the lines _HEADER accepts, with their CR and LF;
+# an obsolete folded line fails it and takes the slow path), then the pairs.
+_REQUEST_LINE_CR = re.compile(
+    b"(" + _TCHAR + rb"{1,64}) (" + _VCHAR + rb"+) HTTP/([0-9]\.[0-9])\r?"
+)
+_STATUS_LINE_CR = re.compile(rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?:[ \t][^\r\n]*)?\r?")
+_HEADER_LINES = re.compile(b"(?:" + _TCHAR + rb"+:[^\x00-\x08\x0a-\x1f\x7f]*\r?\n)*")
+_HEADER_PAIR = re.compile(b"(" + _TCHAR + rb"+):([^\r\n]*)")
+_FRAMING_PAIR = re.compile(rb"^(content-length|transfer-encoding):([^\r\n]*)", re.I | re.M)
+
 # Scanner states.
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _CLOSE = range(7)
 
@@ -132,6 +144,14 @@ class _Scanner:
         self.messages += 1
         self._state = _IDLE
 
+    def _whole_head(
+        self, buf: bytes | bytearray, pos: int, nl: int, last: int, stop: int, pieces: list[Piece]
+    ) -> bool:
+        """Take the head ``buf[pos:stop]`` (first line ending at ``nl``, last header
+        line at ``last``) if it is a plain one, exactly as the slow path would; False
+        leaves it to the slow path (which then finds what is wrong or unusual)."""
+        return False
+
     def _body(self, framing: int | None, until_close: bool, pieces: list[Piece]) -> None:
         if framing == -1:
             self._state = _CHUNK_SIZE
@@ -150,24 +170,40 @@ class _Scanner:
         if self.passthrough:
             return [Piece("raw", data)]
         pieces: list[Piece] = []
-        if not self._buf:
-            # Fast paths: a body whose length is known, or that runs until close.
-            if self._state == _CLOSE:
-                return [Piece("body", data)]
-            if self._state == _LENGTH:
+        # Fast paths while nothing is held: a body whose length is known or that runs
+        # until close, and whole heads at the start of ``data`` (no copy into the buffer).
+        while not self._buf:
+            state = self._state
+            if state == _CLOSE:
+                pieces.append(Piece("body", data))
+                return pieces
+            if state == _LENGTH:
                 n = self._left
                 if len(data) < n:
                     self._left = n - len(data)
-                    return [Piece("body", data)]
+                    pieces.append(Piece("body", data))
+                    return pieces
                 self._left = 0
                 pieces.append(Piece("end", data[:n]))
                 self._done(pieces)
-                data = data[n:]
-                if not data:
-                    return pieces
-                if self.passthrough:
-                    pieces.append(Piece("raw", data))
-                    return pieces
+            elif state == _IDLE and data[0] not in (0x0D, 0x0A) and self._expecting():
+                nl = data.find(b"\n")
+                if nl < 0:
+                    break
+                blank = _BLANK.search(data, nl)
+                if blank is None or not self._whole_head(
+                    data, 0, nl, blank.start(), blank.end(), pieces
+                ):
+                    break
+                n = blank.end()
+            else:
+                break
+            data = data[n:]
+            if not data:
+                return pieces
+            if self.passthrough:
+                pieces.append(Piece("raw", data))
+                return pieces
         self._buf += data
         self._run(pieces)
         return pieces
@@ -266,6 +302,14 @@ class _Scanner:
                     self._switch("unsolicited data")
                     break
                 nl = buf.find(b"\n", pos)
+                if nl >= 0:
+                    # The usual case, a whole head in the buffer: one pass, no states.
+                    blank = _BLANK.search(buf, nl)
+                    if blank is not None and self._whole_head(
+                        buf, pos, nl, blank.start(), blank.end(), pieces
+                    ):
+                        pos = blank.end()
+                        continue
                 first = bytes(buf[pos : nl + 1] if nl >= 0 else buf[pos : pos + MAX_HEAD_BYTES])
                 if not self._line_prefix.match(first):
                     self._switch(f"not HTTP/1.1: starts with {bytes(buf[pos : pos + 16])!r}")
@@ -335,6 +379,37 @@ class RequestScanner(_Scanner):
         pieces.append(Piece("head", raw, request=info))
         self._body(framing, False, pieces)
 
+    def _whole_head(
+        self, buf: bytes | bytearray, pos: int, nl: int, last: int, stop: int, pieces: list[Piece]
+    ) -> bool:
+        line = _REQUEST_LINE_CR.fullmatch(buf, pos, nl)
+        if line is None:
+            return False
+        if last > nl:
+            if _HEADER_LINES.fullmatch(buf, nl + 1, last + 1) is None:
+                return False
+            headers = [
+                (k.lower(), v.strip(b" \t")) for k, v in _HEADER_PAIR.findall(buf, nl + 1, last + 1)
+            ]
+        else:
+            headers = []
+        try:
+            framing = _framing(headers)
+        except _Bad:
+            return False
+        self._start()
+        method, target, version = line.groups()
+        info = RequestInfo(
+            method=method.decode("ascii"),
+            target=target.decode("latin-1"),
+            http_version=version.decode("ascii"),
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers),
+        )
+        self._last = info
+        pieces.append(Piece("head", bytes(buf[pos:stop]), request=info))
+        self._body(framing, False, pieces)
+        return True
+
     def _done(self, pieces: list[Piece]) -> None:
         super()._done(pieces)
         last = self._last
@@ -370,7 +445,33 @@ class ResponseScanner(_Scanner):
             if status == 101:
                 self._switch("switched protocol")
             return  # the final response follows (state stays _HEAD)
-        framing = _framing(headers)
+        self._final(status, _framing(headers), raw, pieces)
+
+    def _whole_head(
+        self, buf: bytes | bytearray, pos: int, nl: int, last: int, stop: int, pieces: list[Piece]
+    ) -> bool:
+        line = _STATUS_LINE_CR.fullmatch(buf, pos, nl)
+        if line is None:
+            return False
+        status = int(line.group(2))
+        if status < 200:
+            return False  # interim heads take the slow path
+        if last > nl:
+            if _HEADER_LINES.fullmatch(buf, nl + 1, last + 1) is None:
+                return False
+            pairs = _FRAMING_PAIR.findall(buf, nl + 1, last + 1)
+            headers = [(k.lower(), v.strip(b" \t")) for k, v in pairs]
+        else:
+            headers = []
+        try:
+            framing = _framing(headers)
+        except _Bad:
+            return False
+        self._start()
+        self._final(status, framing, bytes(buf[pos:stop]), pieces)
+        return True
+
+    def _final(self, status: int, framing: int | None, raw: bytes, pieces: list[Piece]) -> None:
         pieces.append(Piece("head", raw, status=status))
         method = self._request.method if self._request is not None else "GET"
         if method == "CONNECT" and status < 300:
