@@ -184,7 +184,11 @@ class MemoryHog:
 def process_tree(pid: int) -> list[int]:
     """``pid`` and every process below it (through parent pids in /proc)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no procfs (macOS): the process itself is what can be reached
+        return [pid]
+    for entry in entries:
         if not entry.isdigit():
             continue
         try:
@@ -214,7 +218,7 @@ class Confinement:
             try:
                 threads = [int(t) for t in os.listdir(f"/proc/{proc}/task")]
             except OSError:
-                continue
+                threads = [proc]  # no procfs: the process's own affinity
             for tid in threads:
                 try:
                     self._before[tid] = set(os.sched_getaffinity(tid))
