@@ -111,3 +111,33 @@ def test_http_error_with_retry_after_sends_the_header() -> None:
     parse_fault("http_error:429").inject(Proxy())
     assert calls == [(429, {"headers": {"Retry-After": "1"}}), (429, {})]
     assert str(spec) == "http_error:429 retry_after=1"
+
+
+def test_every_fault_string_of_exploration_parses_and_slicer_cuts_into_bytes() -> None:
+    # the strings issue 14 names: exploration and YAML experiments share them
+    for text in (
+        "down",
+        "latency:500ms",
+        "latency:2s",
+        "reset_peer",
+        "timeout",
+        "bandwidth:1KB/s",
+        "slicer",
+        "http_error:503",
+        "http_error:429",
+        "http_delay:2s",
+        "http_duplicate",
+    ):
+        spec = parse_fault(text)
+        assert spec.http == text.startswith("http_"), text
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    class Proxy:
+        def slicer(self, *args: Any) -> str:
+            calls.append(("slicer", args))
+            return "fault"
+
+    assert parse_fault("slicer").inject(Proxy()) == "fault"
+    assert calls == [("slicer", ())]
+    with pytest.raises(UnitError, match="takes no value"):
+        parse_fault("slicer:10")
