@@ -111,7 +111,6 @@ def per_key_order_broken(broker: Broker) -> dict[str, list[int]]:
     return {k: s for k, s in seen.items() if s != sorted(s)}
 
 
-@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["broker"])
 def test_broker_down_loses_no_acknowledged_event(
     chaos: Chaos, broker: Broker, start_shop: Callable[..., Shop]
@@ -152,7 +151,6 @@ def test_broker_down_loses_no_acknowledged_event(
     )
 
 
-@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["order-events"])
 def test_duplicated_and_reordered_events_take_effect_once_in_version_order(
     chaos: Chaos, broker: Broker
@@ -184,7 +182,6 @@ def test_duplicated_and_reordered_events_take_effect_once_in_version_order(
     )
 
 
-@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["worker-1"])
 def test_a_consumer_killed_mid_batch_has_its_events_reclaimed_and_applied_once(
     chaos: Chaos, broker: Broker
@@ -214,7 +211,6 @@ def test_a_consumer_killed_mid_batch_has_its_events_reclaimed_and_applied_once(
     )
 
 
-@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["order-events"])
 def test_a_corrupted_event_goes_to_the_dead_letter_stream_and_the_consumer_keeps_going(
     chaos: Chaos, broker: Broker
@@ -254,7 +250,6 @@ def test_a_corrupted_event_goes_to_the_dead_letter_stream_and_the_consumer_keeps
     assert health["dead_lettered"] == len(damaged), health
 
 
-@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["consumer"])
 def test_consumer_lag_stays_bounded_on_a_slow_link_and_catches_up_after(
     chaos: Chaos, broker: Broker
@@ -293,7 +288,6 @@ def test_consumer_lag_stays_bounded_on_a_slow_link_and_catches_up_after(
     )
 
 
-@pytest.mark.proxy_extensions
 @pytest.mark.chaos(blast_radius=["broker", "consumer"])
 def test_connection_drop_storm_loses_nothing_and_keeps_order_per_key(
     chaos: Chaos, broker: Broker
