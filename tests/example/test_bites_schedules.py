@@ -60,7 +60,9 @@ def test_two_overlapping_outages_are_found_and_shrunk_to_exactly_those_two(
     assert proc.returncode == 1, f"expected the experiment to fail:\n{out[-6000:]}"
     assert "1 failed" in out, out[-6000:]
     # the browse that failed: a 503 from the database, with no cache to fall back on
-    assert "GET /products/mug -> 503" in out, out[-6000:]
+    assert (
+        "AssertionError: a product page failed under the schedule: GET /products/mug -> 503" in out
+    ), out[-6000:]
     found = re.search(r"schedule=(FaultSchedule\(\[.*?\]\))", out)
     assert found, f"no falsifying schedule in the output:\n{out[-6000:]}"
     schedule = eval(
