@@ -360,6 +360,16 @@ class ChaosProxy:
             undo=lambda: self._set_enabled(True, missing_ok=True),
         )
 
+    def exhaust_connections(
+        self, n: int | None = None, *, server: Any, max_clients: int | None = None
+    ) -> Fault:
+        """Hold real sessions to ``server`` (the service behind this proxy) through the
+        proxy, until it refuses one for its limit or ``n`` are open: see
+        ``chaos.exhaust_connections`` (docs/resources.md)."""
+        from pytest_chaos.experiment._resource_faults import exhaust_connections
+
+        return exhaust_connections(self._chaos, self, n, server=server, max_clients=max_clients)
+
     # -- plumbing ---------------------------------------------------------------------
 
     def _set_enabled(self, enabled: bool, *, missing_ok: bool = False) -> None:

@@ -36,7 +36,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pytest_chaos.services as services
 from pytest_chaos.errors import ConfigurationError, InjectionError, unavailable
@@ -560,6 +560,16 @@ def _aof_idle(address: tuple[str, int], password: str | None) -> bool:
 # -- connections -------------------------------------------------------------------
 
 
+@runtime_checkable
+class _Proxy(Protocol):
+    """What a connection fault needs of a `ChaosProxy`."""
+
+    name: str
+    server_name: str
+    host: str
+    port: int
+
+
 def exhaust_connections(
     chaos: Injector,
     target: Any,
@@ -583,9 +593,7 @@ def exhaust_connections(
     Healed by closing every session. ``fault.attributes`` gives ``held`` and the
     server's ``refusal``.
     """
-    from pytest_chaos.experiment._proxy_handle import ChaosProxy
-
-    proxy: ChaosProxy | None = None
+    proxy: _Proxy | None = None
     if isinstance(target, Service):
         svc = target
         if server is not None and server is not target:
@@ -593,7 +601,7 @@ def exhaust_connections(
                 f"chaos.exhaust_connections({svc.name!r}, server={server.name!r}): server= is "
                 "for a proxy target; with a service, leave it out."
             )
-    elif isinstance(target, ChaosProxy):
+    elif isinstance(target, _Proxy):  # a ChaosProxy (which calls this: no import of it)
         proxy = target
         if not isinstance(server, Service):
             raise ConfigurationError(

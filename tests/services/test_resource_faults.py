@@ -94,6 +94,24 @@ def test_exhausted_redis_through_its_proxy_refuses_clients_then_restores_maxclie
     assert redis_client(proxy.host, proxy.port).ping()
 
 
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_the_proxy_method_holds_n_sessions_through_the_proxy(
+    chaos, bundled_services: ChaosServices
+) -> None:
+    svc = bundled_services.postgres()
+    proxy = chaos.proxy("postgres", upstream=svc)
+    with proxy.exhaust_connections(3, server=svc) as fault:
+        assert (fault.target, fault.attributes["held"]) == ("postgres", 3)
+        assert proxy.stats()["connections_open"] >= 3
+        with psycopg.connect(svc.url, connect_timeout=10) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'pytest-chaos-exhaust'"
+            ).fetchone()
+            assert row == (3,)
+    assert eventually(lambda: proxy.stats()["connections_open"] == 0)
+
+
 @pytest.mark.chaos(blast_radius=["redis"])
 def test_n_sessions_are_held_without_reaching_the_limit(
     chaos, bundled_services: ChaosServices, redis_client
