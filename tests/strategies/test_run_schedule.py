@@ -216,3 +216,56 @@ def test_the_time_scale_stretches_the_schedule(chaos_pytester: pytest.Pytester) 
     result.assert_outcomes(passed=1)
     took = float(re.search(r"TOOK ([0-9.]+)", result.stdout.str()).group(1))  # type: ignore[union-attr]
     assert took >= 1.2  # 0.3 s of schedule, times 4
+
+
+OWN_SEEDS = (
+    HEADER
+    + """
+from hypothesis import seed
+
+STRATEGY = fault_schedules(["a"], ["down", "latency:20ms"], max_faults=2, horizon=0.1)
+
+
+@pytest.mark.chaos(blast_radius=["a", "b", "c"])
+@seed(1234)
+@given(schedule=STRATEGY)
+@settings(schedule_settings(max_examples=5))
+def test_own_seed(chaos, paths, schedule):
+    log(test="own", schedule=repr(schedule))
+
+
+@pytest.mark.chaos(blast_radius=["a", "b", "c"])
+@given(schedule=STRATEGY)
+@settings(schedule_settings(max_examples=5, derandomize=True))
+def test_derandomized(chaos, paths, schedule):
+    log(test="derandomized", schedule=repr(schedule))
+
+
+@pytest.mark.chaos(blast_radius=["a", "b", "c"])
+@given(schedule=STRATEGY)
+@settings(schedule_settings(max_examples=5, database=None))
+def test_seeded(chaos, paths, schedule):
+    log(test="seeded", schedule=repr(schedule))
+"""
+)
+
+
+def test_a_tests_own_seed_and_derandomize_are_kept(chaos_pytester: pytest.Pytester) -> None:
+    chaos_pytester.makepyfile(test_own=OWN_SEEDS)
+    runs = []
+    for seed in (21, 22):
+        result = chaos_pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", f"--chaos-seed={seed}"
+        )
+        result.assert_outcomes(passed=3)
+        entries = _schedules(chaos_pytester.path)
+        (chaos_pytester.path / "log.jsonl").unlink()
+        runs.append(
+            {
+                name: [e["schedule"] for e in entries if e["test"] == name]
+                for name in ("own", "derandomized", "seeded")
+            }
+        )
+    assert runs[0]["own"] == runs[1]["own"], "--chaos-seed replaced the test's @seed"
+    assert runs[0]["derandomized"] == runs[1]["derandomized"]
+    assert runs[0]["seeded"] != runs[1]["seeded"], "--chaos-seed did not seed the test"
