@@ -331,14 +331,15 @@ class Link:
         due = chain.deadline()
         if due is not None:
             self._timer = self.loop.call_at(due - TIMER_SLACK, self.pump)
-        if chain.buffered() > CHAIN_HIGH:
+        buffered = chain.buffered()
+        if buffered > CHAIN_HIGH:
             self.set_paused("chain", True)
-        elif "chain" in self._pause_reasons and chain.buffered() < CHAIN_LOW:
+        elif buffered < CHAIN_LOW and "chain" in self._pause_reasons:
             self.set_paused("chain", False)
 
     def perform(self, item: Item) -> None:
         """Carry out one item that left the chain."""
-        if isinstance(item, Piece):
+        if type(item) is Piece or isinstance(item, Piece):
             if not self.ended:
                 self.dest_transport.write(item.data)
         elif isinstance(item, Reply):

@@ -15,10 +15,12 @@ __all__ = ["Chain"]
 class Chain:
     """Stages in order; items flow from the first to the last."""
 
-    __slots__ = ("stages",)
+    __slots__ = ("_one", "stages")
 
     def __init__(self, stages: list[Stage]) -> None:
         self.stages = stages
+        #: the only stage, if there is one (most chains): no loops then
+        self._one = stages[0] if len(stages) == 1 else None
 
     def feed(self, item: Item, now: float) -> None:
         """An item read from the source at ``now``."""
@@ -26,6 +28,9 @@ class Chain:
 
     def poll(self, now: float) -> list[Item]:
         """Everything that leaves the chain at ``now``, in order."""
+        one = self._one
+        if one is not None:
+            return [] if one.deadline() is None else one.poll(now)
         stages = self.stages
         last = len(stages) - 1
         out: list[Item] = []
@@ -46,6 +51,8 @@ class Chain:
 
     def deadline(self) -> float | None:
         """The earliest time a stage has something due."""
+        if self._one is not None:
+            return self._one.deadline()
         best: float | None = None
         for stage in self.stages:
             due = stage.deadline()
@@ -55,6 +62,8 @@ class Chain:
 
     def buffered(self) -> int:
         """Bytes held by the stages (for backpressure)."""
+        if self._one is not None:
+            return self._one.buffered
         return sum(stage.buffered for stage in self.stages)
 
     def drain(self) -> list[Item]:

@@ -62,7 +62,7 @@ class HttpRule(Protocol):
         """Amend ``plan`` for ``request``; draw randomness only from ``rng``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Output:
     """What one call produced: bytes for the server (each with a due time, in order),
     bytes for the client, and whether the connection must be closed after them."""
@@ -85,7 +85,7 @@ class CopyJob:
     together: bool
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Slot:
     request: RequestInfo
     kind: Literal["forward", "synthetic"]
@@ -210,7 +210,8 @@ class HttpSession:
     def client_data(self, data: bytes, now: float) -> Output:
         """The client sent ``data`` at ``now``: what goes where."""
         out = Output()
-        if self._responses.passthrough and not self._requests.passthrough:
+        requests = self._requests
+        if self._responses.passthrough_reason is not None and requests.passthrough_reason is None:
             # Answers can no longer be told apart (the toxic joined mid-answer, or the
             # server is not HTTP): acting on requests now could desynchronize them.
             self._send(out, self._requests.switch_to_passthrough("answers not parsed"), now)
@@ -227,8 +228,11 @@ class HttpSession:
                 self._send(out, piece.raw, now)
             else:
                 self._continue(piece.raw, piece.kind == "end", now, out)
-        self._report("client", self._requests)
-        self._flush_synthetic(out)
+        if requests.passthrough_reason is not None:
+            self._report("client", requests)
+        slots = self._slots
+        if slots and slots[0].kind == "synthetic":
+            self._flush_synthetic(out)
         return out
 
     def client_eof(self, now: float) -> Output:
@@ -410,7 +414,8 @@ class HttpSession:
     def _server_pieces(self, pieces: list[Piece], out: Output) -> None:
         for piece in pieces:
             kind, raw = piece.kind, piece.raw
-            slot = self._first_forwarded()
+            slots = self._slots
+            slot = slots[0] if slots and slots[0].kind == "forward" else self._first_forwarded()
             if kind == "raw" or slot is None:
                 self._client(out, raw)
                 continue
@@ -435,13 +440,15 @@ class HttpSession:
                     self._ask_copies(slot, out)
                 else:
                     self._release(slot, out)
-                self._flush_synthetic(out)
-        if self._responses.passthrough and self._slots:
-            # The server left HTTP (101, CONNECT or garbage): nothing to swallow any more.
-            for slot in self._slots:
-                self._release(slot, out)
-            self._slots.clear()
-        self._report("server", self._responses)
+                if slots and slots[0].kind == "synthetic":
+                    self._flush_synthetic(out)
+        if self._responses.passthrough_reason is not None:
+            if self._slots:
+                # The server left HTTP (101, CONNECT or garbage): nothing to swallow any more.
+                for slot in self._slots:
+                    self._release(slot, out)
+                self._slots.clear()
+            self._report("server", self._responses)
 
     def _first_forwarded(self) -> _Slot | None:
         for slot in self._slots:

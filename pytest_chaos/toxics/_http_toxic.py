@@ -142,18 +142,28 @@ class HttpToxic(Toxic):
         """The methods this toxic matches, upper case; empty means every method."""
         return [m.strip().upper() for m in self.text("method").split(",") if m.strip()]
 
+    def _matcher(self) -> tuple[frozenset[str], str, float]:
+        # The match attributes, read once per instance (instances never change).
+        matcher: tuple[frozenset[str], str, float] | None = self.__dict__.get("_match")
+        if matcher is None:
+            matcher = (frozenset(self.methods()), self.text("path_prefix"), self.number("rate"))
+            self.__dict__["_match"] = matcher
+        return matcher
+
     def matches(self, request: RequestInfo) -> bool:
         """Whether ``request`` is one this toxic acts on (rate not applied)."""
-        methods = self.methods()
+        methods, prefix, _ = self._matcher()
         if methods and request.method.upper() not in methods:
             return False
-        return request.path.startswith(self.text("path_prefix"))
+        return not prefix or request.path.startswith(prefix)
 
     def plan(self, request: RequestInfo, plan: Plan, rng: random.Random) -> None:
         """Amend ``plan`` if ``request`` matches and the rate draw says so."""
-        if not self.matches(request):
+        methods, prefix, rate = self._matcher()
+        if methods and request.method.upper() not in methods:
             return
-        rate = self.number("rate")
+        if prefix and not request.path.startswith(prefix):
+            return
         # Rate 1 and 0 draw nothing, so that other toxics' draws stay reproducible.
         if rate <= 0.0 or (rate < 1.0 and rng.random() >= rate):
             return
@@ -262,6 +272,19 @@ class HttpStage(Stage):
         return bool(members) and members[0] is self
 
     def feed(self, item: Item, now: float) -> None:
+        if type(item) is Piece:
+            # The usual case first: bytes for the stage that parses its link.
+            members = self.conversation.members[self.upstream]
+            if members and members[0] is self and not self.conversation.skip[self.upstream]:
+                session = self.session
+                data = item.data
+                out = (
+                    session.client_data(data, now)
+                    if self.upstream
+                    else session.server_data(data, now)
+                )
+                self._emit_output(out, now, stamp=item.stamp)
+                return
         if isinstance(item, Reply | Deliver) or not self.parsing:
             self.emit(item, now)
             return
@@ -292,6 +315,8 @@ class HttpStage(Stage):
     def _emit_output(self, out: Output, now: float, *, stamp: float) -> None:
         for due, data in out.to_server:
             self.emit(Piece(data, stamp), due)
+        if not (out.to_client or out.copies or out.close or out.end):
+            return
         if out.to_client:
             if self.upstream:
                 self.emit(Reply(out.to_client), now)
