@@ -183,14 +183,15 @@ class Database:
                     self._returned.wait(remaining)
             try:
                 return self._connect()
-            except psycopg.OperationalError as exc:
+            except BaseException as exc:
                 with self._returned:
                     self._in_use -= 1
                     self._returned.notify()
                     # No connection slot left (53300; libpq reports a refused login as
                     # text only). Anything else is an outage, and with nothing in use
                     # there is nothing to wait for.
-                    if not _server_full(exc) or self._in_use == 0:
+                    full = isinstance(exc, psycopg.OperationalError) and _server_full(exc)
+                    if not full or self._in_use == 0:
                         raise
                 refused = True
 
