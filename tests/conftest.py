@@ -175,6 +175,7 @@ UNIT = (
     "checks/test_steady.py",
     "client/test_client.py",
     "example/test_shop_events.py",
+    "example/test_shop_pool.py",
     "example/test_shop_units.py",
     "experiment/test_chaos.py",
     "experiment/test_messages.py",
