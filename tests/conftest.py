@@ -115,6 +115,7 @@ LIVE = (
     "example/test_bites_resources.py",
     "example/test_bites_replication.py",
     "example/test_bites_split_brain.py",
+    "example/test_bites_zones.py",
     "example/test_bites_explore.py",
     "example/test_bites_schedules.py",
     "example/test_suite_bites.py",

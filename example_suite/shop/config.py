@@ -43,6 +43,8 @@ PROTECTIONS: dict[str, str] = {
     "replica only while it lags under the bound",
     "fencing": "the scheduler's fencing: a leader that cannot renew its lease keeps "
     "leading, and the database takes a job with any token",
+    "zone_isolation": "each zone's replica reaching the data stores through its own zone "
+    "(without: zone B's replica is wired through zone A's paths, a cross-zone dependency)",
 }
 
 

@@ -97,11 +97,10 @@ class FaultGroup:
 
     def down(self) -> Fault:
         """The whole group goes dark: proxies disabled, services killed, as one fault."""
-        steps: list[tuple[Callable[[], object], Callable[[], object]]] = []
-        for proxy in self.proxies:
-            steps.append(self._disable_steps(proxy))
-        for service in self.services:
-            steps.append(self._kill_steps(service))
+        # Services die first and come back last (the heal undoes in reverse): a member
+        # never answers while its own links are still cut, as a zone's power does.
+        steps = [self._kill_steps(service) for service in self.services]
+        steps += [self._disable_steps(proxy) for proxy in self.proxies]
         return self._inject("down", steps, {})
 
     def latency(self, ms: int, jitter: int = 0, *, stream: str = "downstream") -> Fault:

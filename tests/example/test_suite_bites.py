@@ -158,6 +158,16 @@ FRAGILE_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
         "AssertionError",
         ("split brain: two leaders' jobs accepted, tokens went back",),
     ),
+    # Zones and regions (tests/example/test_bites_zones.py): zone B wired through zone A's
+    # paths, so losing A fails B's orders too (SteadyStateViolated on the error rate).
+    "test_zones.py::test_chaos_gorilla_the_shop_survives_the_loss_of_a_zone": (
+        "SteadyStateViolated",
+        ("steady_state violated: error rate", "> allowed 0.00"),
+    ),
+    "test_zones.py::test_chaos_kong_the_shop_fails_over_to_another_region_and_back": (
+        "SteadyStateViolated",
+        ("steady_state violated: error rate", "> allowed 0.05"),
+    ),
     # No stale reads (tests/example/test_bites_schedules.py): with Redis and PostgreSQL
     # down at once browsing answers 503; Hypothesis shrinks the schedule to those two.
     "test_schedules.py::test_browsing_survives_any_schedule_of_dependency_faults": (
