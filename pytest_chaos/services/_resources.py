@@ -642,12 +642,28 @@ class ConnectionHolder:
                     ) from error
         return self.count
 
-    def close(self) -> None:
-        """Close every session. Idempotent."""
+    def close(self, settle: float = 10.0) -> None:
+        """Close every session, then wait up to ``settle`` s until the server takes a new
+        one: PostgreSQL's backends exit a moment after their client hangs up, and the
+        next login must not meet a full server. Idempotent."""
         held, self._held = self._held, []
         for item in held:
             with contextlib.suppress(Exception):
                 item.close()
+        if not held or self.refusal is None:
+            return
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            try:
+                probe = self._open()
+            except _Refused:
+                time.sleep(0.02)
+                continue
+            except Exception:  # the server is gone or down: nothing to wait for
+                return
+            with contextlib.suppress(Exception):
+                probe.close()
+            return
 
 
 class _Refused(Exception):
