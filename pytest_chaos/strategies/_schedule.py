@@ -11,7 +11,7 @@ is Python that rebuilds it (Hypothesis prints it in "Falsifying example"), and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +139,7 @@ class FaultSchedule:
     def __len__(self) -> int:
         return len(self.faults)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[ScheduledFault]:
         return iter(self.faults)
 
     def __eq__(self, other: object) -> bool:

@@ -63,10 +63,10 @@ def test_redundant_paths(chaos, paths, schedule):
     log(schedule=repr(schedule), first=first)
 
     def scenario():
-        # a second look 30 ms later: a heal and an injection at the same instant are
+        # a second look 50 ms later: a heal and an injection at the same instant are
         # not an overlap (the first look may straddle them)
         if not (answers(paths["a"]) or answers(paths["b"])):
-            time.sleep(0.03)
+            time.sleep(0.05)
             assert answers(paths["a"]) or answers(paths["b"]), "both paths failed"
 
     chaos.run_schedule(schedule, scenario)
