@@ -4,6 +4,7 @@ compiles)."""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -252,3 +253,15 @@ def test_explain_holds_both_snippets() -> None:
     assert "as YAML experiment steps:" in text
     assert FaultSchedule().as_yaml() == "method: []"
     assert FaultSchedule().describe() == "no fault"
+
+
+def test_without_hypothesis_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # import hypothesis -> ImportError
+    with pytest.raises(ConfigurationError) as info:
+        fault_schedules(["redis"], ["down"])
+    assert "needs Hypothesis, which is not installed" in str(info.value)
+    assert "pip install 'pytest-chaos[explore]'" in str(info.value)
+    with pytest.raises(ConfigurationError, match=r"pytest-chaos\[explore\]"):
+        schedule_settings()
+    # the schedules themselves need no Hypothesis
+    assert len(FaultSchedule([ScheduledFault(0, 1, "redis", "down")])) == 1
