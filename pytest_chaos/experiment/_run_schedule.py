@@ -51,9 +51,7 @@ class Runner(Protocol):
         """Heal every active fault."""
         ...
 
-    def schedule(
-        self, steps: Sequence[Step], *, time_scale: float | None = None
-    ) -> ScheduleRun:
+    def schedule(self, steps: Sequence[Step], *, time_scale: float | None = None) -> ScheduleRun:
         """Run steps in the background."""
         ...
 
