@@ -91,14 +91,14 @@ def test_shop_sends_nothing_before_retry_after_has_passed(chaos: Chaos, shop: Sh
     request for 1 s (timed at the proxy, 0.25 s of sampling slack), although customers
     keep paying every 50 ms; and it does call again once the second has passed."""
     with RequestClock(shop.pay) as clock, shop.pay.http_error(429, headers=TOO_MANY):
-        calls = _keep_checking_out(shop, seconds=2.6)
+        calls = _keep_checking_out(shop, seconds=2.3)
     gaps = clock.gaps()
     chaos.timeline.record(
         "note", "request_gaps", target="payments", gaps=[round(g, 3) for g in gaps], calls=calls
     )
     early = [round(g, 2) for g in gaps if g < RETRY_AFTER - 0.25]
     assert len(clock.arrivals) >= 2, (
-        f"the shop called the rate-limited provider {len(clock.arrivals)} time(s) in 2.6 s "
+        f"the shop called the rate-limited provider {len(clock.arrivals)} time(s) in 2.3 s "
         f"of {calls} checkouts: it should try again once Retry-After ({RETRY_AFTER} s) passed"
     )
     assert not early, (
@@ -106,8 +106,6 @@ def test_shop_sends_nothing_before_retry_after_has_passed(chaos: Chaos, shop: Sh
         f"requests at the proxy were shorter than {RETRY_AFTER} s: {early[:10]} s "
         f"({len(clock.arrivals)} requests for {calls} checkouts)"
     )
-    time.sleep(RETRY_AFTER)  # the last Retry-After runs out
-    _checkout(shop)  # healed: paying works again
 
 
 def _refused_fast_with_retry_after(shop: Shop) -> None:
