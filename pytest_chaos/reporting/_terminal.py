@@ -159,6 +159,11 @@ def _backend(record: Mapping[str, Any]) -> str:
     return f"{kind} {version}" if version else str(kind)
 
 
+#: faults, and passed checks, listed per test; a Hypothesis test or a long game day makes
+#: hundreds, which the journal keeps
+_MAX_LISTED = 12
+
+
 def summary_lines(
     results: Sequence[ChaosTestResult], *, verbose: bool = True, width: int | None = None
 ) -> list[SummaryLine]:
@@ -181,9 +186,23 @@ def summary_lines(
             if result.record.get("source"):
                 # a YAML experiment: where it is written
                 lines.append((f"  source  {result.record['source']}", {}))
-            lines.extend((_fault_line(f), {}) for f in result.faults)
-            for check in result.checks:
+            faults = result.faults
+            lines.extend((_fault_line(f), {}) for f in faults[:_MAX_LISTED])
+            if len(faults) > _MAX_LISTED:
+                more = len(faults) - _MAX_LISTED
+                lines.append((f"  ... {_plural(more, 'more fault')} (the journal has all)", {}))
+            # every violated check, and the passed ones up to the limit
+            checks = result.checks
+            passed = [c for c in checks if c.passed]
+            shown_passed = {id(c) for c in passed[:_MAX_LISTED]}
+            for check in checks:
+                if check.passed and id(check) not in shown_passed:
+                    continue
                 lines.extend(_check_lines(check, [a.reason for a in result.aborts], width))
+            if len(passed) > _MAX_LISTED:
+                more = len(passed) - _MAX_LISTED
+                text = f"  ... {_plural(more, 'more passed check')} (the journal has all)"
+                lines.append((text, {}))
             for abort in result.aborts:
                 healed = f"  healed {', '.join(abort.healed)}" if abort.healed else ""
                 where = f"by {abort.source} at {abort.t:.2f}s"

@@ -89,3 +89,23 @@ def test_a_long_skip_reason_keeps_its_first_clause() -> None:
     assert not re.search(r"\w\.\.\.", totals)  # never cut in the middle of a word
     short = summary_lines([_skipped("no postgres", "t.py::test_x")])[-1][0]
     assert "skipped: no postgres" in short
+
+
+def test_a_test_with_hundreds_of_faults_lists_the_first_and_counts_the_rest() -> None:
+    """A Hypothesis schedule test injects faults in every example: the summary lists the
+    first 12 faults and 12 passed checks, counts the rest, and keeps every violation."""
+    tl = Timeline()
+    for i in range(40):
+        tl.record("inject", "latency", target="api", fault_id=f"f{i}", attributes={"latency": i})
+        tl.record("heal", "latency", target="api", fault_id=f"f{i}", by="test")
+        tl.record("check", "steady_state", target="api", passed=True, message=f"ok {i}")
+    tl.record("check", "steady_state", target="api", passed=False, message=MESSAGE)
+    phases = {"call": PhaseInfo(outcome="failed", duration=2.0)}
+    result = ChaosTestResult.build(_record(tl, "t.py::test_many"), phases)
+    lines = [text for text, _ in summary_lines([result])]
+    assert sum(line.startswith("  fault  latency") for line in lines) == 12
+    assert "  ... 28 more faults (the journal has all)" in lines
+    assert sum("PASS" in line for line in lines) == 12
+    assert "  ... 28 more passed checks (the journal has all)" in lines
+    assert any(MESSAGE in line for line in lines)  # the violation is never left out
+    assert lines[-1][0:40].startswith("chaos: 1 test (1 failed); 40 faults")
