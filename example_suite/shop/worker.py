@@ -214,11 +214,14 @@ class Consumer:
         fragile build)."""
         reclaim = "reclaim" not in self.removed
         own_pending = reclaim  # after (re)connecting: what was delivered to us, unacked
+        connected = False  # the group checked on this connection
         next_claim = 0.0
         while not self.stopping.is_set():
             try:
                 self._conn()
-                self.ensure_group()
+                if not connected:
+                    self.ensure_group()
+                    connected = True
                 if own_pending:
                     entries = self._read("0")
                     if entries:
@@ -238,6 +241,7 @@ class Consumer:
                 self.counts["errors"] += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 own_pending = reclaim
+                connected = False
                 self.stopping.wait(self.retry_pause)
 
 
