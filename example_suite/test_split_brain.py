@@ -133,7 +133,7 @@ def test_a_leader_cut_off_from_the_lease_store_gives_way_to_exactly_one_new_lead
     time.sleep(0.5)
     cut = time.time()
     with chaos.partition([a.lease]):
-        time.sleep(2.5)
+        time.sleep(2.0)
     time.sleep(0.5)
 
     rows = schedulers.written()
