@@ -11,6 +11,11 @@ length or by its chunk sizes. At the first thing that is not HTTP/1.x (a Redis `
 a TLS record, a binary length prefix, a line too long, a header it does not follow) it
 gives up and the link stops calling it: from then on the connection costs nothing.
 Bodies cost O(1) per read.
+
+While an HTTP toxic's session parses the same stream as it is read (it counts the
+requests then), the link rests the counter: it hands over between two requests and
+resumes it where the session stands when the toxic goes or the stream stops being
+HTTP to the session (:meth:`RequestCounter.resume`).
 """
 
 from __future__ import annotations
@@ -93,6 +98,26 @@ class RequestCounter:
             if not self._line(line):
                 return False
         return True
+
+    def between_requests(self) -> bool:
+        """Whether the next byte starts a request (nothing of one is pending)."""
+        return self.state == _LINE and not self.line
+
+    def resume(self, kind: str, left: int) -> None:
+        """Continue at a position an HTTP session that counted meanwhile describes
+        (``head``, ``body``, ``chunk`` or ``skip``, see
+        `pytest_chaos.toxics.RequestSource`); feed the bytes it held next."""
+        self.line.clear()
+        self.left = left
+        if kind == "body":
+            self.state = _BODY if left else _LINE
+        elif kind == "chunk":
+            self.state = _CHUNK_SIZE
+        elif kind == "skip":
+            self.state = _CHUNK_DATA if left else _CHUNK_SIZE
+        else:
+            self.state = _LINE
+            self.left = 0
 
     def _partial_ok(self) -> bool:
         """Whether the unfinished line can still become what the state expects."""

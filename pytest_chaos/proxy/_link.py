@@ -6,9 +6,11 @@ objects: ``upstream`` (client to server) and ``downstream`` (server to client). 
 with no toxic forwards each read with one transport write; with toxics it feeds the
 sans-IO chain and sleeps until the chain's deadline. The upstream link also shows what
 it reads to a passive HTTP/1.x request counter (:mod:`._http_count`) until the stream
-turns out not to be HTTP/1.x. Backpressure: a link pauses reading
-its source while its destination's write buffer is over the high-water mark or its
-chain holds more than :data:`CHAIN_HIGH` bytes, so nothing is buffered without bound.
+turns out not to be HTTP/1.x; the counter rests while an HTTP toxic's session parses
+(and counts) the same bytes as they are read (:meth:`Link.on_data`). Backpressure: a
+link pauses reading its source while its destination's write buffer is over the
+high-water mark or its chain holds more than :data:`CHAIN_HIGH` bytes, so nothing is
+buffered without bound.
 """
 
 from __future__ import annotations
@@ -72,6 +74,17 @@ _TOXIC_COUNTERS = frozenset(
         "http_passthrough_connections",
     }
 )
+
+
+class RequestSource(Protocol):
+    """An HTTP session counting a link's requests instead of the passive counter
+    (``pytest_chaos.toxics.Stage.request_source``)."""
+
+    def request_position(self) -> tuple[str, int, bytes] | None: ...
+
+    def follow_requests(self, on: bool) -> bool: ...
+
+    def requests_tail(self) -> tuple[str, int, bytes] | None: ...
 
 
 class ToxicEntry(Protocol):
@@ -275,6 +288,10 @@ class Link:
         #: counts the client's HTTP/1.x requests (``http_requests``) until the stream
         #: turns out not to be HTTP/1.x; None then, and on the downstream link
         self.http: RequestCounter | None = RequestCounter(owner.stats) if self.upstream else None
+        #: the HTTP session that counts instead while it parses the stream as it is read
+        #: (the counter rests in ``_resting`` meanwhile)
+        self.http_source: RequestSource | None = None
+        self._resting: RequestCounter | None = None
 
     def count(self, n: int) -> None:
         """Count bytes read from the source."""
@@ -292,14 +309,48 @@ class Link:
         if self.ended:
             return
         self.count(len(data))
-        if self.http is not None and not self.http.feed(data):
-            self.http = None
+        counter = self.http
+        if counter is not None:
+            if self.chain is not None and counter.between_requests() and self._hand_over():
+                pass  # the chain's HTTP session counts from here on
+            elif not counter.feed(data):
+                self.http = None
         if self.chain is None:
             self.dest_transport.write(data)
             return
         now = self.loop.time()
         self.chain.feed(Piece(data, now), now)
+        source = self.http_source
+        if source is not None:
+            tail = source.requests_tail()
+            if tail is not None:  # the session stopped parsing: the counter goes on
+                self._resume(tail)
         self.pump()
+
+    def _hand_over(self) -> bool:
+        """Rest the passive counter (between two requests) if the chain's first stage
+        is an HTTP session that parses the stream from the same point."""
+        assert self.chain is not None
+        source = self.chain.stages[0].request_source()
+        if source is None or source.request_position() != ("head", 0, b""):
+            return False
+        if not source.follow_requests(True):
+            return False
+        self._resting, self.http, self.http_source = self.http, None, source
+        return True
+
+    def _resume(self, position: tuple[str, int, bytes] | None) -> None:
+        """The HTTP session stops counting: the passive counter goes on from
+        ``position`` (as the session describes it), with the bytes it held."""
+        counter, source = self._resting, self.http_source
+        self._resting = self.http_source = None
+        if source is not None:
+            source.follow_requests(False)
+        if counter is None or position is None:
+            return
+        kind, left, held = position
+        counter.resume(kind, left)
+        self.http = counter if not held or counter.feed(held) else None
 
     def on_eof(self) -> None:
         """The source half-closed."""
@@ -425,6 +476,13 @@ class Link:
         self.stages = stages
         self.rolls = rolls
         self.chain = Chain(list(stages.values())) if stages else None
+        source = self.http_source
+        if source is not None:
+            first = self.chain.stages[0].request_source() if self.chain is not None else None
+            if first is not source:
+                # The session no longer sees the bytes as they are read (gone, or behind
+                # another stage): the counter resumes where it stands.
+                self._resume(source.request_position())
         if self.chain is None:
             self.conn.owner.chained.discard(self)
         else:

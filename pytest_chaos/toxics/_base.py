@@ -26,6 +26,7 @@ __all__ = [
     "LinkContext",
     "Piece",
     "Reply",
+    "RequestSource",
     "Stage",
     "Toxic",
     "ToxicConfigError",
@@ -107,6 +108,26 @@ class AnswerReader(Protocol):
 
 
 Item = Piece | End | Reply | Deliver
+
+
+class RequestSource(Protocol):
+    """An HTTP session counting a link's requests instead of the proxy's passive
+    counter (see :meth:`Stage.request_source`). Positions are ``(kind, n, held)`` with
+    kind ``head`` (between messages or in a head; ``held`` not yet framed), ``body``
+    (``n`` bytes of a Content-Length body to come), ``chunk`` (at a chunk-size line or
+    the trailers) or ``skip`` (``n`` bytes of chunk data and CRLF to come)."""
+
+    def request_position(self) -> tuple[str, int, bytes] | None:
+        """Where the client's stream stands now (None: cannot tell)."""
+        ...
+
+    def follow_requests(self, on: bool) -> bool:
+        """Start (or stop) keeping the bytes from a switch to passthrough on."""
+        ...
+
+    def requests_tail(self) -> tuple[str, int, bytes] | None:
+        """After a switch to passthrough: its position and every byte since."""
+        ...
 
 
 class ToxicConfigError(ValueError):
@@ -277,6 +298,13 @@ class Stage:
         link then keeps its whole chain unchanged and retries the change after each
         poll, so a removal waits for it; new toxics wait too (usually milliseconds)."""
         return False
+
+    def request_source(self) -> RequestSource | None:
+        """The HTTP session that parses and counts (``http_requests``) the client's
+        requests from the bytes this stage gets, if it gets them as they are read (the
+        first stage of an upstream chain); the proxy's passive request counter rests
+        while it does. None for every other stage."""
+        return None
 
     def on_remove(self) -> list[Item]:
         """Items to send after :meth:`drain` when the toxic leaves the link for good

@@ -56,6 +56,21 @@ _FRAMING_PAIR = re.compile(rb"^(content-length|transfer-encoding):([^\r\n]*)", r
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _CLOSE = range(7)
 
 
+def _cursor(state: int, left: int, held: bytes) -> tuple[str, int, bytes] | None:
+    """A scanner state as :meth:`_Scanner.position` describes it."""
+    if state in (_IDLE, _HEAD):
+        return ("head", 0, held)
+    if state == _LENGTH:
+        return ("body", left, held)
+    if state == _CHUNK_SIZE:
+        return ("chunk", 0, held)
+    if state == _CHUNK_DATA:
+        return ("skip", left + 2, held)
+    if state == _CHUNK_END:
+        return ("skip", 2, held)
+    return None  # until close: responses only
+
+
 class _Bad(Exception):
     """The head or a chunk line is not HTTP/1.x."""
 
@@ -111,6 +126,45 @@ class _Scanner:
         self._left = 0  # body bytes still to come (Content-Length, chunk data)
         self.passthrough_reason: str | None = None
         self.messages = 0
+        # Followed by the proxy's passive request counter (see position()): from the
+        # switch to passthrough on, where the stream stood and every byte since.
+        self._follow = False
+        self._tail: bytearray | None = None
+        self._tail_at: tuple[int, int] = (_IDLE, 0)
+
+    def position(self) -> tuple[str, int, bytes] | None:
+        """Where the stream stands after what was fed, for a request counter taking
+        over from here: ``("head", 0, held)`` (between messages or in a head, ``held``
+        not yet framed), ``("body", n, b"")`` (``n`` bytes of a Content-Length body to
+        come), ``("chunk", 0, held)`` (at a chunk-size line or the trailers), ``("skip",
+        n, held)`` (``n`` bytes of chunk data and its CRLF to come); None in passthrough
+        (see :meth:`follow`)."""
+        if self.passthrough_reason is not None:
+            return None
+        return _cursor(self._state, self._left, bytes(self._buf))
+
+    def follow(self, on: bool) -> None:
+        """Keep (``on``) or stop keeping what :meth:`tail` returns."""
+        self._follow = on
+        if not on:
+            self._tail = None
+
+    def tail(self) -> tuple[str, int, bytes] | None:
+        """Once the stream went passthrough while followed: the position (as
+        :meth:`position` gives it) of the switch and every byte from there on; following
+        stops. None while the stream is parsed or not followed."""
+        tail = self._tail
+        if tail is None:
+            return None
+        self.follow(False)
+        state, left = self._tail_at
+        kind, n, _ = _cursor(state, left, b"") or ("head", 0, b"")
+        return kind, n, bytes(tail)
+
+    def _keep_tail(self, state: int, left: int, first: bytes) -> None:
+        if self._follow and self._tail is None:
+            self._tail_at = (state, left)
+            self._tail = bytearray(first)
 
     @property
     def passthrough(self) -> bool:
@@ -124,9 +178,11 @@ class _Scanner:
 
     def switch_to_passthrough(self, reason: str) -> bytes:
         """Stop parsing; return every byte held so far (to be forwarded unchanged)."""
+        held = bytes(self._buf)
         if self.passthrough_reason is None:
             self.passthrough_reason = reason
-        held = bytes(self._buf)
+            if self._follow:
+                self._keep_tail(self._state, self._left, held)
         self._buf.clear()
         self._state = _IDLE
         return held
@@ -167,7 +223,9 @@ class _Scanner:
         """Parse ``data``; return the pieces it completes, in stream order."""
         if not data:
             return []
-        if self.passthrough:
+        if self.passthrough_reason is not None:
+            if self._tail is not None:
+                self._tail += data
             return [Piece("raw", data)]
         pieces: list[Piece] = []
         # Fast paths while nothing is held: a body whose length is known or that runs
@@ -199,10 +257,13 @@ class _Scanner:
             else:
                 break
             data = data[n:]
-            if not data:
+            if self.passthrough_reason is not None:
+                if self._follow:
+                    self._keep_tail(self._state, self._left, data)
+                if data:
+                    pieces.append(Piece("raw", data))
                 return pieces
-            if self.passthrough:
-                pieces.append(Piece("raw", data))
+            if not data:
                 return pieces
         self._buf += data
         self._run(pieces)
@@ -335,6 +396,8 @@ class _Scanner:
                 pos = blank.end()
         if self.passthrough:
             rest = bytes(buf[pos:])
+            if self._follow:
+                self._keep_tail(self._state, self._left, rest)
             buf.clear()
             self._state = _IDLE
             if rest:

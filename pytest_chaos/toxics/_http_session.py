@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 
 import h11
 
-from pytest_chaos.toxics._http_framing import splitters
+from pytest_chaos.toxics._http_framing import RequestScanner, splitters
 from pytest_chaos.toxics._http_parse import Piece, RequestInfo
 
 __all__ = ["CopyJob", "HttpRule", "HttpSession", "Output", "Plan", "build_response"]
@@ -193,6 +193,30 @@ class HttpSession:
     def in_flight(self) -> int:
         """Requests whose response has not been fully delivered yet."""
         return len(self._slots) + sum(isinstance(x, _Slot) for x in self._queue)
+
+    # -- the proxy's passive request counter --------------------------------------------
+
+    def request_position(self) -> tuple[str, int, bytes] | None:
+        """Where the client's stream stands, for a request counter resuming there (see
+        ``RequestScanner.position``); None if that cannot be told (passthrough, or the
+        h11 backend)."""
+        requests = self._requests
+        return requests.position() if isinstance(requests, RequestScanner) else None
+
+    def follow_requests(self, on: bool) -> bool:
+        """Keep (or stop keeping) what the client sends from a switch to passthrough
+        on, for :meth:`requests_tail`; False if this backend cannot."""
+        requests = self._requests
+        if not isinstance(requests, RequestScanner):
+            return False
+        requests.follow(on)
+        return True
+
+    def requests_tail(self) -> tuple[str, int, bytes] | None:
+        """Once the client's stream went passthrough while followed: where it stood and
+        every byte since (following stops); else None."""
+        requests = self._requests
+        return requests.tail() if isinstance(requests, RequestScanner) else None
 
     @property
     def gated(self) -> bool:

@@ -360,6 +360,13 @@ class HttpStage(Stage):
     def finishing(self) -> bool:
         return self.parsing and self.session.finishing(self.upstream)
 
+    def request_source(self) -> HttpSession | None:
+        # Only the upstream stage that parses, with nothing handed back to pass on: it
+        # then sees every byte as it is read (the link asks only its first stage).
+        if self.upstream and self.parsing and not self.conversation.skip[True]:
+            return self.session
+        return None
+
     def drain(self) -> list[Item]:
         """The chain is being rebuilt. What this stage holds (delayed requests) has been
         parsed already: rather than hand it back to be fed through the new chain (and
