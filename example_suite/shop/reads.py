@@ -9,9 +9,9 @@ two rules keep the answers honest:
   (``?after=<lsn>``) goes to the replica only once the replica has replayed that
   position (it waits up to 100 ms), else to the primary;
 - **bounded staleness**: a read without it accepts stale data, but only so stale: a
-  monitor measures the replica's lag every 100 ms (the primary's
+  monitor measures the replica's lag every 50 ms (the primary's
   ``pg_current_wal_insert_lsn`` minus the replica's ``pg_last_wal_replay_lsn``), and
-  while it exceeds ``SHOP_REPLICA_MAX_LAG_BYTES`` (default 8192) reads go to the primary.
+  while it exceeds ``SHOP_REPLICA_MAX_LAG_BYTES`` (default 4096) reads go to the primary.
 
 ``SHOP_FRAGILE=read_your_writes`` removes both: every list read goes to the replica,
 however far behind it is.
@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ReplicaReads", "lsn_bytes", "register"]
 
-_MONITOR_INTERVAL = 0.1
+_MONITOR_INTERVAL = 0.05
 _CATCH_UP_WAIT = 0.1
-_DEFAULT_MAX_LAG = 8192
+_DEFAULT_MAX_LAG = 4096
 
 _LIST = "SELECT id FROM orders WHERE customer = %s ORDER BY id"
 

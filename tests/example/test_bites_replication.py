@@ -23,7 +23,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     REPLICATION + "test_stale_reads_stay_within_the_staleness_bound": (
         "failed",
-        ("staleness bound violated:", "bytes of WAL behind the primary > allowed 16384"),
+        ("staleness bound violated:", "bytes of WAL behind the primary > allowed 32768"),
     ),
     REPLICATION + "test_the_replica_catches_up_within_3s_after_the_link_heals": ("passed", ()),
 }
