@@ -7,6 +7,8 @@
 - `Fault` (_fault.py): one injected fault, healed once;
 - service faults (_service_faults.py) and message faults (_messages.py): functions
   that `Chaos` binds as its methods;
+- zones and regions: `chaos.group(name, members)` returns a `FaultGroup` whose faults
+  hit every member as one injection (_groups.py);
 - game days: `chaos.schedule(steps)` with `Step`, `SteadyState`, `Recovers`,
   `AbortWhen`, returning a `ScheduleRun` (_schedule.py);
 - safety: `BlastRadius` and `ChaosSpec` (_spec.py), the injection checks (_radius.py),
