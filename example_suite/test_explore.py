@@ -5,10 +5,13 @@ runs it once without a fault and once per target x fault of the default catalogu
 (TCP faults on PostgreSQL and Redis, TCP and HTTP faults on the payment provider), and
 prints the resilience matrix. The hypotheses are the shop's promises, whatever fails:
 
-- every answer is a success or a clean refusal (502/503 with a reason), never a hang;
+- browsing always shows a product read before (fresh, cached or marked stale), also
+  when the cache and the database fail together (``test_explore_browse_pairs``);
+- every order or payment answers with a success or a clean refusal (502/503 with a
+  reason), never a hang;
 - a payment reaches the provider at most 1.5 times per checkout on average over four
   checkouts (retries are capped, the breaker cuts an outage off: 3 + 2 attempts, then
-  none), and no order is charged twice.
+  none; a 429 asks for fewer: at most one), and no order is charged twice.
 
 The fault is injected when the scenario starts, into the proxies the ``shop`` fixture
 created; it is healed when the scenario returns.
@@ -23,7 +26,7 @@ import pytest
 
 from example_suite.shop.harness import ShopRequestFailed
 from example_suite.shop.testbed import Shop
-from pytest_chaos import Chaos
+from pytest_chaos import BlastRadius, Chaos
 
 TARGETS = {"postgres": "tcp", "redis": "tcp", "payments": "http"}
 #: a client that waits longer than any of the shop's own deadlines: a hang is the
@@ -55,9 +58,18 @@ def explored_shop(start_shop: Callable[..., Shop]) -> Shop:
 @pytest.mark.chaos_explore(targets=TARGETS)
 @pytest.mark.chaos(blast_radius=list(TARGETS))
 def test_explore_browse(chaos: Chaos, explored_shop: Shop) -> None:
-    """Hypothesis: browsing answers every call (a product, or a clean 503) in time."""
+    """Hypothesis: a product read before is always shown (from the cache, the database,
+    or the last read, marked stale), in time."""
     shop = explored_shop
-    chaos.steady_state(_clean(lambda: shop.app.get("/products/mug")), calls=2)
+    chaos.steady_state(lambda: shop.app.get("/products/mug"), calls=2)
+
+
+@pytest.mark.chaos_explore(targets=["redis", "postgres"], faults=["down", "timeout"], pairs=True)
+@pytest.mark.chaos(blast_radius=BlastRadius(targets=("redis", "postgres"), max_concurrent_faults=2))
+def test_explore_browse_pairs(chaos: Chaos, explored_shop: Shop) -> None:
+    """Hypothesis: the same, with the cache and the database failing together."""
+    shop = explored_shop
+    chaos.steady_state(lambda: shop.app.get("/products/mug"), calls=2)
 
 
 @pytest.mark.proxy_extensions
@@ -88,10 +100,12 @@ def test_explore_pay(chaos: Chaos, explored_shop: Shop) -> None:
         # a duplicated request is one attempt that arrives twice: count charges instead
         chaos.steady_state(_clean(checkout), calls=2)
     else:
+        # a 429 asks the shop to wait: then not even the first retry is allowed
+        rate_limited = explored is not None and str(explored.fault).startswith("http_error:429")
         chaos.retries(
             _clean(checkout),
             proxy=shop.pay,
-            max_attempts_per_call=1.5,
+            max_attempts_per_call=1.0 if rate_limited else 1.5,
             calls=4,
             counter="http_requests",
         )
