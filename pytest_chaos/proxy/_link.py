@@ -82,9 +82,15 @@ class RequestSource(Protocol):
 
     def request_position(self) -> tuple[str, int, bytes] | None: ...
 
-    def follow_requests(self, on: bool) -> bool: ...
+    def follow_requests(self, on: bool) -> RequestFollower | None: ...
 
-    def requests_tail(self) -> tuple[str, int, bytes] | None: ...
+
+class RequestFollower(Protocol):
+    """Keeps the bytes of a request stream from its switch to passthrough on."""
+
+    pending_tail: bytearray | None
+
+    def tail(self) -> tuple[str, int, bytes] | None: ...
 
 
 class ToxicEntry(Protocol):
@@ -291,6 +297,7 @@ class Link:
         #: the HTTP session that counts instead while it parses the stream as it is read
         #: (the counter rests in ``_resting`` meanwhile)
         self.http_source: RequestSource | None = None
+        self._follower: RequestFollower | None = None
         self._resting: RequestCounter | None = None
 
     def count(self, n: int) -> None:
@@ -308,7 +315,10 @@ class Link:
         """Bytes read from the source."""
         if self.ended:
             return
-        self.count(len(data))
+        if self.upstream:
+            self.stats.bytes_upstream += len(data)
+        else:
+            self.stats.bytes_downstream += len(data)
         counter = self.http
         if counter is not None:
             if self.chain is not None and counter.between_requests() and self._hand_over():
@@ -320,12 +330,10 @@ class Link:
             return
         now = self.loop.time()
         self.chain.feed(Piece(data, now), now)
-        source = self.http_source
-        if source is not None:
-            tail = source.requests_tail()
-            if tail is not None:  # the session stopped parsing: the counter goes on
-                self._resume(tail)
-        self.pump()
+        follower = self._follower
+        if follower is not None and follower.pending_tail is not None:
+            self._resume(follower.tail())  # the session stopped parsing: the counter goes on
+        self.pump(now)
 
     def _hand_over(self) -> bool:
         """Rest the passive counter (between two requests) if the chain's first stage
@@ -334,16 +342,18 @@ class Link:
         source = self.chain.stages[0].request_source()
         if source is None or source.request_position() != ("head", 0, b""):
             return False
-        if not source.follow_requests(True):
+        follower = source.follow_requests(True)
+        if follower is None:
             return False
         self._resting, self.http, self.http_source = self.http, None, source
+        self._follower = follower
         return True
 
     def _resume(self, position: tuple[str, int, bytes] | None) -> None:
         """The HTTP session stops counting: the passive counter goes on from
         ``position`` (as the session describes it), with the bytes it held."""
         counter, source = self._resting, self.http_source
-        self._resting = self.http_source = None
+        self._resting = self.http_source = self._follower = None
         if source is not None:
             source.follow_requests(False)
         if counter is None or position is None:
@@ -361,15 +371,18 @@ class Link:
         self.chain.feed(End("eof"), now)
         self.pump()
 
-    def pump(self) -> None:
-        """Write what is due and sleep until the next deadline."""
+    def pump(self, now: float | None = None) -> None:
+        """Write what is due (at ``now``, by default the loop's time) and sleep until the
+        next deadline."""
         self._timer = None
         chain = self.chain
         if chain is None or self.conn.closed:
             return
+        if now is None:
+            now = self.loop.time()
         # epoll sleeps in whole milliseconds, rounded up: wake half a millisecond early
         # and release what is due within that half, so timing errors centre on zero.
-        for item in chain.poll(self.loop.time() + TIMER_SLACK):
+        for item in chain.poll(now + TIMER_SLACK):
             self.perform(item)
             if self.conn.closed:
                 return

@@ -26,6 +26,7 @@ __all__ = [
     "LinkContext",
     "Piece",
     "Reply",
+    "RequestFollower",
     "RequestSource",
     "Stage",
     "Toxic",
@@ -121,12 +122,20 @@ class RequestSource(Protocol):
         """Where the client's stream stands now (None: cannot tell)."""
         ...
 
-    def follow_requests(self, on: bool) -> bool:
-        """Start (or stop) keeping the bytes from a switch to passthrough on."""
+    def follow_requests(self, on: bool) -> RequestFollower | None:
+        """Start (or stop) keeping the bytes from a switch to passthrough on; returns
+        what keeps them (None when off or impossible)."""
         ...
 
-    def requests_tail(self) -> tuple[str, int, bytes] | None:
-        """After a switch to passthrough: its position and every byte since."""
+
+class RequestFollower(Protocol):
+    """Keeps a request stream's bytes from its switch to passthrough on."""
+
+    #: set (to the bytes so far) once the stream went passthrough
+    pending_tail: bytearray | None
+
+    def tail(self) -> tuple[str, int, bytes] | None:
+        """The position of the switch and every byte since; following stops."""
         ...
 
 

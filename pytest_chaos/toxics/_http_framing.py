@@ -99,10 +99,13 @@ def _framing(headers: list[tuple[bytes, bytes]]) -> int | None:
     chunked = False
     for name, value in headers:
         if name == b"content-length":
-            values = {v.strip() for v in value.split(b",")}
-            if len(values) != 1:
-                raise _Bad("conflicting Content-Length headers")
-            one = values.pop()
+            if b"," in value:
+                values = {v.strip() for v in value.split(b",")}
+                if len(values) != 1:
+                    raise _Bad("conflicting Content-Length headers")
+                one = values.pop()
+            else:
+                one = value.strip()
             if not one.isdigit() or len(one) > 20 or (length is not None and one != length):
                 raise _Bad(f"bad Content-Length {value!r}")
             length = one
@@ -129,7 +132,8 @@ class _Scanner:
         # Followed by the proxy's passive request counter (see position()): from the
         # switch to passthrough on, where the stream stood and every byte since.
         self._follow = False
-        self._tail: bytearray | None = None
+        #: bytes from the switch to passthrough on (while followed), see tail()
+        self.pending_tail: bytearray | None = None
         self._tail_at: tuple[int, int] = (_IDLE, 0)
 
     def position(self) -> tuple[str, int, bytes] | None:
@@ -147,13 +151,13 @@ class _Scanner:
         """Keep (``on``) or stop keeping what :meth:`tail` returns."""
         self._follow = on
         if not on:
-            self._tail = None
+            self.pending_tail = None
 
     def tail(self) -> tuple[str, int, bytes] | None:
         """Once the stream went passthrough while followed: the position (as
         :meth:`position` gives it) of the switch and every byte from there on; following
         stops. None while the stream is parsed or not followed."""
-        tail = self._tail
+        tail = self.pending_tail
         if tail is None:
             return None
         self.follow(False)
@@ -162,9 +166,9 @@ class _Scanner:
         return kind, n, bytes(tail)
 
     def _keep_tail(self, state: int, left: int, first: bytes) -> None:
-        if self._follow and self._tail is None:
+        if self._follow and self.pending_tail is None:
             self._tail_at = (state, left)
-            self._tail = bytearray(first)
+            self.pending_tail = bytearray(first)
 
     @property
     def passthrough(self) -> bool:
@@ -224,8 +228,8 @@ class _Scanner:
         if not data:
             return []
         if self.passthrough_reason is not None:
-            if self._tail is not None:
-                self._tail += data
+            if self.pending_tail is not None:
+                self.pending_tail += data
             return [Piece("raw", data)]
         pieces: list[Piece] = []
         # Fast paths while nothing is held: a body whose length is known or that runs
@@ -424,6 +428,7 @@ class RequestScanner(_Scanner):
 
     _line_prefix = _REQUEST_LINE_PREFIX
     _last: RequestInfo | None = None
+    _switches = False  # the last request asks to leave HTTP (its switches_protocol)
 
     def _head(self, lines: list[bytes], raw: bytes, pieces: list[Piece]) -> None:
         match = _REQUEST_LINE.fullmatch(_first_line(lines))
@@ -439,6 +444,7 @@ class RequestScanner(_Scanner):
             headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers),
         )
         self._last = info
+        self._switches = info.switches_protocol
         pieces.append(Piece("head", raw, request=info))
         self._body(framing, False, pieces)
 
@@ -469,14 +475,18 @@ class RequestScanner(_Scanner):
             headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers),
         )
         self._last = info
+        switches = method == b"CONNECT"
+        for name, _ in headers:
+            if name == b"upgrade":
+                switches = True
+        self._switches = switches
         pieces.append(Piece("head", bytes(buf[pos:stop]), request=info))
         self._body(framing, False, pieces)
         return True
 
     def _done(self, pieces: list[Piece]) -> None:
         super()._done(pieces)
-        last = self._last
-        if last is not None and last.switches_protocol:
+        if self._switches:
             self._switch("protocol switch requested")
 
 

@@ -203,20 +203,15 @@ class HttpSession:
         requests = self._requests
         return requests.position() if isinstance(requests, RequestScanner) else None
 
-    def follow_requests(self, on: bool) -> bool:
+    def follow_requests(self, on: bool) -> RequestScanner | None:
         """Keep (or stop keeping) what the client sends from a switch to passthrough
-        on, for :meth:`requests_tail`; False if this backend cannot."""
+        on; returns the request scanner that keeps it (its ``pending_tail`` is set
+        once there is a tail, ``tail()`` takes it), None if off or this backend cannot."""
         requests = self._requests
         if not isinstance(requests, RequestScanner):
-            return False
+            return None
         requests.follow(on)
-        return True
-
-    def requests_tail(self) -> tuple[str, int, bytes] | None:
-        """Once the client's stream went passthrough while followed: where it stood and
-        every byte since (following stops); else None."""
-        requests = self._requests
-        return requests.tail() if isinstance(requests, RequestScanner) else None
+        return requests if on else None
 
     @property
     def gated(self) -> bool:
