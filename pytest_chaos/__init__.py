@@ -22,6 +22,7 @@ _LAZY: dict[str, str] = {
     "Chaos": "pytest_chaos.experiment",
     "ChaosProxy": "pytest_chaos.experiment",
     "Fault": "pytest_chaos.experiment",
+    "FaultGroup": "pytest_chaos.experiment",
     "Duplicator": "pytest_chaos.experiment",
     "Corrupter": "pytest_chaos.experiment",
     "ToxiproxyClient": "pytest_chaos.client",
@@ -76,6 +77,7 @@ __all__ = [
     "EmbeddedServer",
     "Event",
     "Fault",
+    "FaultGroup",
     "GuardTripped",
     "History",
     "HistoryViolated",
@@ -136,6 +138,7 @@ if TYPE_CHECKING:
         Corrupter,
         Duplicator,
         Fault,
+        FaultGroup,
     )
     from pytest_chaos.proxy import EmbeddedServer
     from pytest_chaos.services import ChaosServices, Service

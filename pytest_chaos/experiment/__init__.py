@@ -37,6 +37,7 @@ __all__ = [
     "Corrupter",
     "Duplicator",
     "Fault",
+    "FaultGroup",
     "ReaperHandle",
     "ReaperLink",
     "Recovers",
@@ -59,6 +60,7 @@ _LAZY = {
     "Chaos": "pytest_chaos.experiment._chaos",
     "ChaosProxy": "pytest_chaos.experiment._proxy_handle",
     "Fault": "pytest_chaos.experiment._fault",
+    "FaultGroup": "pytest_chaos.experiment._groups",
     "Duplicator": "pytest_chaos.experiment._messages",
     "Corrupter": "pytest_chaos.experiment._messages",
     "FIX": "pytest_chaos.experiment._spec",
@@ -76,6 +78,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from pytest_chaos.experiment._chaos import Chaos
     from pytest_chaos.experiment._fault import Fault
+    from pytest_chaos.experiment._groups import FaultGroup
     from pytest_chaos.experiment._messages import Corrupter, Duplicator
     from pytest_chaos.experiment._names import dead_run_proxies, new_run_id, server_name
     from pytest_chaos.experiment._proxy_handle import ChaosProxy
