@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import psycopg
 import pytest
 
 from pytest_chaos import Chaos
@@ -16,6 +15,8 @@ from pytest_chaos.services import ChaosServices
 from pytest_chaos.services._replica import parse_via, replica_binaries
 
 from ..conftest import _not_available
+
+psycopg = pytest.importorskip("psycopg")
 
 
 def _wait_for(query: str, url: str, expected: object, within: float = 10.0) -> object:
