@@ -57,9 +57,13 @@ class Connection:
     def _count(self, name: str, n: int) -> None:
         """A toxic's count. ``http_requests`` is the passive counter's while it still
         follows the client's stream (an HTTP toxic would count the same requests)."""
-        if name == "http_requests" and self.up is not None and self.up.http is not None:
-            return
-        self.owner.stats.add(name, n)
+        if name == "http_requests":
+            if self.up is None or self.up.http is None:
+                self.owner.stats.http_requests += n
+        elif name == "http_responses":
+            self.owner.stats.http_responses += n
+        else:
+            self.owner.stats.add(name, n)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -85,24 +85,42 @@ class CopyJob:
     together: bool
 
 
-@dataclass(eq=False, slots=True)
 class _Slot:
-    request: RequestInfo
-    kind: Literal["forward", "synthetic"]
+    """One request in flight. The defaults are class attributes: a plain forwarded
+    request sets four attributes, not seventeen."""
+
     copies: int = 1
     due: float = 0.0
     copy: bytearray | None = None  # duplicated: the raw request, kept to send it again
     answer: bytes = b""  # synthetic: the response, written once the request is read
-    out: bytearray = field(default_factory=bytearray)  # synthetic bytes not yet written
     complete: bool = False  # synthetic: the request ended and the response is ready
     close: bool = False
     responses: int = 0  # forwarded: responses completed so far
-    held: bytearray = field(default_factory=bytearray)  # duplicated: the first answer
     streaming: bool = False  # duplicated: the first answer was too big to hold
     together: bool = False  # duplicated: copies go with the original, at once
     pending: int = 0  # duplicated: copies not yet answered or lost
     data: bytes | None = None  # duplicated: the whole request, until its copies are asked for
     answered: bool = False  # the upstream connection's answer is complete
+
+    def __init__(
+        self,
+        request: RequestInfo,
+        kind: Literal["forward", "synthetic"],
+        *,
+        copies: int = 1,
+        close: bool = False,
+    ) -> None:
+        self.request = request
+        self.kind = kind
+        self.out = bytearray()  # synthetic bytes not yet written
+        self.held = bytearray()  # duplicated: the first answer
+        if copies != 1:
+            self.copies = copies
+        if close:
+            self.close = close
+
+    def __repr__(self) -> str:
+        return f"<_Slot {self.kind} {self.request.method} {self.request.target!r}>"
 
 
 def build_response(
@@ -277,8 +295,8 @@ class HttpSession:
                 slot.out += _CONTINUE
             slot.answer = plan.response
         else:
-            slot = _Slot(request, "forward", copies=max(plan.copies, 1))
-            slot.due = now + max(plan.delay, 0.0)
+            slot = _Slot(request, "forward", copies=plan.copies if plan.copies > 1 else 1)
+            slot.due = now + plan.delay if plan.delay > 0.0 else now
             self._expect.append(request)  # copies are answered on their own connections
             if slot.copies > 1:
                 slot.copy = bytearray()
@@ -295,7 +313,7 @@ class HttpSession:
             return
         if slot.kind == "forward":
             if slot.copy is None or not slot.together:
-                self._send(out, raw, max(now, slot.due))
+                self._send(out, raw, now if now > slot.due else slot.due)
             if slot.copy is not None:
                 slot.copy += raw
                 if len(slot.copy) > MAX_COPY_BYTES:
@@ -388,7 +406,8 @@ class HttpSession:
         if self._up_held is not None:
             self._up_held.append(data)
             return
-        due = max(due, self._floor)
+        if due < self._floor:
+            due = self._floor
         self._floor = due
         out.to_server.append((due, data))
 
