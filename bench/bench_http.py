@@ -22,6 +22,8 @@ parser backends instead (``PYTEST_CHAOS_HTTP_PARSER`` in the proxy's environment
 each run and backend, the keep-alive GET rate through the plain proxy, with an
 ``http_error`` matching nothing and with an ``http_delay`` of 0 ms, one right after the
 other, each toxic as a ratio to the plain proxy of that run; medians over the runs.
+With ``--interleave B`` the three setups are three proxies of one server measured in
+alternating blocks of ``B`` requests (steadier on a machine whose load changes).
 """
 
 from __future__ import annotations
@@ -186,6 +188,97 @@ def compare_parsers(parsers: list[str], n: int, runs: int) -> None:
             print(f"{parser} {label} ratios per run: {each}")
 
 
+def compare_interleaved(parsers: list[str], n: int, runs: int, block: int) -> None:
+    """As :func:`compare_parsers`, but the three setups are three proxies of one server
+    (one with no toxic, one with each toxic) measured in alternating blocks of ``block``
+    requests, each on its own keep-alive connection: a change of the machine's load
+    then weighs on the three alike, which the sequential runs cannot ensure."""
+    tmp = tempfile.mkdtemp()
+    upstream, up_address = start_upstream(tmp)
+    procs = []
+    session = requests.Session()
+    setups: list[tuple[str, tuple[str, dict[str, Any]] | None]] = [
+        ("plain", None),
+        ("nothing", ("http_error", {"path_prefix": "/x"})),
+        ("delay0", ("http_delay", {"delay": 0})),
+    ]
+    rates: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[tuple[str, str], list[float]] = {}
+    try:
+        vias: dict[tuple[str, str], str] = {}
+        for parser in parsers:
+            proc, api = start_proxy(parser)
+            procs.append(proc)
+            for label, spec in setups:
+                r = session.post(
+                    f"{api}/proxies",
+                    json={"name": label, "listen": "127.0.0.1:0", "upstream": up_address},
+                    timeout=10,
+                )
+                r.raise_for_status()
+                vias[parser, label] = str(r.json()["listen"])
+                if spec is not None:
+                    session.post(
+                        f"{api}/proxies/{label}/toxics",
+                        json={"type": spec[0], "stream": "upstream", "attributes": spec[1]},
+                        timeout=10,
+                    ).raise_for_status()
+        for _ in range(runs):
+            for parser in parsers:
+                session.post(f"http://{up_address}/_reset", timeout=10)
+                conns = {label: connect(vias[parser, label]) for label, _ in setups}
+                spent = dict.fromkeys(conns, 0.0)
+                try:
+                    for conn in conns.values():
+                        conn.request("GET", "/warm")
+                        conn.getresponse().read()
+                    for b in range(max(n // block, 1)):
+                        order = [label for label, _ in setups]
+                        shift = b % len(order)  # who goes first rotates
+                        for label in order[shift:] + order[:shift]:
+                            conn = conns[label]
+                            started = time.perf_counter()
+                            for i in range(block):
+                                conn.request("GET", f"/r/{b}/{i}")
+                                conn.getresponse().read()
+                            spent[label] += time.perf_counter() - started
+                finally:
+                    for conn in conns.values():
+                        conn.close()
+                done = max(n // block, 1) * block
+                for label in conns:
+                    rates.setdefault((parser, label), []).append(done / spent[label])
+                    ratios.setdefault((parser, label), []).append(spent["plain"] / spent[label])
+    finally:
+        session.close()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        upstream.terminate()
+        upstream.wait(10)
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"keep-alive GETs: {n} per setup and run, interleaved in blocks of {block}; "
+          f"medians of {runs} runs")  # fmt: skip
+    print()
+    print(
+        "| parser | plain proxy req/s | matching nothing req/s (ratio) | delay 0 ms req/s (ratio) |"
+    )
+    print("|---|---|---|---|")
+    for parser in parsers:
+        cells = [f"{statistics.median(rates[parser, 'plain']):.0f}"]
+        for label in ("nothing", "delay0"):
+            rate = statistics.median(rates[parser, label])
+            ratio = statistics.median(ratios[parser, label])
+            cells.append(f"{rate:.0f} (**{ratio:.2f}**)")
+        print(f"| {parser} | " + " | ".join(cells) + " |")
+    print()
+    for parser in parsers:
+        for label in ("nothing", "delay0"):
+            each = " ".join(f"{x:.2f}" for x in ratios[parser, label])
+            print(f"{parser} {label} ratios per run: {each}")
+
+
 def main() -> None:
     if "--parsers" in sys.argv:
         args = sys.argv[1:]
@@ -197,6 +290,12 @@ def main() -> None:
             j = args.index("--runs")
             runs = int(args[j + 1])
             del args[j : j + 2]
+        if "--interleave" in args:
+            k = args.index("--interleave")
+            block = int(args[k + 1])
+            del args[k : k + 2]
+            compare_interleaved(parsers, int(args[0]) if args else 1000, runs, block)
+            return
         compare_parsers(parsers, int(args[0]) if args else 1000, runs)
         return
     tmp = tempfile.mkdtemp()

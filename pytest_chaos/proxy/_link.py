@@ -392,10 +392,9 @@ class Link:
             self.sync()
             if self.chain is not chain:
                 return
-        due = chain.deadline()
+        due, buffered = chain.status()
         if due is not None:
             self._timer = self.loop.call_at(due - TIMER_SLACK, self.pump)
-        buffered = chain.buffered()
         if buffered > CHAIN_HIGH:
             self.set_paused("chain", True)
         elif buffered < CHAIN_LOW and "chain" in self._pause_reasons:

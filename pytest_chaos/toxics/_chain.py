@@ -30,7 +30,7 @@ class Chain:
         """Everything that leaves the chain at ``now``, in order."""
         one = self._one
         if one is not None:
-            return [] if one.deadline() is None else one.poll(now)
+            return one.poll(now)
         stages = self.stages
         last = len(stages) - 1
         out: list[Item] = []
@@ -59,6 +59,14 @@ class Chain:
             if due is not None and (best is None or due < best):
                 best = due
         return best
+
+    def status(self) -> tuple[float | None, int]:
+        """:meth:`deadline` and :meth:`buffered` in one call (the link asks after each
+        poll)."""
+        one = self._one
+        if one is not None:
+            return one.deadline(), one.buffered
+        return self.deadline(), self.buffered()
 
     def buffered(self) -> int:
         """Bytes held by the stages (for backpressure)."""

@@ -49,7 +49,7 @@ _REQUEST_LINE_CR = re.compile(
 )
 _STATUS_LINE_CR = re.compile(rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?:[ \t][^\r\n]*)?\r?")
 _HEADER_LINES = re.compile(b"(?:" + _TCHAR + rb"+:[^\x00-\x08\x0a-\x1f\x7f]*\r?\n)*")
-_HEADER_PAIR = re.compile(b"(" + _TCHAR + rb"+):([^\r\n]*)")
+_HEADER_TEXT = re.compile("(" + _TCHAR.decode() + "+):([^\r\n]*)")
 _FRAMING_PAIR = re.compile(rb"^(content-length|transfer-encoding):([^\r\n]*)", re.I | re.M)
 
 # Scanner states.
@@ -457,13 +457,14 @@ class RequestScanner(_Scanner):
         if last > nl:
             if _HEADER_LINES.fullmatch(buf, nl + 1, last + 1) is None:
                 return False
-            headers = [
-                (k.lower(), v.strip(b" \t")) for k, v in _HEADER_PAIR.findall(buf, nl + 1, last + 1)
-            ]
+            pairs = _FRAMING_PAIR.findall(buf, nl + 1, last + 1)
+            # Decoded once, split by one search (the lines are known to be headers).
+            text = buf[nl + 1 : last + 1].decode("latin-1")
+            headers = tuple([(k.lower(), v.strip(" \t")) for k, v in _HEADER_TEXT.findall(text)])
         else:
-            headers = []
+            pairs, headers = [], ()
         try:
-            framing = _framing(headers)
+            framing = _framing([(k.lower(), v.strip(b" \t")) for k, v in pairs]) if pairs else None
         except _Bad:
             return False
         self._start()
@@ -472,12 +473,12 @@ class RequestScanner(_Scanner):
             method=method.decode("ascii"),
             target=target.decode("latin-1"),
             http_version=version.decode("ascii"),
-            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers),
+            headers=headers,
         )
         self._last = info
         switches = method == b"CONNECT"
         for name, _ in headers:
-            if name == b"upgrade":
+            if name == "upgrade":
                 switches = True
         self._switches = switches
         pieces.append(Piece("head", bytes(buf[pos:stop]), request=info))
