@@ -154,12 +154,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = [item for item in items if id(item) not in gone]
             config.hook.pytest_deselected(items=dropped)
         return
-    # seconds: run the cells in seeded order, so the ones a spent budget skips are random
-    order = list(cells)
-    rng.shuffle(order)
-    moved = [items[i] for i in order]
-    for slot, item in zip(sorted(cells), moved, strict=True):
-        items[slot] = item
+    # seconds: run each test's cells in seeded order (items stay next to their test's,
+    # so module fixtures are not set up twice): the cells a spent budget skips are random
+    groups: dict[str, list[int]] = {}
+    for i in cells:
+        groups.setdefault(items[i].nodeid.partition("[")[0], []).append(i)
+    for slots in groups.values():
+        order = list(slots)
+        rng.shuffle(order)
+        moved = [items[i] for i in order]
+        for slot, item in zip(slots, moved, strict=True):
+            items[slot] = item
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
