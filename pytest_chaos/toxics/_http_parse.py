@@ -25,7 +25,7 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import h11
 
@@ -96,14 +96,14 @@ class RequestInfo:
         return self.method == "CONNECT" or self.header("upgrade") is not None
 
 
-@dataclass(frozen=True)
-class Piece:
+class Piece(NamedTuple):
     """A run of raw bytes and what it is.
 
     ``head`` is a request or final response head (``request`` or ``status`` set),
     ``interim`` a 1xx response head, ``body`` part of a body, ``end`` the bytes that
     complete the message (possibly empty), ``raw`` bytes of a stream that is not (or no
-    longer) HTTP.
+    longer) HTTP. A named tuple: several are made per message, and it makes them at
+    half the cost of a frozen dataclass.
     """
 
     kind: PieceKind
