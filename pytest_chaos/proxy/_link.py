@@ -329,10 +329,17 @@ class Link:
             self.dest_transport.write(data)
             return
         now = self.loop.time()
-        self.chain.feed(Piece(data, now), now)
+        chain = self.chain
+        direct = chain.take(data, now)
         follower = self._follower
         if follower is not None and follower.pending_tail is not None:
             self._resume(follower.tail())  # the session stopped parsing: the counter goes on
+        if direct is not None and not self.conn.closed and self.chain is chain:
+            # Passed straight through: nothing held, nothing to poll or time.
+            if direct:
+                self.dest_transport.write(direct)
+            if not self._pause_reasons and self.gen != -1:
+                return
         self.pump(now)
 
     def _hand_over(self) -> bool:

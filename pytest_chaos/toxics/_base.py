@@ -258,6 +258,14 @@ class Stage:
             self.ended = True
         self.feed(item, now)
 
+    def take(self, data: bytes, now: float) -> bytes | None:
+        """Bytes read at ``now``, for the first stage of a chain: as :meth:`accept` of a
+        :class:`Piece`, then None. A stage may instead return the bytes to write at once
+        when that is all the read produced (nothing held before or after, nothing
+        else scheduled), sparing the link a poll; ``b""`` when it produced nothing."""
+        self.accept(Piece(data, now), now)
+        return None
+
     def emit(self, item: Item, due: float) -> None:
         """Schedule ``item`` to leave this stage at ``due`` (never before earlier items)."""
         if due < self._last_due:

@@ -26,6 +26,15 @@ class Chain:
         """An item read from the source at ``now``."""
         self.stages[0].accept(item, now)
 
+    def take(self, data: bytes, now: float) -> bytes | None:
+        """Bytes read from the source at ``now`` (:meth:`Stage.take`): the bytes to
+        write at once if the chain passed them straight through, else None (poll)."""
+        one = self._one
+        if one is not None:
+            return one.take(data, now)
+        self.stages[0].accept(Piece(data, now), now)
+        return None
+
     def poll(self, now: float) -> list[Item]:
         """Everything that leaves the chain at ``now``, in order."""
         one = self._one

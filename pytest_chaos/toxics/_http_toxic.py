@@ -312,6 +312,39 @@ class HttpStage(Stage):
             out = self.session.server_data(data, now)
         self._emit_output(out, now, stamp=item.stamp)
 
+    def take(self, data: bytes, now: float) -> bytes | None:
+        # The usual case without a queue: the session's output is due now and is all
+        # there is, so it goes straight back to the link.
+        conversation = self.conversation
+        upstream = self.upstream
+        members = conversation.members[upstream]
+        if (
+            self.ended
+            or self._out
+            or not members
+            or members[0] is not self
+            or conversation.skip[upstream]
+        ):
+            return super().take(data, now)
+        session = self.session
+        if upstream:
+            out = session.client_data(data, now)
+            if not (out.to_client or out.copies or out.close or out.end):
+                sends = out.to_server
+                if not sends:
+                    return b""
+                if len(sends) == 1:
+                    if sends[0][0] <= now:
+                        return sends[0][1]
+                elif all(due <= now for due, _ in sends):
+                    return b"".join([chunk for _, chunk in sends])
+        else:
+            out = session.server_data(data, now)
+            if not (out.to_server or out.copies or out.close or out.end):
+                return out.to_client
+        self._emit_output(out, now, stamp=now)
+        return None
+
     def _emit_output(self, out: Output, now: float, *, stamp: float) -> None:
         for due, data in out.to_server:
             self.emit(Piece(data, stamp), due)
