@@ -9,8 +9,9 @@ of their cost: a Content-Length body is sliced, never inspected, and a chunked b
 read one chunk-size line per chunk.
 
 Measured (bench/RESULTS.md, 2026-12-05): a small GET and its answer cost ~78 µs
-through the h11 splitters and ~26 µs through the session with these, sans-IO, on the 2-core bench
-machine. The h11 splitters stay available for comparison and as a fallback:
+through the h11 splitters and ~26 µs through the session with these, sans-IO, on the
+2-core bench machine; ~20 µs through both HTTP stages since a whole head is taken in
+one pass. The h11 splitters stay available for comparison and as a fallback:
 ``PYTEST_CHAOS_HTTP_PARSER=h11`` (read when a connection's HTTP session starts).
 """
 
