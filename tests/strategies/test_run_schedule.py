@@ -74,6 +74,17 @@ def test_redundant_paths(chaos, paths, schedule):
 )
 
 
+@pytest.fixture(autouse=True)
+def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner runs must not load Hypothesis's ``ci`` profile (chosen when ``CI`` or
+    another CI variable is set, as in .ci/run): it derandomizes every test and drops the
+    example database, which these tests are about."""
+    from hypothesis._settings import _CI_VARS
+
+    for name in _CI_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
 def _schedules(path: Path) -> list[dict[str, object]]:
     log = path / "log.jsonl"
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
