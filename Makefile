@@ -1,6 +1,7 @@
 # Two commands matter: `make chaos` (the example chaos suite, the main job) and
 # `make test` (lint, types and the test suite). Both create .venv on first use.
-# `make chaos` runs with --chaos-strict: an experiment that could not run fails it.
+# `make chaos` runs with --chaos-strict (an experiment that could not run fails it) on two
+# xdist workers (each with its own Redis and PostgreSQL).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 chaos: $(BIN)/.installed
-	$(BIN)/python -m pytest example_suite -m chaos --chaos-strict -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest example_suite -m chaos --chaos-strict -n 2 -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

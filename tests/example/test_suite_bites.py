@@ -294,6 +294,8 @@ def run_example_suite(
                 f"--basetemp={tmp_path / 'basetemp'}",
                 "-o",
                 "junit_family=xunit2",
+                # the whole suite on two workers, as `make chaos` runs it
+                *(["-n", "2"] if not select else []),
                 *selection,
             ],
             cwd=REPO,
