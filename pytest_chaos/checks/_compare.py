@@ -168,9 +168,16 @@ class AbortWhen:
             # errors / window: once that is over the bound, the full window is over it too
             if errors / self.window > self.error_rate:
                 first = next(c.error for c in reversed(recent) if not c.ok)
+                over = (
+                    f"over its last {self.window} calls"
+                    if len(recent) == self.window
+                    # an early breach: say how many calls there were, not just the window
+                    else f"over a window of {self.window} calls already: {errors} of its "
+                    f"first {len(recent)} calls failed"
+                )
                 return (
                     f"experiment error rate {errors / self.window:.2f} > {self.error_rate:.2f} "
-                    f"over its last {self.window} calls (last error: {first})"
+                    f"{over} (last error: {first})"
                 )
         if len(recent) == self.window:
             latencies = [c.latency for c in recent]

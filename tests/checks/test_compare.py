@@ -147,7 +147,9 @@ def test_kill_switch_windows() -> None:
         _calls([0.01] * 4, errors=3)
     )
     # three errors are already more than half of any window of 4 that holds them
-    assert kill.breach(_calls([0.01] * 3, errors=3))
+    early = kill.breach(_calls([0.01] * 3, errors=3))
+    assert "error rate 0.75 > 0.50 over a window of 4 calls already" in early
+    assert "3 of its first 3 calls failed" in early and "last 4" not in early
     assert kill.breach(_calls([0.01, 0.01, 0.5])) == ""  # latency waits for a full window
     assert "p99 500.0 ms > 100.0 ms" in kill.breach(_calls([0.01, 0.01, 0.01, 0.5]))
 
