@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pytest_chaos.errors import ConfigurationError, ProxyAPIError
+from pytest_chaos.errors import BlastRadiusError, ConfigurationError, ProxyAPIError
 from pytest_chaos.experiment._fault import Fault
 from pytest_chaos.experiment._proxy_handle import ChaosProxy
 
@@ -254,7 +254,22 @@ class FaultGroup:
         by_name = spec is None or spec.blast_radius.allows(self.name)
         targets = (self.name,) if by_name else tuple(self.members)
         attributes = {"group": self.name, "members": self.members, **attributes}
-        return self._chaos._inject(targets, kind, apply, undo_all, attributes, stream, toxicity)
+        try:
+            return self._chaos._inject(targets, kind, apply, undo_all, attributes, stream, toxicity)
+        except BlastRadiusError as exc:
+            outside = [
+                m
+                for m in self.members
+                if spec is not None and not by_name and not spec.blast_radius.allows(m)
+            ]
+            if not outside:
+                raise
+            # the member-level refusal alone suggests adding one member; name the group too
+            raise BlastRadiusError(
+                f"group {self.name!r}: {exc} Or put the group itself in the radius: "
+                f"@pytest.mark.chaos(blast_radius=[{self.name!r}]) (members outside it: "
+                f"{', '.join(map(repr, outside))})."
+            ) from exc
 
 
 def group(chaos: GroupOwner, name: str, members: Iterable[Any]) -> FaultGroup:

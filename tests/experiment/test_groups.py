@@ -77,8 +77,12 @@ def test_a_zone_outside_the_radius_is_refused_naming_the_member(chaos: Chaos, ec
     db_a = chaos.proxy("db-a", upstream=echo.address)
     cache_a = chaos.proxy("cache-a", upstream=echo.address)
     zone = chaos.group("zone-a", [db_a, cache_a])
-    with pytest.raises(BlastRadiusError, match="blast_radius does not include 'cache-a'"):
+    with pytest.raises(BlastRadiusError, match="blast_radius does not include 'cache-a'") as exc:
         zone.down()
+    # the fix names the group as well as the member
+    assert "group 'zone-a':" in str(exc.value)
+    assert "blast_radius=['zone-a']" in str(exc.value)
+    assert "members outside it: 'cache-a')" in str(exc.value)
     assert _echo(db_a.address) == b"echo:ping\n", "nothing may be applied when refused"
     assert not chaos.faults
 
