@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_chaos.errors import ConfigurationError
-from pytest_chaos.explore._cells import Explored, parse_explore
+from pytest_chaos.explore._cells import Explored, ExplorePlan, parse_explore
 
 ARGNAME = "_chaos_explored"
 MARKER_HELP = (
@@ -96,6 +96,35 @@ def _extra_faults(config: pytest.Config, target: str, kind: str) -> list[str]:
     return out
 
 
+def _check_radius(definition: pytest.Function, plan: ExplorePlan) -> None:
+    """A chaos marker beside chaos_explore must allow its targets (and two faults at once
+    for pairs): said at collection, not by every cell's refused injection."""
+    from pytest_chaos.experiment import BlastRadius
+
+    mark = definition.get_closest_marker("chaos")
+    raw = mark.kwargs.get("blast_radius") if mark is not None else None
+    if isinstance(raw, list | tuple) and all(isinstance(t, str) for t in raw):
+        raw = BlastRadius(targets=tuple(raw))
+    if not isinstance(raw, BlastRadius):
+        return  # no marker, or a malformed one: the chaos marker's own check says so
+    outside = [t for t in plan.targets if not raw.allows(t)]
+    if outside:
+        raise ConfigurationError(
+            f"{definition.nodeid}: @pytest.mark.chaos_explore targets {outside} are outside "
+            f"@pytest.mark.chaos's blast radius {raw.describe()}, so their cells could only "
+            f"be refused. Add them to blast_radius=..., or drop the chaos marker (the radius "
+            f"is then the targets)."
+        )
+    limit = raw.max_concurrent_faults
+    pairs = any(len(cell.faults) > 1 for cell in plan.cells)
+    if pairs and limit is not None and limit < 2:
+        raise ConfigurationError(
+            f"{definition.nodeid}: @pytest.mark.chaos_explore(pairs=True) injects two faults "
+            f"at once, but the blast radius has max_concurrent_faults={limit}. Raise it to 2 "
+            f"or more, or drop pairs=True."
+        )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One item per cell of a ``chaos_explore`` test; a bad marker fails collection."""
     definition = metafunc.definition
@@ -116,6 +145,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             seed=_seed(config),
             extra=lambda target, kind: _extra_faults(config, target, kind),
         )
+        _check_radius(definition, plan)
     except ConfigurationError as exc:
         raise pytest.Collector.CollectError(str(exc)) from None
     # without a chaos marker the blast radius is the targets

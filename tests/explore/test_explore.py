@@ -282,6 +282,41 @@ def test_a_target_the_test_never_creates_is_an_error(suite: pytest.Pytester) -> 
     assert "target(s) ['queue'] of cell 'queue-down' were never created" in result.stdout.str()
 
 
+@pytest.mark.parametrize(
+    ("radius", "pairs", "words"),
+    [
+        ('["api"]', "False", ["targets ['cache'] are outside", "blast radius ['api']"]),
+        (
+            'BlastRadius(targets=["api", "cache"], max_concurrent_faults=1)',
+            "True",
+            ["pairs=True) injects two faults", "max_concurrent_faults=1"],
+        ),
+    ],
+)
+def test_a_chaos_marker_that_cannot_allow_the_cells_is_a_collection_error(
+    suite: pytest.Pytester, radius: str, pairs: str, words: list[str]
+) -> None:
+    marker = f'targets=["api", "cache"], faults=["down"], pairs={pairs}'
+    extra = f"""
+    from pytest_chaos import BlastRadius
+
+    @pytest.mark.chaos(blast_radius={radius})
+    @pytest.mark.chaos_explore({marker})
+    def test_narrow(chaos, api, cache):
+        chaos.proxy("api", upstream=api.address)
+    """
+    _write(suite, marker, extra)
+    result = suite.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    text = result.stdout.str()
+    assert "ERROR collecting test_explore.py" in text
+    for word in words:
+        assert word in text, (word, text)
+    # a radius that allows every cell collects: the first scenario (no chaos marker) did
+    _write(suite, marker)
+    suite.runpytest("--collect-only", "-q", "-p", "no:cacheprovider").assert_outcomes()
+
+
 def test_the_matrix_in_the_terminal(suite: pytest.Pytester) -> None:
     _write(suite)
     result = suite.runpytest("-p", "no:cacheprovider", "--chaos-explore-budget=5", "--chaos-seed=1")
