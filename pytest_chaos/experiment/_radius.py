@@ -39,7 +39,7 @@ def check_injection(
             )
             raise BlastRadiusError(
                 f"blast_radius {rule} {target!r}; this test may fault {radius.describe()}. "
-                f"Add {target!r} to @pytest.mark.chaos(blast_radius=...) or fault a proxy "
+                f"Add {target!r} to @pytest.mark.chaos(blast_radius=...) or fault a target "
                 f"in the radius."
             )
     limit = radius.max_concurrent_faults

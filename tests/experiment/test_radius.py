@@ -35,7 +35,7 @@ def test_each_violation_errors_before_anything_is_injected(
                 pg.down()
             assert str(info.value) == (
                 "blast_radius does not include 'postgres'; this test may fault ['redis']. "
-                "Add 'postgres' to @pytest.mark.chaos(blast_radius=...) or fault a proxy in "
+                "Add 'postgres' to @pytest.mark.chaos(blast_radius=...) or fault a target in "
                 "the radius."
             )
             assert toxiproxy.client.get_proxy(pg.server_name)["enabled"]
