@@ -9,9 +9,10 @@ prints the resilience matrix. The hypotheses are the shop's promises, whatever f
   when the cache and the database fail together (``test_explore_browse_pairs``);
 - every order or payment answers with a success or a clean refusal (502/503 with a
   reason), never a hang;
-- a payment reaches the provider at most 1.5 times per checkout on average over four
-  checkouts (retries are capped, the breaker cuts an outage off: 3 + 2 attempts, then
-  none; a 429 asks for fewer: at most one), and no order is charged twice.
+- one checkout reaches the provider at most 3 times (retries are capped: 5 attempts
+  in a burst is a retry loop without discipline), and at most 1.5 times per checkout on
+  average over four more (the breaker cuts an outage off: 3 + 2 attempts, then none);
+  a 429 asks for fewer: at most one each time; and no order is charged twice.
 
 The fault is injected when the scenario starts, into the proxies the ``shop`` fixture
 created; it is healed when the scenario returns.
@@ -85,8 +86,9 @@ def test_explore_checkout(chaos: Chaos, explored_shop: Shop) -> None:
 @pytest.mark.chaos_explore(targets=TARGETS)
 @pytest.mark.chaos(blast_radius=list(TARGETS))
 def test_explore_pay(chaos: Chaos, explored_shop: Shop) -> None:
-    """Hypothesis: paying answers every call, reaches the provider at most 1.5 times per
-    checkout on average, and charges no order twice."""
+    """Hypothesis: paying answers every call, reaches the provider at most 3 times for
+    one checkout and 1.5 times per checkout on average over four more, and charges no
+    order twice."""
     shop = explored_shop
     orders: list[int] = []
 
@@ -102,6 +104,16 @@ def test_explore_pay(chaos: Chaos, explored_shop: Shop) -> None:
     else:
         # a 429 asks the shop to wait: then not even the first retry is allowed
         rate_limited = explored is not None and str(explored.fault).startswith("http_error:429")
+        # one checkout alone, on a fresh breaker: its retries are capped at 3 attempts;
+        # five back to back is the eager retry loop the breaker hides over four checkouts
+        chaos.retries(
+            _clean(checkout),
+            proxy=shop.pay,
+            max_attempts_per_call=1.0 if rate_limited else 3.0,
+            calls=1,
+            counter="http_requests",
+        )
+        # then four more: the breaker cuts a failing provider off
         chaos.retries(
             _clean(checkout),
             proxy=shop.pay,
