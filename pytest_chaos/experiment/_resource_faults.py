@@ -434,8 +434,9 @@ def fill_disk(
         if reason is not None:
             unavailable(
                 f"chaos.fill_disk({svc.name!r}) on a {svc.provider} process: {reason}. Run "
-                "pytest as root (a tmpfs is mounted for the fault), or run Redis on Docker "
-                "with --enable-protected-configs yes (its /dev/shm is filled instead)."
+                "pytest where it may mount (root with CAP_SYS_ADMIN: a tmpfs is mounted for "
+                "the fault), or run Redis on Docker with --enable-protected-configs yes (its "
+                "/dev/shm is filled instead)."
             )
     address = (svc.host, svc.port)
     password = services.redis_password(svc.url)

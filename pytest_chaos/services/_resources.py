@@ -673,6 +673,23 @@ class _Refused(Exception):
 # -- a small filesystem for a process service ----------------------------------------
 
 
+#: the bit of CAP_SYS_ADMIN in /proc/<pid>/status's capability masks
+_CAP_SYS_ADMIN = 21
+
+
+def _has_sys_admin() -> bool:
+    """Whether this process may mount (its effective capabilities hold CAP_SYS_ADMIN);
+    True when the kernel does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return True
+
+
 class SmallFilesystem:
     """A tmpfs of ``mib`` MiB mounted on a fresh directory (root only), then filled.
 
@@ -695,6 +712,12 @@ class SmallFilesystem:
             return (
                 f"mounting a size-limited tmpfs needs root (CAP_SYS_ADMIN); this process "
                 f"runs as uid {os.geteuid()}"
+            )
+        if not _has_sys_admin():
+            return (
+                "mounting a size-limited tmpfs needs CAP_SYS_ADMIN, which this root process "
+                "lacks (an unprivileged container: run it with --cap-add SYS_ADMIN, or use a "
+                "Docker service)"
             )
         if shutil.which("mount") is None:
             return "the mount command is not on PATH"

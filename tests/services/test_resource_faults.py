@@ -17,7 +17,7 @@ import pytest
 
 from pytest_chaos import BlastRadius
 from pytest_chaos.errors import ChaosUnavailable, ConfigurationError, InjectionError
-from pytest_chaos.services import ChaosServices, Service, SmallFilesystem
+from pytest_chaos.services import ChaosServices, Service, SmallFilesystem, _resources
 
 from ._proctools import eventually, talk
 
@@ -387,10 +387,23 @@ def test_full_disk_without_mount_privilege_is_unavailable_with_the_reason(
     monkeypatch.setattr(SmallFilesystem, "unusable_reason", staticmethod(lambda: reason))
     with pytest.raises(
         ChaosUnavailable,
-        match=r"needs root .*Run pytest as root \(a tmpfs is mounted for the fault\)",
+        match=r"needs root .*Run pytest where it may mount \(root with CAP_SYS_ADMIN",
     ):
         chaos.fill_disk(bundled_services.redis())
     assert chaos.faults == []
+
+
+def test_root_without_cap_sys_admin_cannot_mount(monkeypatch) -> None:
+    """Root in an unprivileged container (the bare CI leg) may not mount: the reason
+    says so instead of a mount error at injection."""
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(_resources, "_has_sys_admin", lambda: False)
+    reason = SmallFilesystem.unusable_reason()
+    assert reason is not None and "CAP_SYS_ADMIN" in reason and "--cap-add" in reason
+    monkeypatch.setattr(_resources, "_has_sys_admin", lambda: True)
+    assert SmallFilesystem.unusable_reason() is None or "mount command" in str(
+        SmallFilesystem.unusable_reason()
+    )
 
 
 @pytest.mark.chaos(blast_radius=["postgres"])
