@@ -28,7 +28,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from pytest_chaos.errors import BlastRadiusError, ConfigurationError
 from pytest_chaos.experiment._fault import Fault, Injector
@@ -76,7 +76,85 @@ def bounded_permutation(n: int, window: int, rng: random.Random) -> list[int]:
     return [i for _, i in keys]
 
 
-class Duplicator(Generic[R]):
+class _HandlerFault(Generic[R]):
+    """What a message fault that wraps a handler shares: the handler's name and
+    docstring, sync or async calls, a seeded rate, the fault it is injected as, and
+    ``heal()`` / a ``with`` block. Subclasses say what a call does."""
+
+    def __init__(
+        self, handler: Callable[..., R], *, rate: float, rng: random.Random, target: str
+    ) -> None:
+        self.handler = handler
+        self.rate = rate
+        self.target = target
+        self.fault: Fault | None = None
+        self.calls = 0
+        self._rng = rng
+        self._active = False
+        self._lock = threading.Lock()
+        # name and docstring of the handler, but not its __dict__ (it could shadow ours)
+        functools.update_wrapper(self, handler, updated=())
+        self._async = inspect.iscoroutinefunction(handler)
+
+    @property
+    def active(self) -> bool:
+        """True while the fault acts on messages (until healed)."""
+        return self._active
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        raise NotImplementedError  # each fault says what a call does
+
+    def _hit(self) -> bool:
+        """Whether this message is one the fault acts on (call with the lock held)."""
+        return self._active and (self.rate >= 1.0 or self._rng.random() < self.rate)
+
+    def _activate(self) -> None:
+        self._active = True
+
+    def _deactivate(self) -> None:
+        self._active = False
+
+    def heal(self) -> bool:
+        """Stop the fault (heals it); False if it was already healed."""
+        if self.fault is None:
+            self._deactivate()
+            return False
+        return self.fault.heal()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.heal()
+
+
+def _inject_wrapper(
+    chaos: Injector,
+    wrapper: _HandlerFault[Any],
+    kind: str,
+    undo: Callable[[], None],
+    attributes: dict[str, Any],
+) -> None:
+    """Inject ``wrapper`` as the ``kind`` fault of its target; a refusal by the blast
+    radius says how to name the target."""
+    try:
+        wrapper.fault = chaos.inject(
+            wrapper.target, kind, apply=wrapper._activate, undo=undo, attributes=attributes
+        )
+    except BlastRadiusError as exc:
+        exc.add_note(
+            f"chaos.{kind} faults the target named by target= ({wrapper.target!r}); name "
+            "the queue or consumer with target=... and list it in the blast radius."
+        )
+        raise
+
+
+class Duplicator(_HandlerFault[R]):
     """A handler that delivers messages several times while the fault is active.
 
     Call it like the handler it wraps (an ``async`` handler gives an ``async``
@@ -98,31 +176,16 @@ class Duplicator(Generic[R]):
         rng: random.Random,
         target: str,
     ) -> None:
-        self.handler = handler
+        super().__init__(handler, rate=rate, rng=rng, target=target)
         self.copies = copies
-        self.rate = rate
-        self.target = target
-        self.fault: Fault | None = None
-        self.calls = 0
         self.deliveries = 0
         self.duplicated = 0
-        self._rng = rng
-        self._active = False
-        self._lock = threading.Lock()
-        # name and docstring of the handler, but not its __dict__ (it could shadow ours)
-        functools.update_wrapper(self, handler, updated=())
-        self._async = inspect.iscoroutinefunction(handler)
-
-    @property
-    def active(self) -> bool:
-        """True while messages are being duplicated."""
-        return self._active
 
     def _times(self) -> int:
         with self._lock:
             self.calls += 1
             times = 1
-            if self._active and (self.rate >= 1.0 or self._rng.random() < self.rate):
+            if self._hit():
                 times = self.copies
                 self.duplicated += 1
             self.deliveries += times
@@ -144,30 +207,6 @@ class Duplicator(Generic[R]):
         for _ in range(times - 1):
             await handler(*args, **kwargs)
         return result
-
-    def _activate(self) -> None:
-        self._active = True
-
-    def _deactivate(self) -> None:
-        self._active = False
-
-    def heal(self) -> bool:
-        """Stop duplicating (heals the fault); False if it was already healed."""
-        if self.fault is None:
-            self._deactivate()
-            return False
-        return self.fault.heal()
-
-    def __enter__(self) -> Duplicator[R]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.heal()
 
     def __repr__(self) -> str:
         state = "active" if self._active else "healed"
@@ -238,20 +277,8 @@ def duplicate(
             duplicated=duplicator.duplicated,
         )
 
-    try:
-        duplicator.fault = chaos.inject(
-            target,
-            "duplicate",
-            apply=duplicator._activate,
-            undo=undo,
-            attributes={"copies": copies, "rate": float(rate), "handler": name},
-        )
-    except BlastRadiusError as exc:
-        exc.add_note(
-            f"chaos.duplicate faults the target named by target= ({target!r}); name the "
-            "queue or consumer with target=... and list it in the blast radius."
-        )
-        raise
+    attributes = {"copies": copies, "rate": float(rate), "handler": name}
+    _inject_wrapper(chaos, duplicator, "duplicate", undo, attributes)
     return duplicator
 
 
@@ -341,7 +368,7 @@ class Corruption:
     after: str | bytes
 
 
-class Corrupter(Generic[R]):
+class Corrupter(_HandlerFault[R]):
     """A handler whose messages arrive damaged while the fault is active.
 
     Call it like the handler it wraps, the message first (an ``async`` handler gives an
@@ -365,24 +392,10 @@ class Corrupter(Generic[R]):
         rng: random.Random,
         target: str,
     ) -> None:
-        self.handler = handler
+        super().__init__(handler, rate=rate, rng=rng, target=target)
         self.field = field
         self.mode = mode
-        self.rate = rate
-        self.target = target
-        self.fault: Fault | None = None
-        self.calls = 0
         self.corruptions: list[Corruption] = []
-        self._rng = rng
-        self._active = False
-        self._lock = threading.Lock()
-        functools.update_wrapper(self, handler, updated=())
-        self._async = inspect.iscoroutinefunction(handler)
-
-    @property
-    def active(self) -> bool:
-        """True while messages are being corrupted."""
-        return self._active
 
     @property
     def corrupted(self) -> int:
@@ -399,7 +412,7 @@ class Corrupter(Generic[R]):
         with self._lock:
             index = self.calls
             self.calls += 1
-            if not self._active or (self.rate < 1.0 and self._rng.random() >= self.rate):
+            if not self._hit():
                 return args
             if self.field is None:
                 before = _corruptible(message, "the message", hint="name a field with field=")
@@ -436,30 +449,6 @@ class Corrupter(Generic[R]):
     async def _call_async(self, *args: Any, **kwargs: Any) -> Any:
         handler: Callable[..., Awaitable[Any]] = self.handler  # type: ignore[assignment]
         return await handler(*self._message(args), **kwargs)
-
-    def _activate(self) -> None:
-        self._active = True
-
-    def _deactivate(self) -> None:
-        self._active = False
-
-    def heal(self) -> bool:
-        """Stop corrupting (heals the fault); False if it was already healed."""
-        if self.fault is None:
-            self._deactivate()
-            return False
-        return self.fault.heal()
-
-    def __enter__(self) -> Corrupter[R]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.heal()
 
     def __repr__(self) -> str:
         state = "active" if self._active else "healed"
@@ -531,18 +520,6 @@ def corrupt(
             data["indexes"] = indexes
         chaos.timeline.record("note", "corrupted_messages", target=target, handler=name, **data)
 
-    try:
-        corrupter.fault = chaos.inject(
-            target,
-            "corrupt",
-            apply=corrupter._activate,
-            undo=undo,
-            attributes={"mode": mode, "field": field, "rate": float(rate), "handler": name},
-        )
-    except BlastRadiusError as exc:
-        exc.add_note(
-            f"chaos.corrupt faults the target named by target= ({target!r}); name the "
-            "queue or consumer with target=... and list it in the blast radius."
-        )
-        raise
+    attributes = {"mode": mode, "field": field, "rate": float(rate), "handler": name}
+    _inject_wrapper(chaos, corrupter, "corrupt", undo, attributes)
     return corrupter
