@@ -432,6 +432,36 @@ def start_redis(
     return _launch(make, timeout)
 
 
+def postgres_workdir(
+    bindir: Path, program: str
+) -> tuple[Path, Path, list[str], tuple[int, int] | None]:
+    """A fresh work directory for a PostgreSQL cluster, and how to run its programs.
+
+    PostgreSQL refuses root: as root, the directory goes to an unprivileged user, the
+    programs run through ``setpriv`` as that user (the returned prefix and owner), and
+    ``bindir`` is made reachable by them. Returns ``(workdir, bindir, prefix, owner)``;
+    ``program`` names what would refuse root, for the error.
+    """
+    workdir = _workdir("postgres")
+    prefix: list[str] = []
+    owner: tuple[int, int] | None = None
+    if os.geteuid() == 0:
+        user = _unprivileged_user()
+        if user is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise ServiceError(
+                f"{program} refuses to run as root and there is no 'postgres' or 'nobody' "
+                "user to run it as; create one (useradd postgres) or run pytest as a normal "
+                "user."
+            )
+        owner = (user.pw_uid, user.pw_gid)
+        os.chown(workdir, *owner)
+        # A virtualenv under /root is out of the server user's reach.
+        bindir = reachable_bin(bindir)
+        prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+    return workdir, bindir, prefix, owner
+
+
 def start_postgres(
     *, label: str, timeout: float, bindir: Path | None = None, provider: str = "local"
 ) -> tuple[LocalProcess, int]:
@@ -446,23 +476,8 @@ def start_postgres(
             "PostgreSQL's initdb is neither on PATH nor under /usr/lib/postgresql/*/bin; "
             "install it (Debian: apt-get install postgresql) or use Docker."
         )
-    workdir = _workdir("postgres")
+    workdir, bindir, prefix, owner = postgres_workdir(bindir, "initdb")
     datadir = workdir / "data"
-    prefix: list[str] = []
-    owner: tuple[int, int] | None = None
-    if os.geteuid() == 0:
-        user = _unprivileged_user()
-        if user is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise ServiceError(
-                "initdb refuses to run as root and there is no 'postgres' or 'nobody' user "
-                "to run it as; create one (useradd postgres) or run pytest as a normal user."
-            )
-        owner = (user.pw_uid, user.pw_gid)
-        os.chown(workdir, *owner)
-        # A virtualenv under /root is out of the server user's reach.
-        bindir = reachable_bin(bindir)
-        prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
     pwfile = workdir / "pwfile"
     pwfile.write_text(POSTGRES_PASSWORD + "\n")
     if owner is not None:

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 from pytest_chaos.errors import ServiceError
 from pytest_chaos.services._bundled import (
     bundled_postgres_bin,
-    reachable_bin,
     server_version,
 )
 from pytest_chaos.services._local import (
@@ -39,9 +38,8 @@ from pytest_chaos.services._local import (
     POSTGRES_USER,
     LocalProcess,
     _launch,
-    _unprivileged_user,
-    _workdir,
     find_postgres_bin,
+    postgres_workdir,
 )
 from pytest_chaos.services._probe import postgres_ready
 
@@ -139,22 +137,8 @@ def start_replica(
         )
     bindir, provider = replica_binaries(primary)
     _admit_replication(primary)
-    workdir = _workdir("postgres")
+    workdir, bindir, prefix, owner = postgres_workdir(bindir, "postgres")
     datadir = workdir / "data"
-    prefix: list[str] = []
-    owner: tuple[int, int] | None = None
-    if os.geteuid() == 0:
-        user = _unprivileged_user()
-        if user is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise ServiceError(
-                "postgres refuses to run as root and there is no 'postgres' or 'nobody' "
-                "user to run it as; create one (useradd postgres) or run as a normal user."
-            )
-        owner = (user.pw_uid, user.pw_gid)
-        os.chown(workdir, *owner)
-        bindir = reachable_bin(bindir)
-        prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
     env = {**os.environ, "PGPASSWORD": POSTGRES_PASSWORD}
     backup = [*prefix, str(bindir / "pg_basebackup"), "-h", primary.host,
               "-p", str(primary.port), "-U", POSTGRES_USER, "-D", str(datadir),
