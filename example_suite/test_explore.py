@@ -9,6 +9,10 @@ prints the resilience matrix. The hypotheses are the shop's promises, whatever f
   when the cache and the database fail together (``test_explore_browse_pairs``);
 - every order or payment answers with a success or a clean refusal (502/503 with a
   reason), never a hang;
+- no acknowledged order is lost, none stored twice (``chaos.history``), also when
+  PostgreSQL crashes mid-traffic and restarts (``postgres-crash``: its target is of
+  kind ``service``, whose catalogue adds the crash; the checkout scenario keeps orders
+  coming until the database is back);
 - one checkout reaches the provider at most 3 times (retries are capped: 5 attempts
   in a burst is a retry loop without discipline), and at most 1.5 times per checkout on
   average over four more (the breaker cuts an outage off: 3 + 2 attempts, then none);
@@ -20,16 +24,22 @@ created; it is healed when the scenario returns.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from example_suite.shop.harness import ShopRequestFailed
+from example_suite.shop.harness import Load, ShopRequestFailed
 from example_suite.shop.testbed import Shop
 from pytest_chaos import BlastRadius, Chaos
 
 TARGETS = {"postgres": "tcp", "redis": "tcp", "payments": "http"}
+#: checkout also crashes PostgreSQL (kind service: the proxy's upstream is the Service)
+CHECKOUT_TARGETS = {**TARGETS, "postgres": "service"}
+#: seconds a crash cell may take to crash and restart the database
+CRASH_WITHIN = 60.0
 #: a client that waits longer than any of the shop's own deadlines: a hang is the
 #: shop's fault, not the client's impatience
 CLIENT_TIMEOUT = 5.0
@@ -74,12 +84,48 @@ def test_explore_browse_pairs(chaos: Chaos, explored_shop: Shop) -> None:
 
 
 @pytest.mark.proxy_extensions
-@pytest.mark.chaos_explore(targets=TARGETS)
-@pytest.mark.chaos(blast_radius=list(TARGETS))
+@pytest.mark.chaos_explore(targets=CHECKOUT_TARGETS)
+@pytest.mark.chaos(blast_radius=list(CHECKOUT_TARGETS))
 def test_explore_checkout(chaos: Chaos, explored_shop: Shop) -> None:
-    """Hypothesis: placing an order answers every call (created, or a clean 503)."""
+    """Hypothesis: placing an order answers every call (created, or a clean 503), and
+    after the heal every acknowledged order is stored, once; when the database crashes,
+    orders keep coming (3 clients) until it is back, and none acknowledged is lost."""
     shop = explored_shop
-    chaos.steady_state(_clean(lambda: shop.place_order(customer="explore")), calls=2)
+    history = chaos.history()
+    prefix = f"explore-{uuid.uuid4().hex[:8]}-"
+
+    def order() -> Any:
+        token = f"{prefix}{uuid.uuid4().hex}"
+        failure: list[Exception] = []
+
+        def place() -> Any:
+            try:
+                return shop.place_order(token, customer=token)
+            except Exception as exc:
+                failure.append(exc)
+                raise
+
+        history.write("orders", token, place)  # ack, or unknown (kept either way)
+        if failure:
+            raise failure[0]
+        return token
+
+    def submit() -> None:
+        token = f"{prefix}{uuid.uuid4().hex}"
+        history.write("orders", token, lambda: shop.place_order(token, customer=token))
+
+    chaos.steady_state(_clean(order), calls=2)
+    explored = chaos.explored
+    if explored is not None and str(explored.fault).startswith("crash"):
+        # traffic before, during and after the crash: the fault heals itself once the
+        # database answers again
+        with Load(submit, workers=3):
+            deadline = time.monotonic() + CRASH_WITHIN
+            while chaos.active_faults and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
+    chaos.heal_all()
+    history.check(lambda key: shop.stored_customers(prefix))
 
 
 @pytest.mark.proxy_extensions

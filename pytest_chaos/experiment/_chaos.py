@@ -441,6 +441,8 @@ class Chaos:
                 on_server, upstream=address, listen=listen or f"{self.listen_host}:0"
             )
             proxy = ChaosProxy(self, name, on_server, created)
+            if _is_service(upstream):
+                proxy.service = upstream  # the server behind it, for proxy.crash()
             self._proxies[name] = proxy
         if self._hook is not None:
             self._hook.pytest_chaos_after_proxy(chaos=self, proxy=proxy)

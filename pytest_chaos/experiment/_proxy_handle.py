@@ -71,7 +71,8 @@ class ChaosProxy:
 
     Attributes: ``name`` (as the blast radius knows it), ``server_name`` (the name on
     the server, carrying the run and worker ids), ``host``, ``port``, ``address``
-    (``"host:port"``), ``upstream``.
+    (``"host:port"``), ``upstream``, ``service`` (the ``chaos_services`` service passed
+    as ``upstream=``, or ``None``: what :meth:`crash` crashes).
     """
 
     def __init__(self, chaos: ProxyOwner, name: str, server_name: str, created: ProxyJSON) -> None:
@@ -79,6 +80,8 @@ class ChaosProxy:
         self.name = name
         self.server_name = server_name
         self.upstream = created["upstream"]
+        #: the chaos_services Service behind the proxy when upstream= was one (crash())
+        self.service: Any = None
         self._listen = created["listen"]
         host, _, port = self._listen.rpartition(":")
         self.host = host.strip("[]")
@@ -359,6 +362,28 @@ class ChaosProxy:
             apply=lambda: self._set_enabled(False),
             undo=lambda: self._set_enabled(True, missing_ok=True),
         )
+
+    def crash(self, after: float = 0.0) -> Fault:
+        """Crash the server behind this proxy ``after`` seconds from now, and let it
+        restart at once: SIGKILL (as ``chaos.kill``), then the same service again on
+        the same address and data; the fault heals itself when it answers.
+
+        Needs the proxy to be made with ``upstream=`` a ``chaos_services`` service (the
+        ``Service``, not its address), so that the proxy knows which server to crash.
+        The blast radius counts the fault on the proxy's name.
+        """
+        from pytest_chaos.experiment._service_faults import crash
+
+        if self.service is None:
+            raise ConfigurationError(
+                f"crash on proxy {self.name!r}: the proxy forwards to {self.upstream!r}, an "
+                "address, so pytest-chaos does not know which server to crash. A crash "
+                "needs a server that chaos_services started: create the proxy with "
+                f"chaos.proxy({self.name!r}, upstream=<the Service>) (e.g. "
+                "upstream=chaos_services.postgres(), not its .address), or fault this "
+                "proxy with down() instead."
+            )
+        return crash(self._chaos, self.service, after=after, target=self.name)
 
     def exhaust_connections(
         self, n: int | None = None, *, server: Any, max_clients: int | None = None

@@ -1,4 +1,4 @@
-"""Service faults: pause, stop, kill, restart and disconnect a service; kill a random one.
+"""Service faults: pause, stop, kill, restart, crash and disconnect a service; kill a random one.
 
 Functions of the experiment (an `Injector`) and a service; `Chaos` binds them as its
 methods ``chaos.pause(service)`` and so on. Every fault goes through ``Chaos.inject``
@@ -16,6 +16,7 @@ pause          ``docker pause`` (cgroup freezer)       SIGSTOP to the server and
 stop           ``docker stop`` (stop signal, KILL 10s)  SIGTERM (PostgreSQL: SIGINT), KILL
 kill           ``docker kill`` (SIGKILL)               SIGKILL to the server and children
 restart        ``docker stop`` then ``docker start``   stop, then the same command again
+crash          ``docker kill``, then ``docker start``  SIGKILL, then the same command again
 disconnect     ``docker network disconnect``           unsupported (no network): error
 =============  ======================================  =================================
 
@@ -27,6 +28,8 @@ runs. A service removed before the heal (its fixture ended first) stays removed.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,7 +37,7 @@ from pytest_chaos.errors import InjectionError
 from pytest_chaos.experiment._fault import Fault, Injector
 from pytest_chaos.services import Service
 
-__all__ = ["disconnect", "kill", "kill_random", "pause", "restart", "stop"]
+__all__ = ["crash", "disconnect", "kill", "kill_random", "pause", "restart", "stop"]
 
 #: seconds a healed service may take to answer again before the heal is an error
 HEAL_READY_TIMEOUT = 60.0
@@ -128,6 +131,87 @@ def restart(chaos: Injector, service: Service) -> Fault:
         runtime.wait_ready(HEAL_READY_TIMEOUT)
 
     return _service_fault(chaos, svc, "restart", apply, _restarter(svc))
+
+
+def crash(
+    chaos: Injector, service: Service, *, after: float = 0.0, target: str | None = None
+) -> Fault:
+    """Crash ``service`` ``after`` seconds from now and let it come back, as a supervisor
+    restarts a crashed server: SIGKILL every process (no shutdown, no flush, as `kill`),
+    then start it again at once on the same address and data.
+
+    The fault is injected now (``target``: the name the blast radius checks, default the
+    service's; a proxy's ``crash`` passes the proxy's name); the kill happens in the
+    background while the test runs, and is on the timeline as a ``crash`` note. The fault
+    heals itself (``by="restart"``) once the service answers again. Healing it earlier
+    cancels a crash still to come, or waits for the restart under way, and makes sure the
+    service runs. Writes acknowledged but not yet durable when it died are lost: that is
+    what a crash tests.
+    """
+    svc = _service(service, "crash")
+    if isinstance(after, bool) or not isinstance(after, int | float) or not after >= 0:
+        raise ValueError(f"crash(after={after!r}): give the seconds until the crash, >= 0.")
+    runtime = svc.runtime
+    name = target or svc.name
+    token = object()
+    cancelled = threading.Event()
+    injected = threading.Event()  # the Fault exists: the thread may heal it
+    fault: list[Fault] = []
+
+    crashing = threading.Lock()  # held from the kill until the service answers again
+
+    def crash_then_restart() -> None:
+        if cancelled.wait(after):
+            return
+        with crashing:
+            if cancelled.is_set():
+                return
+            try:
+                runtime.kill()
+                chaos.timeline.record("note", "crash", target=name, service=svc.name)
+                runtime.start()
+                runtime.wait_ready(HEAL_READY_TIMEOUT)
+            except Exception as exc:
+                chaos.timeline.record(
+                    "note",
+                    "crash_restart_failed",
+                    target=name,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                return  # the heal (at teardown at the latest) starts it, or says why not
+        # outside the lock: a heal under way holds the fault's lock and waits for ours
+        if injected.wait(HEAL_READY_TIMEOUT) and fault:
+            # an undo error is on the timeline with the heal; teardown tries again
+            with contextlib.suppress(Exception):
+                fault[0].heal(by="restart")
+
+    thread = threading.Thread(target=crash_then_restart, name=f"crash-{name}", daemon=True)
+
+    def apply() -> None:
+        svc.add_fault(token)
+        thread.start()
+
+    def undo() -> None:
+        cancelled.set()
+        waited = crashing.acquire(timeout=2 * HEAL_READY_TIMEOUT)  # a restart under way
+        try:
+            if runtime.state() not in ("running", "removed"):
+                _restarter(svc)()
+        finally:
+            if waited:
+                crashing.release()
+            svc.remove_fault(token)
+
+    attributes: dict[str, Any] = {
+        "service": svc.name,
+        "provider": svc.provider,
+        "address": svc.address,
+        "after": after,
+    }
+    svc.mark_used()
+    fault.append(chaos.inject(name, "crash", apply=apply, undo=undo, attributes=attributes))
+    injected.set()
+    return fault[0]
 
 
 def disconnect(chaos: Injector, service: Service, network: str | None = None) -> Fault:

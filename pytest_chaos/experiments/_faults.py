@@ -1,7 +1,9 @@
 """Fault names as strings, in one place: YAML experiments and exploration use the same.
 
 Short form ``down``, ``latency:500ms``, ``reset_peer``, ``timeout``, ``bandwidth:1KB/s``,
-``slicer``, ``http_error:503``, ``http_delay:2s``, ``http_duplicate``; or the mapping form
+``slicer``, ``http_error:503``, ``http_delay:2s``, ``http_duplicate``, ``crash`` (the
+server behind the proxy is SIGKILLed 0.5 s after the fault starts and restarts at once;
+``crash:2s`` waits 2 s, ``crash:0s`` crashes at once); or the mapping form
 ``{latency: 500ms}``. ``http_error`` also takes a mapping with a ``Retry-After`` header
 and a body: ``{http_error: {status: 429, retry_after: 1s, body: "slow down"}}``.
 :func:`parse_fault` returns a :class:`FaultSpec`; its :meth:`FaultSpec.inject` calls the
@@ -16,7 +18,11 @@ from typing import Any
 
 from pytest_chaos.experiments._units import UnitError, parse_bandwidth, parse_duration
 
-__all__ = ["FAULTS", "HTTP_FAULTS", "FaultSpec", "parse_fault"]
+__all__ = ["CRASH_AFTER", "FAULTS", "HTTP_FAULTS", "SERVICE_FAULTS", "FaultSpec", "parse_fault"]
+
+#: seconds from a ``crash`` fault's start to the kill when the string gives none: the
+#: scenario runs (and acknowledges writes) for that long before its server dies
+CRASH_AFTER = 0.5
 
 
 def _ms(value: object) -> dict[str, Any]:
@@ -67,6 +73,10 @@ def _http_error(value: object) -> dict[str, Any]:
     return out
 
 
+def _after(value: object) -> dict[str, Any]:
+    return {"after": CRASH_AFTER if value in (None, "", True) else parse_duration(value)}
+
+
 #: fault name -> (ChaosProxy method, argument parser, example)
 FAULTS: dict[str, tuple[str, Callable[[object], dict[str, Any]], str]] = {
     "down": ("down", _none, "down"),
@@ -78,10 +88,14 @@ FAULTS: dict[str, tuple[str, Callable[[object], dict[str, Any]], str]] = {
     "http_error": ("http_error", _http_error, "http_error:503"),
     "http_delay": ("http_delay", _ms, "http_delay:2s"),
     "http_duplicate": ("http_duplicate", _none, "http_duplicate"),
+    "crash": ("crash", _after, "crash:0.5s"),
 }
 
 #: the faults that need HTTP traffic (HTTP toxics of the embedded proxy)
 HTTP_FAULTS = frozenset({"http_error", "http_delay", "http_duplicate"})
+
+#: the faults that act on the server behind the proxy (a chaos_services service)
+SERVICE_FAULTS = frozenset({"crash"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,8 @@ class FaultSpec:
             return method(self.arguments["ms"])
         if self.name == "bandwidth":
             return method(self.arguments["kb_per_s"])
+        if self.name == "crash":
+            return method(self.arguments["after"])
         if self.name == "http_error":
             extra: dict[str, Any] = {}
             if "retry_after" in self.arguments:
@@ -111,6 +127,12 @@ class FaultSpec:
     def http(self) -> bool:
         """Whether this fault needs HTTP traffic (an HTTP toxic)."""
         return self.name in HTTP_FAULTS
+
+    @property
+    def service(self) -> bool:
+        """Whether this fault acts on the server behind the proxy (``crash``), which the
+        proxy must know: ``chaos.proxy(name, upstream=<a chaos_services service>)``."""
+        return self.name in SERVICE_FAULTS
 
     def __str__(self) -> str:
         if not self.arguments:

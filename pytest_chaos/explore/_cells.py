@@ -27,9 +27,13 @@ __all__ = [
     "parse_explore",
 ]
 
-#: target kind -> the faults exploration tries when the marker names none
+_TCP = ("down", "latency:500ms", "timeout", "reset_peer", "bandwidth:1KB/s", "slicer")
+#: target kind -> the faults exploration tries when the marker names none: ``tcp`` a
+#: proxied connection, ``http`` one that carries HTTP, ``service`` a proxied connection
+#: to a server that chaos_services started (the proxy made with ``upstream=`` the
+#: Service), which can also crash
 DEFAULT_FAULTS: dict[str, tuple[str, ...]] = {
-    "tcp": ("down", "latency:500ms", "timeout", "reset_peer", "bandwidth:1KB/s", "slicer"),
+    "tcp": _TCP,
     "http": (
         "down",
         "latency:500ms",
@@ -42,6 +46,7 @@ DEFAULT_FAULTS: dict[str, tuple[str, ...]] = {
         "http_delay:2s",
         "http_duplicate",
     ),
+    "service": (*_TCP, "crash"),
 }
 KINDS = tuple(DEFAULT_FAULTS)
 _ALLOWED = ("targets", "faults", "pairs", "max_items")
@@ -139,7 +144,8 @@ def _targets(raw: object, where: str) -> dict[str, str]:
     if not targets:
         raise ConfigurationError(
             f"{where} needs targets: the proxy names to fault, e.g. targets=['redis'] or "
-            "targets={'postgres': 'tcp', 'payments': 'http'} (http adds the HTTP faults)."
+            "targets={'postgres': 'service', 'payments': 'http'} (http adds the HTTP "
+            "faults, service a crash of the server behind the proxy)."
         )
     for name, kind in targets.items():
         if kind not in KINDS:
@@ -162,6 +168,17 @@ def _fault_text(raw: object, where: str) -> str:
             f"{where}: bad fault string {raw!r}: {exc}. Valid forms: {_valid_forms()}."
         ) from None
     return raw.strip()
+
+
+def _fits(text: str, kind: str) -> bool:
+    """Whether a fault of ``faults=`` goes to a target of ``kind``: HTTP faults to
+    ``http`` targets, a crash to ``service`` targets, the TCP faults to every target."""
+    spec = parse_fault(text)
+    if spec.http:
+        return kind == "http"
+    if spec.service:
+        return kind == "service"
+    return True
 
 
 def default_catalogue(
@@ -226,15 +243,19 @@ def parse_explore(
                 "faults=['down', 'latency:500ms'] (or leave it out for the default catalogue)."
             )
         texts = [_fault_text(raw, where) for raw in raw_faults]
-        faults = {
-            target: [t for t in texts if kind == "http" or not parse_fault(t).http]
-            for target, kind in targets.items()
-        }
+        faults = {target: [t for t in texts if _fits(t, kind)] for target, kind in targets.items()}
         orphans = [t for t in texts if not any(t in f for f in faults.values())]
+        http = [t for t in orphans if parse_fault(t).http]
+        if http:
+            raise ConfigurationError(
+                f"{where}: {http} need HTTP traffic, and no target is declared http; "
+                f"write targets={{'name': 'http'}} for a proxy that carries HTTP."
+            )
         if orphans:
             raise ConfigurationError(
-                f"{where}: {orphans} need HTTP traffic, and no target is declared http; "
-                f"write targets={{'name': 'http'}} for a proxy that carries HTTP."
+                f"{where}: {orphans} crash the server behind a proxy, and no target is "
+                "declared service; write targets={'name': 'service'} for a proxy made with "
+                "chaos.proxy('name', upstream=<a chaos_services service>)."
             )
     singles = [Explored(((target, text),)) for target, texts in faults.items() for text in texts]
     chosen: list[Explored] = []

@@ -27,7 +27,7 @@ from pytest_chaos.explore._cells import Explored, ExplorePlan, parse_explore
 
 ARGNAME = "_chaos_explored"
 MARKER_HELP = (
-    "chaos_explore(targets=[...] or {name: 'tcp'|'http'}, faults=None, pairs=False, "
+    "chaos_explore(targets=[...] or {name: 'tcp'|'http'|'service'}, faults=None, pairs=False, "
     "max_items=50): run the test once per target x fault plus a baseline (exploration)"
 )
 _BUDGET_KEY = pytest.StashKey["tuple[str, float] | None"]()
@@ -222,18 +222,42 @@ class _CellRun:
         self.explored = explored
         self.pending = dict(explored.specs)
         self.faults: list[Any] = []
+        self.started = time.monotonic()
 
     def inject(self, proxy: Any) -> None:
         spec = self.pending.pop(proxy.name, None)
-        if spec is not None:
-            self.faults.append(spec.inject(proxy))
+        if spec is None:
+            return
+        if spec.service and getattr(proxy, "service", None) is None:
+            raise ConfigurationError(
+                f"chaos_explore cell {self.explored.id!r}: fault {str(spec.name)!r} crashes "
+                f"the server behind proxy {proxy.name!r}, but that proxy forwards to "
+                f"{proxy.upstream!r}, an address, not a chaos_services service. Create it "
+                f"with chaos.proxy({proxy.name!r}, upstream=<the Service>) (e.g. "
+                "upstream=chaos_services.postgres(), not its .address), or declare the "
+                f"target {proxy.name!r}: 'tcp' (its catalogue has no crash)."
+            )
+        self.faults.append(spec.inject(proxy))
 
     def start(self) -> None:
+        self.started = time.monotonic()
         self.chaos.timeline.record(
             "note", "explore", target=self.explored.target or "", cell=self.explored.id
         )
         for proxy in list(self.chaos.proxies.values()):
             self.inject(proxy)
+
+    def missed_crashes(self) -> list[str]:
+        """The crash faults whose server had not crashed yet when the scenario returned
+        (healing cancels them: the cell would have tested nothing)."""
+        crashed = {
+            e.target for e in self.chaos.timeline.events if e.kind == "note" and e.name == "crash"
+        }
+        return [
+            f"{f.target!r} at {f.attributes.get('after', 0):g}s"
+            for f in self.faults
+            if f.kind == "crash" and f.target not in crashed
+        ]
 
     def finish(self) -> None:
         for fault in reversed(self.faults):
@@ -250,12 +274,22 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     chaos.explored = explored
     run = _CellRun(chaos, explored)
     _ACTIVE[id(chaos)] = run
+    missed: list[str] = []
     try:
         run.start()
         result = yield
+        missed = run.missed_crashes()
     finally:
         _ACTIVE.pop(id(chaos), None)
         run.finish()
+    if missed:
+        raise ConfigurationError(
+            f"chaos_explore cell {explored.id!r}: the scenario returned "
+            f"{time.monotonic() - run.started:.2f}s after its fault started, before the crash "
+            f"of {', '.join(missed)}, so nothing crashed. Keep the scenario running past "
+            "the crash (e.g. traffic for a second or two when chaos.explored.fault starts "
+            "with 'crash'), or crash sooner: crash:0.1s."
+        )
     if run.pending:
         names = sorted(run.pending)
         raise ConfigurationError(

@@ -94,6 +94,8 @@ class ScheduledFault:
             return f".{spec.name}({args['ms']})"
         if spec.name == "bandwidth":
             return f".bandwidth({args['kb_per_s']!r})"
+        if spec.name == "crash":
+            return f".crash({args['after']!r})"
         if spec.name == "http_error":
             extra = ""
             if "retry_after" in args:
