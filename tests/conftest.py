@@ -190,6 +190,7 @@ UNIT = (
     "experiment/test_spec.py",
     "experiments/test_faults.py",
     "experiments/test_loader.py",
+    "explore/test_crash_cells.py",
     "proxy/test_address.py",
     "proxy/test_api.py",
     "proxy/test_api_fuzz.py",
