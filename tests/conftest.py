@@ -155,6 +155,7 @@ LIVE = (
     "strategies/test_run_schedule.py",
     "test_optional_extras.py",
     "toxics/test_http_duplicate_delivery.py",
+    "toxics/test_http_reattach.py",
     "toxics/test_http_toxic.py",
     "toxics/test_passive_http_counter_live.py",
 )

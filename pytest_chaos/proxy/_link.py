@@ -93,6 +93,16 @@ class RequestFollower(Protocol):
     def tail(self) -> tuple[str, int, bytes] | None: ...
 
 
+class Watch(Protocol):
+    """Follows the bytes a link writes to its destination while no stage parses them
+    (an HTTP session whose last toxic left the link keeps its framing in step, so
+    that a toxic added again finds the next message; see ``HttpStage.detach``)."""
+
+    def feed(self, data: bytes | memoryview) -> bool:
+        """Bytes written; False once the watch is done (the link then drops it)."""
+        ...
+
+
 class ToxicEntry(Protocol):
     """What a link needs to know about a toxic on its proxy."""
 
@@ -223,6 +233,8 @@ class Side(asyncio.BufferedProtocol):
                 link.dest_transport.write(self.buffer[:nbytes])
             else:
                 link.dest_transport.write(bytes(self.buffer[:nbytes]))
+            if link.watch is not None and not link.watch.feed(self.buffer[:nbytes]):
+                link.watch = None
         else:
             link.on_data(bytes(self.buffer[:nbytes]))
 
@@ -299,6 +311,8 @@ class Link:
         self.http_source: RequestSource | None = None
         self._follower: RequestFollower | None = None
         self._resting: RequestCounter | None = None
+        #: follows what is written while no stage parses it (see `Watch`)
+        self.watch: Watch | None = None
 
     def count(self, n: int) -> None:
         """Count bytes read from the source."""
@@ -327,6 +341,8 @@ class Link:
                 self.http = None
         if self.chain is None:
             self.dest_transport.write(data)
+            if self.watch is not None and not self.watch.feed(data):
+                self.watch = None
             return
         now = self.loop.time()
         chain = self.chain
@@ -338,6 +354,8 @@ class Link:
             # Passed straight through: nothing held, nothing to poll or time.
             if direct:
                 self.dest_transport.write(direct)
+                if self.watch is not None and not self.watch.feed(direct):
+                    self.watch = None
             if not self._pause_reasons and self.gen != -1:
                 return
         self.pump(now)
@@ -412,6 +430,8 @@ class Link:
         if type(item) is Piece or isinstance(item, Piece):
             if not self.ended:
                 self.dest_transport.write(item.data)
+                if self.watch is not None and not self.watch.feed(item.data):
+                    self.watch = None
         elif isinstance(item, Reply):
             if not self.source.eof_sent and not self.source_transport.is_closing():
                 self.source_transport.write(item.data)
@@ -475,10 +495,16 @@ class Link:
         self.signature = signature
         now = self.loop.time()
         held: list[Item] = []
+        detaching: list[tuple[Any, int]] = []
         for name, stage in reversed(self.stages.items()):  # later stages hold older data
             held.extend(stage.drain())
             if name not in names:
                 held.extend(stage.on_remove())
+                detach = getattr(stage, "detach", None)
+                if detach is not None:
+                    # What it already saw of what is held: the first bytes written next.
+                    seen = sum(len(item.data) for item in held if isinstance(item, Piece))
+                    detaching.append((detach, seen))
         stages: dict[str, Stage] = {}
         rolls: dict[str, tuple[int, bool]] = {}
         for entry in entries:
@@ -494,6 +520,11 @@ class Link:
                 stages[entry.name] = entry.toxic.start(self.context, now, previous)
         self.stages = stages
         self.rolls = rolls
+        for detach, seen in detaching:
+            # A stage that parsed this link and has no successor in it may leave a watch.
+            watch = detach(seen)
+            if watch is not None:
+                self.watch = watch
         self.chain = Chain(list(stages.values())) if stages else None
         source = self.http_source
         if source is not None:

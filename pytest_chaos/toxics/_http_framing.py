@@ -176,6 +176,11 @@ class _Scanner:
         """True once the stream is known not to be HTTP (or left HTTP)."""
         return self.passthrough_reason is not None
 
+    @property
+    def held(self) -> int:
+        """Bytes fed but not handed on yet (an unfinished head or chunk line)."""
+        return len(self._buf)
+
     def __repr__(self) -> str:
         mode = f"passthrough ({self.passthrough_reason})" if self.passthrough else "http"
         state = "between messages" if self._state == _IDLE else "in a message"

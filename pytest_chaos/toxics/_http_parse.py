@@ -143,6 +143,11 @@ class _Splitter:
         """True once the stream is known not to be HTTP (or left HTTP)."""
         return self.passthrough_reason is not None
 
+    @property
+    def held(self) -> int:
+        """Bytes fed but not handed on yet (an unfinished head or chunk line)."""
+        return len(self._unattributed) + len(self._between)
+
     def __repr__(self) -> str:
         mode = f"passthrough ({self.passthrough_reason})" if self.passthrough else "http"
         state = "in a message" if self._conn is not None else "between messages"

@@ -160,6 +160,9 @@ def build_response(
 class _Splitter(Protocol):
     passthrough_reason: str | None
 
+    @property
+    def held(self) -> int: ...
+
 
 class HttpSession:
     """The sans-IO HTTP state of one proxied connection (see the module docstring).
@@ -197,6 +200,7 @@ class HttpSession:
         self._up_held: list[bytes] | None = None
         self._up_waiting = 0
         self._reported = False
+        self._saved: dict[str, Callable[..., None] | None] = {}  # callbacks while quiet
         self.requests = 0
         self.responses = 0
 
@@ -236,8 +240,35 @@ class HttpSession:
         """Whether bytes for the client wait for the copies of a duplicated request."""
         return bool(self._queue)
 
+    def quiet(self, upstream: bool, on: bool) -> None:
+        """Stop (``on``) or resume counting the requests (``upstream``) or the responses
+        this session parses, and reporting a switch to passthrough: while no HTTP toxic
+        is live in that direction the session only keeps its framing in step (the
+        proxy's passive counter counts the requests meanwhile). A switch that happened
+        while quiet is reported when the last direction speaks again."""
+        saved = self._saved
+        name = "_on_request" if upstream else "_on_response"
+        if on:
+            if name not in saved:
+                saved[name] = getattr(self, name)
+                setattr(self, name, None)
+            if "_on_passthrough" not in saved:
+                saved["_on_passthrough"] = self._on_passthrough
+                self._on_passthrough = None
+            return
+        if name in saved:
+            setattr(self, name, saved.pop(name))
+        if saved.keys() == {"_on_passthrough"}:
+            self._on_passthrough = saved.pop("_on_passthrough")
+            for side, splitter in (("client", self._requests), ("server", self._responses)):
+                self._report(side, splitter)
+
     def _report(self, side: str, splitter: _Splitter) -> None:
-        if not self._reported and splitter.passthrough_reason is not None:
+        if (
+            not self._reported
+            and splitter.passthrough_reason is not None
+            and "_on_passthrough" not in self._saved
+        ):
             self._reported = True
             if self._on_passthrough is not None:
                 self._on_passthrough(side, splitter.passthrough_reason)
@@ -439,12 +470,18 @@ class HttpSession:
     def finishing(self, upstream: bool) -> bool:
         """Whether a link's HTTP stage must outlive its toxic's removal to keep the
         stream consistent: upstream while it drops or repeats the request being read,
-        downstream while an extra answer is to be consumed or an injected one written."""
+        downstream while an extra answer is to be consumed or an injected one written;
+        either while its parser holds bytes it has not handed on (an unfinished head or
+        chunk line: they would be lost with the stage)."""
         if upstream:
+            if self._requests.held:
+                return True
             slot = self._current
             return self._up_held is not None or (
                 slot is not None and (slot.kind == "synthetic" or slot.copy is not None)
             )
+        if self._responses.held:
+            return True
         return bool(self._queue) or any(
             slot.kind == "synthetic" or slot.copies > 1 for slot in self._slots
         )

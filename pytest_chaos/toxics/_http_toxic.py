@@ -64,7 +64,7 @@ class _Conversation:
     is rebuilt (``drain``).
     """
 
-    __slots__ = ("members", "session", "skip")
+    __slots__ = ("members", "session", "skip", "watches")
 
     def __init__(self, session: HttpSession) -> None:
         self.session = session
@@ -72,10 +72,23 @@ class _Conversation:
         # Bytes a removed HTTP stage handed back (already parsed) that the chain will
         # feed again: the next parsing stage passes them on without parsing them twice.
         self.skip: dict[bool, int] = {True: 0, False: 0}
+        # While a link has no HTTP stage: what keeps the session's framing in step.
+        self.watches: dict[bool, _Watch | None] = {True: None, False: None}
 
     def __repr__(self) -> str:
         up, down = len(self.members[True]), len(self.members[False])
         return f"<HTTP conversation stages={up}+{down} {self.session!r}>"
+
+    def attach(self, upstream: bool) -> int:
+        """An HTTP stage joins a link that had none: the link's watch stops; returns the
+        bytes the watch was still to skip (parsed, held in the chain, fed to it again)."""
+        watch = self.watches[upstream]
+        if watch is None:
+            return 0
+        self.watches[upstream] = None
+        watch.active = False
+        self.session.quiet(upstream, False)
+        return watch.skip
 
     def parser(self, upstream: bool) -> HttpStage | None:
         """The stage of a link that runs the session (None if the link has none)."""
@@ -90,6 +103,52 @@ class _Conversation:
             key = f"{stage.toxic.type_name}:{sorted(stage.toxic.to_json().items())!r}"
             rules.setdefault(key, stage.toxic)
         self.session.rules = list(rules.values())
+
+
+class _Watch:
+    """Keeps the session's framing in step with the bytes a link writes while it has no
+    HTTP stage (the link feeds it, see ``pytest_chaos.proxy._link.Watch``).
+
+    When the last HTTP toxic leaves a link mid-message, the rest of the message and what
+    follows pass unparsed; a session that resumed later would meet body bytes where it
+    expects a head and give the connection up as not HTTP. So the session keeps reading
+    the framing, with no rules and nothing counted: a toxic added again acts from the
+    next message on. The first ``skip`` bytes written were parsed already (they were
+    held in the chain behind the removed stage).
+    """
+
+    __slots__ = ("active", "conversation", "skip", "upstream")
+
+    def __init__(self, conversation: _Conversation, upstream: bool, skip: int) -> None:
+        self.conversation = conversation
+        self.upstream = upstream
+        self.skip = skip
+        self.active = True
+
+    def feed(self, data: bytes | memoryview) -> bool:
+        """Bytes the link wrote; False once done (an HTTP stage is back, or the stream
+        is not HTTP any more: it passes through untouched then, as before)."""
+        if not self.active:
+            return False
+        skip = self.skip
+        if skip:
+            if len(data) <= skip:
+                self.skip = skip - len(data)
+                return True
+            data = data[skip:]
+            self.skip = 0
+        session = self.conversation.session
+        if self.upstream:
+            session.client_data(bytes(data), 0.0)
+        else:
+            session.server_data(bytes(data), 0.0)
+        if session.passthrough:
+            self.active = False
+        return self.active
+
+    def __repr__(self) -> str:
+        side = "upstream" if self.upstream else "downstream"
+        return f"<HTTP watch {side} active={self.active} skip={self.skip}>"
 
 
 _SHARED_KEY = "http"
@@ -184,8 +243,9 @@ class HttpToxic(Toxic):
             stage.adopt(previous)
         else:
             # A toxic being added: nothing is handed back in such a change, so a count
-            # left from an earlier removal (with no HTTP stage to consume it) is stale.
-            conversation.skip[stage.upstream] = 0
+            # left from an earlier removal (with no HTTP stage to consume it) is stale;
+            # what the link's watch has still to skip is not (see _Watch).
+            conversation.skip[stage.upstream] = conversation.attach(stage.upstream)
         conversation.members[stage.upstream].append(stage)
         conversation.refresh_rules()
         return stage
@@ -264,6 +324,7 @@ class HttpStage(Stage):
         self.toxic = toxic
         # What this stage held when its chain was rebuilt (see drain), with due times.
         self._carry: list[tuple[float, Item]] = []
+        self._handed = 0  # bytes on_remove handed back (see detach)
 
     @property
     def parsing(self) -> bool:
@@ -424,10 +485,35 @@ class HttpStage(Stage):
         """The toxic is gone: what it held goes on now (a healed delay lets go)."""
         items = [item for _, item in self._carry]
         self._carry = []
-        self.conversation.skip[self.upstream] += sum(
-            len(item.data) for item in items if isinstance(item, Piece)
-        )
+        handed = sum(len(item.data) for item in items if isinstance(item, Piece))
+        self.conversation.skip[self.upstream] += handed
+        self._handed = handed
         return items
+
+    def detach(self, seen: int) -> _Watch | None:
+        """Called by the link after a rebuild that removed this stage; ``seen``: bytes
+        held in the chain at and behind this stage when it left (already parsed, the
+        first to be written). If no HTTP stage of the connection is left in this link,
+        the session must keep its framing in step with what the link writes from now on:
+        returns the watch the link feeds (see :class:`_Watch`)."""
+        conversation = self.conversation
+        upstream = self.upstream
+        if conversation.members[upstream]:
+            return None  # another HTTP stage parses on (skip tells it what was handed back)
+        # Parsed bytes handed back by earlier changes and not consumed yet come next.
+        earlier = conversation.skip[upstream] - self._handed
+        self._handed = 0
+        watch = conversation.watches[upstream]
+        if watch is not None and watch.active:
+            # Another HTTP stage removed in the same rebuild: the one first in the chain
+            # is called last and saw the most.
+            watch.skip = max(watch.skip, seen + max(earlier, 0))
+            return watch
+        conversation.skip[upstream] = 0
+        watch = _Watch(conversation, upstream, seen + max(earlier, 0))
+        conversation.watches[upstream] = watch
+        conversation.session.quiet(upstream, True)
+        return watch
 
     def __repr__(self) -> str:
         side = "upstream" if self.upstream else "downstream"
