@@ -248,16 +248,36 @@ class _CellRun:
             self.inject(proxy)
 
     def missed_crashes(self) -> list[str]:
-        """The crash faults whose server had not crashed yet when the scenario returned
-        (healing cancels them: the cell would have tested nothing)."""
-        crashed = {
-            e.target for e in self.chaos.timeline.events if e.kind == "note" and e.name == "crash"
-        }
-        return [
-            f"{f.target!r} at {f.attributes.get('after', 0):g}s"
-            for f in self.faults
-            if f.kind == "crash" and f.target not in crashed
-        ]
+        """The crash faults whose server had not crashed when the scenario returned
+        (healing cancels them: the cell would have tested nothing), or whose crash
+        failed, each as a phrase for the error."""
+        crashed: set[str] = set()
+        failed: dict[str, str] = {}
+        for event in self.chaos.timeline.events:
+            if event.kind == "note" and event.name == "crash":
+                crashed.add(event.target)
+            elif event.kind == "note" and event.name == "crash_restart_failed":
+                failed[event.target] = str(event.data.get("error", ""))
+        missed = []
+        elapsed = time.monotonic() - self.started
+        for fault in self.faults:
+            if fault.kind != "crash":
+                continue
+            if fault.target in failed:
+                missed.append(
+                    f"the crash of {fault.target!r} failed ({failed[fault.target]}), so the "
+                    "scenario did not run through a crash and a restart; see the service's "
+                    "output below"
+                )
+            elif fault.target not in crashed:
+                missed.append(
+                    f"the scenario returned {elapsed:.2f}s after its fault started, before "
+                    f"the crash of {fault.target!r} at {fault.attributes.get('after', 0):g}s, "
+                    "so nothing crashed. Keep the scenario running past the crash (e.g. "
+                    "traffic while chaos.active_faults holds the crash), or crash sooner: "
+                    "crash:0.1s"
+                )
+        return missed
 
     def finish(self) -> None:
         for fault in reversed(self.faults):
@@ -283,13 +303,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         _ACTIVE.pop(id(chaos), None)
         run.finish()
     if missed:
-        raise ConfigurationError(
-            f"chaos_explore cell {explored.id!r}: the scenario returned "
-            f"{time.monotonic() - run.started:.2f}s after its fault started, before the crash "
-            f"of {', '.join(missed)}, so nothing crashed. Keep the scenario running past "
-            "the crash (e.g. traffic for a second or two when chaos.explored.fault starts "
-            "with 'crash'), or crash sooner: crash:0.1s."
-        )
+        raise ConfigurationError(f"chaos_explore cell {explored.id!r}: {'; '.join(missed)}.")
     if run.pending:
         names = sorted(run.pending)
         raise ConfigurationError(
