@@ -4,7 +4,8 @@
 item per target x fault plus a baseline (docs/explore.md). Public here:
 
 - :class:`Explored`: the cell an item runs (``chaos.explored`` in the scenario);
-- :data:`DEFAULT_FAULTS`: the default catalogue per target kind (``tcp``, ``http``),
+- :data:`DEFAULT_FAULTS`: the default catalogue per target kind (``tcp``, ``http``,
+  ``service``: the TCP faults plus ``crash``),
   which the ``pytest_chaos_explore_faults`` hook extends;
 - :func:`parse_explore` and :func:`cell_id`, for tools that list the cells.
 
