@@ -215,7 +215,8 @@ class ContainerRuntime:
     def wait_ready(self, timeout: float) -> None:
         """Block until the service in the container answers its probe."""
         ready = self._ready or self._default_ready
-        if wait_until(ready, timeout=timeout, alive=self._running):
+        # Every poll asks the Docker API: 20 Hz to start with, not 100.
+        if wait_until(ready, timeout=timeout, interval=0.05, alive=self._running):
             return
         logs = b""
         with contextlib.suppress(Exception):
