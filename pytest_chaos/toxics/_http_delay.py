@@ -19,6 +19,7 @@ class HttpDelayToxic(HttpToxic):
     """
 
     type_name = "http_delay"
+    holds = True
     attributes = (
         *MATCH_ATTRIBUTES,
         Attribute("delay", unit="ms", doc="how long each matching request is held"),

@@ -263,6 +263,14 @@ class HttpSession:
             for side, splitter in (("client", self._requests), ("server", self._responses)):
                 self._report(side, splitter)
 
+    def let_go(self) -> None:
+        """What a removed toxic held went on at once (a healed delay): the rest of the
+        requests in flight, and the requests after them, are no longer held back to the
+        old due times."""
+        self._floor = -math.inf
+        for slot in self._slots:
+            slot.due = 0.0
+
     def _report(self, side: str, splitter: _Splitter) -> None:
         if (
             not self._reported

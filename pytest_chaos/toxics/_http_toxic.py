@@ -64,7 +64,7 @@ class _Conversation:
     is rebuilt (``drain``).
     """
 
-    __slots__ = ("members", "session", "skip", "watches")
+    __slots__ = ("members", "release", "session", "skip", "watches")
 
     def __init__(self, session: HttpSession) -> None:
         self.session = session
@@ -74,6 +74,9 @@ class _Conversation:
         self.skip: dict[bool, int] = {True: 0, False: 0}
         # While a link has no HTTP stage: what keeps the session's framing in step.
         self.watches: dict[bool, _Watch | None] = {True: None, False: None}
+        # A toxic that holds requests left the link in the chain rebuild under way: the
+        # stages that stay let what they carry go at once (reset by detach).
+        self.release: dict[bool, bool] = {True: False, False: False}
 
     def __repr__(self) -> str:
         up, down = len(self.members[True]), len(self.members[False])
@@ -163,6 +166,9 @@ class HttpToxic(Toxic):
 
     #: The proxy starts this toxic's stage in both links (see the module docstring).
     both_links: ClassVar[bool] = True
+    #: It holds requests (a delay): removing it lets every request held on the
+    #: connection go at once, whichever HTTP stage holds it.
+    holds: ClassVar[bool] = False
 
     def check(self) -> None:
         rate = self.values["rate"]
@@ -240,7 +246,7 @@ class HttpToxic(Toxic):
             shared[_SHARED_KEY] = conversation
         stage = HttpStage(conversation, link, self)
         if isinstance(previous, HttpStage):
-            stage.adopt(previous)
+            stage.adopt(previous, now if conversation.release[stage.upstream] else None)
         else:
             # A toxic being added: nothing is handed back in such a change, so a count
             # left from an earlier removal (with no HTTP stage to consume it) is stale;
@@ -474,10 +480,11 @@ class HttpStage(Stage):
         self.cancel_pending()
         return []
 
-    def adopt(self, previous: HttpStage) -> None:
-        """Take over what this toxic's stage held before the chain was rebuilt."""
+    def adopt(self, previous: HttpStage, release: float | None = None) -> None:
+        """Take over what this toxic's stage held before the chain was rebuilt (due at
+        ``release`` if given: a delay was healed)."""
         for due, item in previous._carry:
-            self.emit(item, due)
+            self.emit(item, due if release is None else release)
         previous._carry = []
         self.ended = previous.ended
 
@@ -488,6 +495,9 @@ class HttpStage(Stage):
         handed = sum(len(item.data) for item in items if isinstance(item, Piece))
         self.conversation.skip[self.upstream] += handed
         self._handed = handed
+        if self.upstream and self.toxic.holds:
+            self.session.let_go()
+            self.conversation.release[True] = True
         return items
 
     def detach(self, seen: int) -> _Watch | None:
@@ -498,6 +508,7 @@ class HttpStage(Stage):
         returns the watch the link feeds (see :class:`_Watch`)."""
         conversation = self.conversation
         upstream = self.upstream
+        conversation.release[upstream] = False  # the rebuild is over
         if conversation.members[upstream]:
             return None  # another HTTP stage parses on (skip tells it what was handed back)
         # Parsed bytes handed back by earlier changes and not consumed yet come next.

@@ -336,7 +336,108 @@ def test_removed_between_messages_then_added_again_acts(
         check_acts(fault, send, origin)
     finally:
         conn.close()
+    stats = admin.stats(name)
+    assert stats["connections_accepted"] == 1
+    # Every request counted once, by the toxic or, while healed, by the passive counter.
+    assert stats["http_requests"] == 5
+    assert stats["http_passthrough_connections"] == 0
+
+
+def test_removed_while_a_delay_holds_the_request_then_added_again(
+    admin: Admin, origin: Origin
+) -> None:
+    """A heal lets the held request go at once (the proxy parsed it already: it is not
+    parsed twice); a toxic added again acts on the next request."""
+    name, listen = admin.proxy(origin.address)
+    toxic = admin.toxic(name, "http_delay", delay=5000)
+    body = pattern(BIG)
+    conn = connect(listen)
+    try:
+        conn.putrequest("POST", "/upload")
+        conn.putheader("Content-Length", str(BIG))
+        conn.endheaders()
+        conn.send(body[:100_000])
+        deadline = time.monotonic() + WAIT
+        while admin.stats(name)["http_requests_delayed"] < 1:  # the proxy holds it
+            assert time.monotonic() < deadline, "the request was never delayed"
+            time.sleep(0.01)
+        started = time.monotonic()
+        admin.remove_toxic(name, toxic)
+        conn.send(body[100_000:])
+        response = conn.getresponse()
+        assert response.status == 200
+        response.read()
+        assert origin.body("/upload") == body
+        FAULTS["error"].add(admin, name)
+        check_acts("error", sender(conn), origin)
+        # Let go by the heal: neither this request nor the next wait for the old 5 s.
+        assert time.monotonic() - started < 4.0
+    finally:
+        conn.close()
     assert admin.stats(name)["connections_accepted"] == 1
+
+
+def test_healing_a_delay_beside_another_http_toxic_lets_later_requests_go_at_once(
+    admin: Admin, origin: Origin
+) -> None:
+    name, listen = admin.proxy(origin.address)
+    FAULTS["error"].add(admin, name)
+    delay = admin.toxic(name, "http_delay", delay=5000)
+    conn = connect(listen)
+    try:
+        conn.putrequest("POST", "/upload")
+        conn.putheader("Content-Length", "100000")
+        conn.endheaders()
+        conn.send(pattern(40_000))
+        deadline = time.monotonic() + WAIT
+        while admin.stats(name)["http_requests_delayed"] < 1:
+            assert time.monotonic() < deadline, "the request was never delayed"
+            time.sleep(0.01)
+        started = time.monotonic()
+        admin.remove_toxic(name, delay)
+        conn.send(pattern(100_000)[40_000:])
+        response = conn.getresponse()
+        assert response.status == 200
+        response.read()
+        assert origin.body("/upload") == pattern(100_000)
+        check_acts("error", sender(conn), origin)  # the other toxic still acts
+        assert time.monotonic() - started < 4.0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("latency_first", [True, False], ids=["latency-first", "http-first"])
+def test_removed_while_a_latency_on_the_same_link_holds_part_of_the_body(
+    admin: Admin, origin: Origin, latency_first: bool
+) -> None:
+    """Bytes the latency holds when the HTTP toxic leaves are written once, in order, and
+    the framing stays in step whether they had passed the HTTP toxic or not."""
+    name, listen = admin.proxy(origin.address)
+    if latency_first:
+        admin.toxic(name, "latency", latency=150)
+    toxic = FAULTS["error"].add(admin, name)
+    if not latency_first:
+        admin.toxic(name, "latency", latency=150)
+    body = pattern(BIG)
+    conn = connect(listen)
+    try:
+        conn.putrequest("POST", "/upload")
+        conn.putheader("Content-Length", str(BIG))
+        conn.endheaders()
+        conn.send(body[:100_000])
+        origin.wait("head", "/upload")
+        conn.send(body[100_000:200_000])  # held by the latency for 150 ms
+        admin.remove_toxic(name, toxic)
+        conn.send(body[200_000:])
+        response = conn.getresponse()
+        assert response.status == 200
+        response.read()
+        assert origin.body("/upload") == body
+        FAULTS["error"].add(admin, name)
+        check_acts("error", sender(conn), origin)
+    finally:
+        conn.close()
+    assert admin.stats(name)["http_passthrough_connections"] == 0
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
