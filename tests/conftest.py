@@ -131,6 +131,7 @@ LIVE = (
     "proxy/test_connection.py",
     "proxy/test_connection_scale.py",
     "proxy/test_http_count_handover.py",
+    "proxy/test_http_reattach_loops.py",
     "proxy/test_link.py",
     "proxy/test_link_custom_toxic.py",
     "proxy/test_main.py",
