@@ -86,7 +86,7 @@ FRAGILE_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("idempotent violated", "changed the state again", "the first delivery changed"),
     ),
     # The YAML experiments (issue 13). No database deadline: a black-holed database
-    # holds an order until the heal (8 s), where the resilient build answers 503 in < 5 s.
+    # holds an order until the heal (7 s), where the resilient build answers 503 in < 5 s.
     "chaos_database.yaml::database-connection-chaos": (
         "steady_state violated: p99",
         ("> allowed 5.00 s", "database-connection-chaos"),
