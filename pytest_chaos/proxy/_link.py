@@ -7,7 +7,10 @@ with no toxic forwards each read with one transport write; with toxics it feeds 
 sans-IO chain and sleeps until the chain's deadline. The upstream link also shows what
 it reads to a passive HTTP/1.x request counter (:mod:`._http_count`) until the stream
 turns out not to be HTTP/1.x; the counter rests while an HTTP toxic's session parses
-(and counts) the same bytes as they are read (:meth:`Link.on_data`). Backpressure: a
+(and counts) the same bytes as they are read (:meth:`Link.on_data`). After the last
+HTTP toxic left a link, the link shows what it writes to a :class:`Watch` that keeps
+the connection's HTTP session in step with the messages, until an HTTP toxic is back
+(:meth:`Link.set_toxics`, ``HttpStage.detach``). Backpressure: a
 link pauses reading its source while its destination's write buffer is over the
 high-water mark or its chain holds more than :data:`CHAIN_HIGH` bytes, so nothing is
 buffered without bound.

@@ -269,7 +269,10 @@ def test_removed_mid_request_body_then_added_again_acts_on_the_next_request(
         check_acts(fault, sender(conn), origin)
     finally:
         conn.close()
-    assert admin.stats(name)["connections_accepted"] == 1
+    stats = admin.stats(name)
+    assert stats["connections_accepted"] == 1
+    assert stats["http_requests"] == 3  # each counted once: by the toxic or passively
+    assert stats["http_passthrough_connections"] == 0
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
