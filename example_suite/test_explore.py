@@ -2,8 +2,9 @@
 
 One scenario per entry point (browse, checkout, pay); ``@pytest.mark.chaos_explore``
 runs it once without a fault and once per target x fault of the default catalogue
-(TCP faults on PostgreSQL and Redis, TCP and HTTP faults on the payment provider), and
-prints the resilience matrix. The hypotheses are the shop's promises, whatever fails:
+(TCP faults on PostgreSQL and Redis, TCP and HTTP faults on the payment provider; paying
+on the payment provider only), and prints the resilience matrix. The hypotheses are the
+shop's promises, whatever fails:
 
 - browsing always shows a product read before (fresh, cached or marked stale), also
   when the cache and the database fail together (``test_explore_browse_pairs``);
@@ -128,9 +129,16 @@ def test_explore_checkout(chaos: Chaos, explored_shop: Shop) -> None:
     history.check(lambda key: shop.stored_customers(prefix))
 
 
+# Paying is explored on the provider alone: under a database or cache fault the order
+# is refused before any payment (the checkout exploration covers that), and a
+# black-holed database makes each of the five checkouts wait out its deadlines (19 s
+# for one cell) to say nothing about payments.
+PAY_TARGETS = {"payments": "http"}
+
+
 @pytest.mark.proxy_extensions
-@pytest.mark.chaos_explore(targets=TARGETS)
-@pytest.mark.chaos(blast_radius=list(TARGETS))
+@pytest.mark.chaos_explore(targets=PAY_TARGETS)
+@pytest.mark.chaos(blast_radius=list(PAY_TARGETS))
 def test_explore_pay(chaos: Chaos, explored_shop: Shop) -> None:
     """Hypothesis: paying answers every call, reaches the provider at most 3 times for
     one checkout and 1.5 times per checkout on average over four more, and charges no

@@ -57,7 +57,15 @@ _POOL_SIZE = 8
 
 
 class DatabaseUnavailable(Exception):
-    """The database could not be reached or did not answer in time."""
+    """The database could not be reached or did not answer in time.
+
+    ``lost`` is true when a connection broke under a call (a reset, a restarted server):
+    the one case where trying again at once, on a new connection, can succeed.
+    """
+
+    def __init__(self, message: str, *, lost: bool = False) -> None:
+        super().__init__(message)
+        self.lost = lost
 
 
 class UnknownProduct(Exception):
@@ -230,7 +238,7 @@ class Database:
         except psycopg.OperationalError as exc:
             if deadline is not None and deadline.expired:
                 raise DatabaseUnavailable(f"database did not answer within {timeout}s") from exc
-            raise DatabaseUnavailable(f"database connection failed: {exc}") from exc
+            raise DatabaseUnavailable(f"database connection failed: {exc}", lost=True) from exc
         finally:
             if deadline is not None:
                 deadline.finish()
@@ -244,15 +252,17 @@ class Database:
         """Run ``fn(conn, *args)`` in a transaction, retrying once on a lost connection.
 
         Only idempotent operations come here (reads, and order creation keyed by an
-        idempotency key), so a retry can never write twice.
+        idempotency key), so a retry can never write twice. A database that did not
+        answer within the deadline, or refused a new connection, is not asked again at
+        once: that would only double the caller's wait.
         """
         attempts = max(1, self.resilience.db_attempts)
         for attempt in range(1, attempts + 1):
             try:
                 with self.transaction() as conn:
                     return fn(conn, *args)
-            except DatabaseUnavailable:
-                if attempt == attempts:
+            except DatabaseUnavailable as exc:
+                if attempt == attempts or not exc.lost:
                     raise
         raise AssertionError(f"unreachable: {operation}")
 
