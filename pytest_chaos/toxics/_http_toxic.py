@@ -103,6 +103,8 @@ class _Conversation:
         # toxic already spans both directions, and two draws would double its rate.
         rules: dict[str, HttpToxic] = {}
         for stage in self.members[True]:
+            if stage.leaving:
+                continue  # removed, kept only to finish the message in transfer
             key = f"{stage.toxic.type_name}:{sorted(stage.toxic.to_json().items())!r}"
             rules.setdefault(key, stage.toxic)
         self.session.rules = list(rules.values())
@@ -331,6 +333,7 @@ class HttpStage(Stage):
         # What this stage held when its chain was rebuilt (see drain), with due times.
         self._carry: list[tuple[float, Item]] = []
         self._handed = 0  # bytes on_remove handed back (see detach)
+        self.leaving = False  # the toxic is removed; the stage finishes a message first
 
     @property
     def parsing(self) -> bool:
@@ -458,7 +461,14 @@ class HttpStage(Stage):
         return Deliver(job.data, job.copies, job.together, lambda: _Answer(request), ready, done)
 
     def finishing(self) -> bool:
-        return self.parsing and self.session.finishing(self.upstream)
+        # Asked only when this stage's toxic is being removed: while it finishes the
+        # message in transfer, the toxic no longer decides for the requests after it.
+        if not (self.parsing and self.session.finishing(self.upstream)):
+            return False
+        if not self.leaving:
+            self.leaving = True
+            self.conversation.refresh_rules()
+        return True
 
     def request_source(self) -> HttpSession | None:
         # Only the upstream stage that parses, with nothing handed back to pass on: it

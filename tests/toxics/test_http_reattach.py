@@ -443,6 +443,35 @@ def test_removed_while_a_latency_on_the_same_link_holds_part_of_the_body(
     assert admin.stats(name)["http_passthrough_connections"] == 0
 
 
+def wait_bytes_read(admin: Admin, proxy: str, n: int) -> None:
+    """Wait until the proxy has read ``n`` bytes from clients."""
+    deadline = time.monotonic() + WAIT
+    while admin.stats(proxy)["bytes_upstream"] < n:
+        assert time.monotonic() < deadline, f"the proxy never read {n} bytes"
+        time.sleep(0.01)
+
+
+def test_a_request_head_cut_by_the_heal_is_delivered_whole_and_not_acted_on(
+    admin: Admin, origin: Origin
+) -> None:
+    """The heal waits for the head being read (its bytes are not lost), but the removed
+    toxic no longer decides for it."""
+    name, listen = admin.proxy(origin.address)
+    toxic = FAULTS["error"].add(admin, name)
+    host, port = listen.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
+        first = b"GET /fail/cut HTTP/1.1\r\nHo"
+        sock.sendall(first)
+        wait_bytes_read(admin, name, len(first))
+        admin.remove_toxic(name, toxic)
+        sock.sendall(b"st: x\r\n\r\n")
+        assert [status for status, _ in read_responses(sock, 1)] == [200]
+        FAULTS["error"].add(admin, name)
+        sock.sendall(b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert [status for status, _ in read_responses(sock, 1)] == [503]
+    assert origin.paths == ["/fail/cut"]
+
+
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_removed_and_added_again_within_one_request_body(
     admin: Admin, origin: Origin, fault: str
