@@ -443,6 +443,33 @@ def test_removed_while_a_latency_on_the_same_link_holds_part_of_the_body(
     assert admin.stats(name)["http_passthrough_connections"] == 0
 
 
+def test_two_http_toxics_removed_together_mid_body_then_one_added_again(
+    admin: Admin, origin: Origin
+) -> None:
+    name, listen = admin.proxy(origin.address)
+    toxics = [FAULTS["duplicate"].add(admin, name), FAULTS["error"].add(admin, name)]
+    body = pattern(BIG)
+    conn = connect(listen)
+    try:
+        conn.putrequest("POST", "/upload")
+        conn.putheader("Content-Length", str(BIG))
+        conn.endheaders()
+        conn.send(body[:100_000])
+        origin.wait("head", "/upload")
+        for toxic in toxics:
+            admin.remove_toxic(name, toxic)
+        conn.send(body[100_000:])
+        response = conn.getresponse()
+        assert response.status == 200
+        response.read()
+        assert origin.body("/upload") == body
+        FAULTS["error"].add(admin, name)
+        check_acts("error", sender(conn), origin)
+    finally:
+        conn.close()
+    assert admin.stats(name)["http_passthrough_connections"] == 0
+
+
 def wait_bytes_read(admin: Admin, proxy: str, n: int) -> None:
     """Wait until the proxy has read ``n`` bytes from clients."""
     deadline = time.monotonic() + WAIT
