@@ -23,10 +23,11 @@ def test_shop_keeps_selling_when_redis_is_down(chaos: Chaos, shop: Shop) -> None
     # Each phase outlasts the shop's 1 s "skip Redis after a failure" window, so the
     # shop meets the fault again and again, not just once.
     with shop.cache.down():
-        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.5)
-    # A black hole is the harder case: connections open, but nothing ever answers.
+        chaos.steady_state(lambda: _browse_and_buy(shop), duration=1.6, interval=0.02, p99=1.5)
+    # A black hole is the harder case: connections open, but nothing ever answers (a
+    # shop without a Redis timeout hangs to the heal, 2 s, well past the 1.5 s bound).
     with shop.cache.timeout():
-        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.5, interval=0.02, p99=1.5)
+        chaos.steady_state(lambda: _browse_and_buy(shop), duration=2.0, interval=0.02, p99=1.5)
     chaos.recovers(lambda: shop.app.get("/products/tee")["source"] == "cache", within=3.0)
 
 

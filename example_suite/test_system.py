@@ -73,10 +73,10 @@ def test_degradation_ladder_holds_the_latency_objective_at_every_step(
     its objective (p99 under 1 s, no error) at every step. A guard watches liveness and
     aborts the experiment (healing everything) if the API stops answering."""
     with chaos.guard(shop.health, max_latency=2.0, consecutive=3):
-        chaos.steady_state(shop.place_order, calls=8, p99=1.0)
+        chaos.steady_state(shop.place_order, calls=5, p99=1.0)
         for ms in (20, 40, 80):
             with shop.db.latency(ms, jitter=ms // 5):
-                chaos.steady_state(shop.place_order, calls=8, p99=1.0, max_error_rate=0.0)
+                chaos.steady_state(shop.place_order, calls=5, p99=1.0, max_error_rate=0.0)
     chaos.recovers(shop.place_order, within=2.0)
 
 
