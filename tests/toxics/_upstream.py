@@ -12,10 +12,41 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _LOG: list[dict[str, object]] = []
 _LOCK = threading.Lock()
+
+
+def read_body(
+    handler: BaseHTTPRequestHandler, progress: Callable[[int], None] | None = None
+) -> bytes:
+    """The request body a handler is reading (chunked or Content-Length), whole;
+    ``progress`` is told how many body bytes have arrived after each read."""
+    out = bytearray()
+    rfile, headers = handler.rfile, handler.headers
+    if headers.get("Transfer-Encoding", "").lower() == "chunked":
+        while True:
+            size = int(rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += rfile.read(size)
+            rfile.readline()
+            if progress is not None:
+                progress(len(out))
+    left = int(headers.get("Content-Length") or 0)
+    while left:
+        chunk = rfile.read1(min(left, 65536))
+        if not chunk:
+            break
+        out += chunk
+        left -= len(chunk)
+        if progress is not None:
+            progress(len(out))
+    return bytes(out)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -28,18 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return read_body(self)
 
     def _answer(self, status: int, body: bytes, ctype: str = "text/plain") -> None:
         self.send_response(status)

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from ._httpfixtures import Admin
+from ._upstream import read_body
 
 pytest.importorskip("requests")
 import requests
@@ -46,27 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _read_body(self) -> bytes:
-        events = self.server.events
-        out = bytearray()
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline()
-                events.put(("progress", self.path, len(out)))
-        left = int(self.headers.get("Content-Length") or 0)
-        while left:
-            chunk = self.rfile.read1(min(left, 65536))
-            if not chunk:
-                break
-            out += chunk
-            left -= len(chunk)
-            events.put(("progress", self.path, len(out)))
-        return bytes(out)
+        events, path = self.server.events, self.path
+        return read_body(self, lambda n: events.put(("progress", path, n)))
 
     def _handle(self) -> None:
         server = self.server
