@@ -59,13 +59,15 @@ _POOL_SIZE = 8
 class DatabaseUnavailable(Exception):
     """The database could not be reached or did not answer in time.
 
-    ``lost`` is true when a connection broke under a call (a reset, a restarted server):
-    the one case where trying again at once, on a new connection, can succeed.
+    ``retryable`` is true for the failures that came at once and that trying again at
+    once can mend: a connection that broke under a call (a reset, a restarted server) or
+    a connection refused (the server full or restarting). A deadline or a connect
+    timeout took seconds already; asking again would only double the caller's wait.
     """
 
-    def __init__(self, message: str, *, lost: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
-        self.lost = lost
+        self.retryable = retryable
 
 
 class UnknownProduct(Exception):
@@ -227,7 +229,12 @@ class Database:
         try:
             conn = self._acquire()
         except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
+            timed_out = isinstance(exc, psycopg.errors.ConnectionTimeout) or (
+                "timeout expired" in str(exc)
+            )
+            raise DatabaseUnavailable(
+                f"cannot connect to the database: {exc}", retryable=not timed_out
+            ) from exc
         timeout = self.resilience.db_timeout
         deadline = _Deadline(conn, timeout) if timeout is not None else None
         healthy = False
@@ -238,7 +245,7 @@ class Database:
         except psycopg.OperationalError as exc:
             if deadline is not None and deadline.expired:
                 raise DatabaseUnavailable(f"database did not answer within {timeout}s") from exc
-            raise DatabaseUnavailable(f"database connection failed: {exc}", lost=True) from exc
+            raise DatabaseUnavailable(f"database connection failed: {exc}", retryable=True) from exc
         finally:
             if deadline is not None:
                 deadline.finish()
@@ -253,8 +260,8 @@ class Database:
 
         Only idempotent operations come here (reads, and order creation keyed by an
         idempotency key), so a retry can never write twice. A database that did not
-        answer within the deadline, or refused a new connection, is not asked again at
-        once: that would only double the caller's wait.
+        answer within the deadline, or a connection attempt that timed out, is not asked
+        again at once: that would only double the caller's wait.
         """
         attempts = max(1, self.resilience.db_attempts)
         for attempt in range(1, attempts + 1):
@@ -262,7 +269,7 @@ class Database:
                 with self.transaction() as conn:
                     return fn(conn, *args)
             except DatabaseUnavailable as exc:
-                if attempt == attempts or not exc.lost:
+                if attempt == attempts or not exc.retryable:
                     raise
         raise AssertionError(f"unreachable: {operation}")
 
