@@ -123,6 +123,8 @@ def _explore(tmp_path: Path, fragile: str, cells: dict[str, list[str]]) -> dict[
             "no:cacheprovider",
             f"--chaos-journal={journal}",
             f"--basetemp={tmp_path / 'basetemp'}",
+            # the cells are chosen by node id: the repository's budget must not thin them
+            "--chaos-explore-budget=all",
             *nodeids,
         ],
         cwd=REPO,
