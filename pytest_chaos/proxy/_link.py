@@ -8,7 +8,7 @@ sans-IO chain and sleeps until the chain's deadline. The upstream link also show
 it reads to a passive HTTP/1.x request counter (:mod:`._http_count`) until the stream
 turns out not to be HTTP/1.x; the counter rests while an HTTP toxic's session parses
 (and counts) the same bytes as they are read (:meth:`Link.on_data`). After the last
-HTTP toxic left a link, the link shows what it writes to a :class:`Watch` that keeps
+HTTP toxic left a link, the link shows what it writes to a watch that keeps
 the connection's HTTP session in step with the messages, until an HTTP toxic is back
 (:meth:`Link.set_toxics`, ``HttpStage.detach``). Backpressure: a
 link pauses reading its source while its destination's write buffer is over the
@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pytest_chaos.proxy._http_count import RequestCounter
-from pytest_chaos.toxics import Chain, Deliver, End, Item, LinkContext, Piece, Reply, Stage
+from pytest_chaos.toxics import (
+    Chain,
+    Deliver,
+    End,
+    Item,
+    LinkContext,
+    Piece,
+    Reply,
+    Stage,
+    StreamWatch,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -94,16 +104,6 @@ class RequestFollower(Protocol):
     pending_tail: bytearray | None
 
     def tail(self) -> tuple[str, int, bytes] | None: ...
-
-
-class Watch(Protocol):
-    """Follows the bytes a link writes to its destination while no stage parses them
-    (an HTTP session whose last toxic left the link keeps its framing in step, so
-    that a toxic added again finds the next message; see ``HttpStage.detach``)."""
-
-    def feed(self, data: bytes | memoryview) -> bool:
-        """Bytes written; False once the watch is done (the link then drops it)."""
-        ...
 
 
 class ToxicEntry(Protocol):
@@ -314,8 +314,8 @@ class Link:
         self.http_source: RequestSource | None = None
         self._follower: RequestFollower | None = None
         self._resting: RequestCounter | None = None
-        #: follows what is written while no stage parses it (see `Watch`)
-        self.watch: Watch | None = None
+        #: follows what is written while no stage parses it (`Stage.detach`)
+        self.watch: StreamWatch | None = None
 
     def count(self, n: int) -> None:
         """Count bytes read from the source."""
@@ -498,16 +498,14 @@ class Link:
         self.signature = signature
         now = self.loop.time()
         held: list[Item] = []
-        detaching: list[tuple[Any, int]] = []
+        detaching: list[tuple[Stage, int]] = []
         for name, stage in reversed(self.stages.items()):  # later stages hold older data
             held.extend(stage.drain())
             if name not in names:
                 held.extend(stage.on_remove())
-                detach = getattr(stage, "detach", None)
-                if detach is not None:
-                    # What it already saw of what is held: the first bytes written next.
-                    seen = sum(len(item.data) for item in held if isinstance(item, Piece))
-                    detaching.append((detach, seen))
+                # What it already saw of what is held: the first bytes written next.
+                seen = sum(len(item.data) for item in held if isinstance(item, Piece))
+                detaching.append((stage, seen))
         stages: dict[str, Stage] = {}
         rolls: dict[str, tuple[int, bool]] = {}
         for entry in entries:
@@ -523,9 +521,9 @@ class Link:
                 stages[entry.name] = entry.toxic.start(self.context, now, previous)
         self.stages = stages
         self.rolls = rolls
-        for detach, seen in detaching:
+        for removed, seen in detaching:
             # A stage that parsed this link and has no successor in it may leave a watch.
-            watch = detach(seen)
+            watch = removed.detach(seen)
             if watch is not None:
                 self.watch = watch
         self.chain = Chain(list(stages.values())) if stages else None

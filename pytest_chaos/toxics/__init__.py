@@ -65,6 +65,7 @@ from pytest_chaos.toxics._base import (
     Piece,
     Reply,
     Stage,
+    StreamWatch,
     Toxic,
     ToxicConfigError,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "Piece",
     "Reply",
     "Stage",
+    "StreamWatch",
     "Toxic",
     "ToxicConfigError",
     "get_toxic_class",

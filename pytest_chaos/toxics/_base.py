@@ -128,6 +128,15 @@ class RequestSource(Protocol):
         ...
 
 
+class StreamWatch(Protocol):
+    """Follows the bytes a link writes while no stage parses them (see
+    :meth:`Stage.detach`)."""
+
+    def feed(self, data: bytes | memoryview) -> bool:
+        """Bytes written; False once the watch is done (the link then drops it)."""
+        ...
+
+
 class RequestFollower(Protocol):
     """Keeps a request stream's bytes from its switch to passthrough on."""
 
@@ -327,6 +336,14 @@ class Stage:
         """Items to send after :meth:`drain` when the toxic leaves the link for good
         (a timeout toxic that dropped data closes the connection, as Toxiproxy does)."""
         return []
+
+    def detach(self, seen: int) -> StreamWatch | None:
+        """Called after the rebuild that removed this stage from its link; ``seen`` is how
+        many bytes held in the chain at and behind it when it left (the first the link
+        writes next). A stage whose parser must stay in step with the stream while no
+        stage parses it (an HTTP session) returns the watch the link then feeds with
+        what it writes; None for every other stage."""
+        return None
 
 
 class Toxic:

@@ -112,7 +112,7 @@ class _Conversation:
 
 class _Watch:
     """Keeps the session's framing in step with the bytes a link writes while it has no
-    HTTP stage (the link feeds it, see ``pytest_chaos.proxy._link.Watch``).
+    HTTP stage (a `StreamWatch` the link feeds, see `Stage.detach`).
 
     When the last HTTP toxic leaves a link mid-message, the rest of the message and what
     follows pass unparsed; a session that resumed later would meet body bytes where it
