@@ -377,8 +377,8 @@ class ChaosProxy:
         if self.service is None:
             raise ConfigurationError(
                 f"crash on proxy {self.name!r}: the proxy forwards to {self.upstream!r}, an "
-                "address, so pytest-chaos does not know which server to crash. A crash "
-                "needs a server that chaos_services started: create the proxy with "
+                "address, not a chaos_services service, so pytest-chaos does not know "
+                "which server to crash. Create the proxy with "
                 f"chaos.proxy({self.name!r}, upstream=<the Service>) (e.g. "
                 "upstream=chaos_services.postgres(), not its .address), or fault this "
                 "proxy with down() instead."

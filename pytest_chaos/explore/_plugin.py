@@ -228,16 +228,17 @@ class _CellRun:
         spec = self.pending.pop(proxy.name, None)
         if spec is None:
             return
-        if spec.service and getattr(proxy, "service", None) is None:
+        try:
+            self.faults.append(spec.inject(proxy))
+        except ConfigurationError as exc:
+            if not spec.service:
+                raise
+            # ChaosProxy.crash says why (an address-only proxy); add the cell and the
+            # exploration's own way out
             raise ConfigurationError(
-                f"chaos_explore cell {self.explored.id!r}: fault {str(spec.name)!r} crashes "
-                f"the server behind proxy {proxy.name!r}, but that proxy forwards to "
-                f"{proxy.upstream!r}, an address, not a chaos_services service. Create it "
-                f"with chaos.proxy({proxy.name!r}, upstream=<the Service>) (e.g. "
-                "upstream=chaos_services.postgres(), not its .address), or declare the "
-                f"target {proxy.name!r}: 'tcp' (its catalogue has no crash)."
-            )
-        self.faults.append(spec.inject(proxy))
+                f"chaos_explore cell {self.explored.id!r}: {exc} Or declare the target "
+                f"{proxy.name!r}: 'tcp' (its catalogue has no crash)."
+            ) from exc
 
     def start(self) -> None:
         self.started = time.monotonic()
