@@ -146,6 +146,7 @@ LIVE = (
     "reporting/test_terminal.py",
     "services/test_manager.py",
     "services/test_owner_cleanup.py",
+    "services/test_pg_disk_faults.py",
     "services/test_plugin.py",
     "services/test_process.py",
     "services/test_process_session.py",

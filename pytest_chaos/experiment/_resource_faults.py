@@ -20,11 +20,15 @@ memory_pressure      unsupported: error naming            a process holding N Mi
                      memory_limit                         written
 fill_disk (Redis)    persistence moved to the             persistence moved to a tmpfs of N
                      container's /dev/shm, filled         MiB (root only), filled
+fill_disk            tables and indexes moved to a        tables and indexes moved to a
+(PostgreSQL)         tablespace in the container's        tablespace on a tmpfs of N MiB
+                     /dev/shm, filled                     (root only), filled
 exhaust_connections  real sessions up to the limit        the same
 ===================  ===================================  ====================================
 
 Undo: workers are killed, settings restored (``CONFIG SET``, ``docker update``), the
-filler removed, sessions closed. Where the machine cannot apply a fault (no root for a
+filler removed (and PostgreSQL's relations moved back, the tablespace dropped), sessions
+closed. Where the machine cannot apply a fault (no root for a
 mount, no Docker for a quota) the test is skipped through ``pytest_chaos.unavailable``
 with the reason (an error under ``--chaos-strict``).
 """
@@ -34,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -401,6 +406,7 @@ def fill_disk(
     mib: int = 16,
     path: str | os.PathLike[str] | None = None,
     max_fill_mib: int = 1024,
+    lock_timeout: float = 5.0,
 ) -> Fault:
     """A full disk under ``service``.
 
@@ -412,6 +418,25 @@ def fill_disk(
     Healed by switching the append-only file off, moving ``dir`` back and removing the
     filler (and the tmpfs).
 
+    For PostgreSQL (without ``path``): a tablespace is made on a size-limited
+    filesystem (a fresh tmpfs of ``mib`` MiB for a process, which needs root; a
+    directory in the container's own ``/dev/shm`` on Docker, whatever ``mib``), the
+    tables, materialized views and indexes of the service's database (the URL's) move
+    onto it (``ALTER ... ALL IN TABLESPACE pg_default SET TABLESPACE``), and the
+    filesystem is filled. The server keeps running: its write-ahead log and catalogs
+    stay in the data directory, so nothing PANICs. A write that needs a new page of a
+    table or index fails with PostgreSQL's own ``could not extend file ...: No space
+    left on device`` (SQLSTATE 53100, ``disk_full``); reads go on, and so do writes
+    that fit in the pages the relations have (a few INSERTs into the last page, UPDATEs
+    that stay on their page, DELETEs). Tables created during the fault land in
+    ``pg_default`` and are not full. Moving takes an ACCESS EXCLUSIVE lock on each
+    relation: a transaction of the system under test holding a lock on one for more
+    than ``lock_timeout`` seconds makes the fault an `InjectionError` naming the
+    session (nothing is left moved), and sessions queue behind the move meanwhile.
+    Healed by removing the filler, moving everything back to ``pg_default`` (waiting
+    up to 30 s for locks), dropping the tablespace and unmounting. The fault's
+    attributes give ``tablespace``, ``database`` and the ``tables`` moved.
+
     With ``path`` (process services): the filesystem holding ``path`` (the service's
     data directory, put on a small filesystem of your own) is filled by a filler file
     in ``path``, removed at heal. A filesystem with more than ``max_fill_mib`` MiB free
@@ -419,13 +444,26 @@ def fill_disk(
     """
     svc = _service(service, "fill_disk")
     mib = _positive_int(mib, "mib", "fill_disk", "the size of the filesystem, e.g. 16")
+    if (
+        isinstance(lock_timeout, bool)
+        or not isinstance(lock_timeout, int | float)
+        or not 0 < lock_timeout <= 600
+    ):
+        raise ConfigurationError(
+            f"chaos.fill_disk(lock_timeout={lock_timeout!r}): lock_timeout must be a number "
+            "of seconds in (0, 600], how long moving PostgreSQL's tables may wait for their "
+            "locks (e.g. 5)."
+        )
     if path is not None:
         return _fill_path(chaos, svc, path, max_fill_mib)
+    if svc.kind == "postgres":
+        return _fill_postgres(chaos, svc, mib, float(lock_timeout))
     if svc.kind != "redis":
         raise InjectionError(
-            f"chaos.fill_disk({svc.name!r}) knows how to move Redis's persistence to a small "
-            f"filesystem; {svc.name!r} is {svc.kind}. Use a Redis service, or start your "
-            "server with its data directory on a small filesystem and pass it as path=."
+            f"chaos.fill_disk({svc.name!r}) knows how to put Redis's persistence and "
+            f"PostgreSQL's tables on a small filesystem; {svc.name!r} is {svc.kind}. Use a "
+            "Redis or PostgreSQL service, or start your server with its data directory on a "
+            "small filesystem and pass it as path=."
         )
     _running(svc, "fill_disk")
     docker = _docker(svc)
@@ -505,6 +543,153 @@ def fill_disk(
 
     where = "container /dev/shm" if docker else f"tmpfs {mib} MiB"
     return _service_fault(chaos, svc, "fill_disk", apply, undo, mib=mib, where=where)
+
+
+#: bytes the moved relations must leave free on the small filesystem: the free space
+#: and visibility maps PostgreSQL adds to them, and the margin of a tmpfs's pages
+_PG_ROOM = 1 << 20
+#: seconds healing waits, in all, for the locks to move the relations back
+_PG_HEAL_SECONDS = 30.0
+
+
+def _fill_postgres(chaos: Injector, svc: Service, mib: int, lock_timeout: float) -> Fault:
+    """fill_disk for PostgreSQL: the database's relations on a full tablespace."""
+    _running(svc, "fill_disk")
+    docker = _docker(svc)
+    if not docker:
+        reason = services.SmallFilesystem.unusable_reason()
+        if reason is not None:
+            unavailable(
+                f"chaos.fill_disk({svc.name!r}) on a {svc.provider} PostgreSQL process: "
+                f"{reason}. Run pytest where it may mount (root with CAP_SYS_ADMIN: a tmpfs "
+                "is mounted for the fault's tablespace), or run PostgreSQL on Docker "
+                "(--chaos-services=docker: the container's /dev/shm holds it), or start it "
+                "with its data directory on a small filesystem of yours and pass path=."
+            )
+    token = os.urandom(4).hex()
+    space = services.PostgresTablespace(svc.url, f"pytest_chaos_disk_{token}", lock_timeout)
+    database = space.database()
+    moved: list[str] = []  # filled in by apply, before the timeline records the fault
+    fs: services.SmallFilesystem | None = None
+    shm_dir = f"/dev/shm/pytest-chaos-{token}"
+    made_dir = False
+
+    def sh(script: str) -> str:
+        code, out = services.container_of(svc.runtime).exec_run(["sh", "-c", script])
+        text = out.decode(errors="replace").strip() if isinstance(out, bytes) else str(out)
+        if code != 0:
+            raise InjectionError(
+                f"chaos.fill_disk({svc.name!r}): `{script}` failed in the container "
+                f"(exit {code}): {text}"
+            )
+        return text
+
+    def apply() -> None:
+        nonlocal fs, made_dir
+        need = space.default_bytes()
+        datadir = space.data_directory()
+        if docker:
+            location = f"{shm_dir}/tablespace"
+            owner = sh(f"stat -c %u:%g '{datadir}'")  # the server's user owns its data
+            made_dir = True
+            sh(f"mkdir -p {location} && chown {owner} {location} && chmod 700 {location}")
+            free = int(sh("df -Pk /dev/shm").split()[-3]) * 1024
+            size = "the container's /dev/shm"
+            fix = "run PostgreSQL in a container with a larger --shm-size"
+        else:
+            server = os.stat(datadir)  # the server's user owns its data
+            fs = services.SmallFilesystem(mib, owner=(server.st_uid, server.st_gid))
+            fs.mount()
+            tablespace_dir = fs.path / "tablespace"
+            tablespace_dir.mkdir(mode=0o700)
+            os.chown(tablespace_dir, server.st_uid, server.st_gid)
+            location = str(tablespace_dir)
+            free = shutil.disk_usage(fs.path).free
+            size = f"a {mib} MiB filesystem"
+            fix = f"give mib={-(-(need + _PG_ROOM) // (1 << 20)) + 1} or more"
+        if need + _PG_ROOM > free:
+            raise ConfigurationError(
+                f"chaos.fill_disk({svc.name!r}): the tables and indexes of database "
+                f"{database!r} take {need / (1 << 20):.1f} MiB, which with 1 MiB of room "
+                f"does not fit {size} ({free / (1 << 20):.1f} MiB free): {fix}."
+            )
+        space.create(location)
+        try:
+            space.move_in()
+        except services.TablespaceLocked as exc:
+            held = "; ".join(exc.holders) or "no session holds one now"
+            raise InjectionError(
+                f"chaos.fill_disk({svc.name!r}): moving the tables of database {database!r} "
+                f"to the small filesystem waited lock_timeout={lock_timeout:g} s for their "
+                f"locks (ALTER TABLE takes an ACCESS EXCLUSIVE lock on each): {held}. Commit "
+                "or roll back open transactions before the fault (a session idle in "
+                "transaction keeps its locks), or give lock_timeout= more seconds."
+            ) from exc
+        moved.extend(space.relations())
+        if docker:
+            sh(f"dd if=/dev/zero of={shm_dir}/{services.FILLER_NAME} bs=1M 2>/dev/null; true")
+        else:
+            assert fs is not None
+            fs.fill()
+
+    def move_back() -> None:
+        deadline = time.monotonic() + max(_PG_HEAL_SECONDS, 3 * lock_timeout)
+        while True:
+            try:
+                space.move_out()
+                return
+            except services.TablespaceLocked as exc:
+                if time.monotonic() > deadline:
+                    held = "; ".join(exc.holders) or "no session holds one now"
+                    raise InjectionError(
+                        f"chaos.fill_disk({svc.name!r}): healing could not move the tables "
+                        f"of {database!r} back from tablespace {space.name!r} within "
+                        f"{max(_PG_HEAL_SECONDS, 3 * lock_timeout):g} s: {held}. The disk "
+                        "is no longer full; end those transactions, then run ALTER TABLE "
+                        f"ALL IN TABLESPACE {space.name} SET TABLESPACE pg_default (and "
+                        "INDEX, MATERIALIZED VIEW) and DROP TABLESPACE."
+                    ) from exc
+
+    def undo() -> None:
+        state = svc.state
+        if state == "removed":
+            if fs is not None:
+                fs.remove()
+            return
+        # Room first: the database takes writes again even if moving back has to wait.
+        if docker:
+            if made_dir:
+                sh(f"rm -f {shm_dir}/{services.FILLER_NAME}")
+        elif fs is not None:
+            (fs.path / services.FILLER_NAME).unlink(missing_ok=True)
+        if space.created:
+            if state != "running":
+                raise InjectionError(
+                    f"chaos.fill_disk({svc.name!r}): the service is {state}, so its tables "
+                    f"stay on tablespace {space.name!r} (the filler is gone). Heal the other "
+                    "fault first, then heal this one again."
+                )
+            move_back()
+            space.drop()
+        if docker:
+            if made_dir:
+                sh(f"rm -rf {shm_dir}")
+        elif fs is not None:
+            fs.remove()
+
+    where = "container /dev/shm" if docker else f"tmpfs {mib} MiB"
+    return _service_fault(
+        chaos,
+        svc,
+        "fill_disk",
+        apply,
+        undo,
+        mib=mib,
+        where=where,
+        tablespace=space.name,
+        database=database,
+        tables=moved,
+    )
 
 
 def _fill_path(

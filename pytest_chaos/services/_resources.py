@@ -15,6 +15,8 @@ The experiment's resource faults (``chaos.cpu_stress``, ``memory_limit``, ``fill
   counts only authenticated sessions towards ``max_connections``, so it logs in with
   psycopg).
 - `SmallFilesystem`: a size-limited tmpfs mounted for a process service (needs root).
+- `PostgresTablespace`: a PostgreSQL database's tables and indexes moved onto a
+  tablespace (on a small filesystem) and back, for ``fill_disk``.
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ __all__ = [
     "CpuWorkers",
     "DutyCycle",
     "MemoryHog",
+    "PostgresTablespace",
     "RedisReplyError",
     "ResourceUnsupported",
     "SmallFilesystem",
+    "TablespaceLocked",
     "container_limits",
     "container_of",
     "fill_directory",
@@ -785,3 +789,173 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+# -- a PostgreSQL database's relations on a tablespace of their own -------------------------
+
+
+#: relation kinds moved by `PostgresTablespace`: ALTER <what> ALL IN TABLESPACE
+_MOVABLE = (("TABLE", "r"), ("MATERIALIZED VIEW", "m"), ("INDEX", "i"))
+#: the first oid of a user object: locks on lower oids are the catalogs'
+_FIRST_USER_OID = 16384
+
+
+def _text(value: object) -> str:
+    """A text value from psycopg: bytes in a SQL_ASCII database (as Docker's image has)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+class TablespaceLocked(ServiceError):
+    """Moving relations waited for their locks longer than the lock timeout.
+
+    ``holders`` names the other sessions holding locks on the database's relations,
+    e.g. ``pid 4242 (idle in transaction, 'shop') holds AccessShareLock on orders``.
+    """
+
+    def __init__(self, message: str, holders: list[str]) -> None:
+        super().__init__(message)
+        self.holders = holders
+
+
+class PostgresTablespace:
+    """The relations of one PostgreSQL database moved to a tablespace and back.
+
+    ``url`` is the service's (a superuser's: only a superuser may create a
+    tablespace); the database is the URL's. `create` makes the tablespace at
+    ``location`` (an empty directory the server's user owns), `move_in` moves the
+    database's tables, materialized views and indexes from ``pg_default`` onto it (one
+    transaction, each ``ALTER ... ALL IN TABLESPACE`` taking ACCESS EXCLUSIVE locks,
+    waiting at most ``lock_timeout`` seconds for them), `move_out` moves them back and
+    `drop` drops it. System catalogs, sequences and the write-ahead log stay where
+    they are. Every call opens its own session (autocommit), so undo may run on
+    another thread (the safety timer's).
+    """
+
+    def __init__(self, url: str, name: str, lock_timeout: float) -> None:
+        self.url = url
+        self.name = name
+        self.lock_timeout = lock_timeout
+        self.created = False
+
+    def _connect(self) -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise ServiceError(
+                "moving PostgreSQL tables to a small filesystem needs psycopg: "
+                "pip install 'psycopg[binary]'."
+            ) from None
+        return psycopg.connect(
+            self.url, autocommit=True, connect_timeout=10, application_name="pytest-chaos-disk"
+        )
+
+    def database(self) -> str:
+        """The database whose relations move (the URL's)."""
+        with self._connect() as conn:
+            return _text(conn.execute("SELECT current_database()").fetchone()[0])
+
+    def data_directory(self) -> str:
+        """The server's data directory (its owner is the server's user)."""
+        with self._connect() as conn:
+            return _text(conn.execute("SHOW data_directory").fetchone()[0])
+
+    def default_bytes(self) -> int:
+        """Bytes the movable relations in ``pg_default`` take (tables with their TOAST
+        and indexes, materialized views)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.reltablespace = 0 "
+                "AND c.relkind IN ('r', 'm') AND n.nspname <> 'pg_catalog' "
+                "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+            ).fetchone()
+        return int(row[0])
+
+    def create(self, location: str) -> None:
+        """CREATE TABLESPACE at ``location`` (an empty directory the server owns)."""
+        from psycopg import sql
+
+        with self._connect() as conn:
+            conn.execute(
+                sql.SQL("CREATE TABLESPACE {} LOCATION {}").format(
+                    sql.Identifier(self.name), sql.Literal(location)
+                )
+            )
+        self.created = True
+
+    def relations(self) -> list[str]:
+        """The tables and materialized views on the tablespace now, by name
+        (information_schema's own tables, which move too, left out)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_tablespace t "
+                "ON t.oid = c.reltablespace WHERE t.spcname = %s AND c.relkind IN ('r', 'm') "
+                "ORDER BY 1",
+                (self.name,),
+            ).fetchall()
+        names = [_text(row[0]) for row in rows]
+        return [name for name in names if not name.startswith("information_schema.")]
+
+    def move_in(self) -> None:
+        """Move the relations from ``pg_default`` onto the tablespace (`TablespaceLocked`
+        when their locks are held longer than the lock timeout)."""
+        self._move("pg_default", self.name)
+
+    def move_out(self) -> None:
+        """Move the relations on the tablespace back to ``pg_default``."""
+        self._move(self.name, "pg_default")
+
+    def _move(self, source: str, target: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with self._connect() as conn:
+            conn.execute(
+                sql.SQL("SET lock_timeout = {}").format(
+                    sql.Literal(f"{int(self.lock_timeout * 1000)}ms")
+                )
+            )
+            try:
+                with conn.transaction():
+                    for what, _ in _MOVABLE:
+                        conn.execute(
+                            sql.SQL("ALTER {} ALL IN TABLESPACE {} SET TABLESPACE {}").format(
+                                sql.SQL(what), sql.Identifier(source), sql.Identifier(target)
+                            )
+                        )
+            except psycopg.errors.LockNotAvailable as exc:
+                holders = self._holders(conn)
+                raise TablespaceLocked(str(exc).strip(), holders) from exc
+
+    def _holders(self, conn: Any) -> list[str]:
+        rows = conn.execute(
+            "SELECT DISTINCT a.pid, coalesce(a.state, '?'), coalesce(a.application_name, ''), "
+            "l.mode, l.relation::regclass::text FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND l.relation >= %s AND a.pid <> pg_backend_pid() "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY 1 LIMIT 5",
+            (_FIRST_USER_OID,),
+        ).fetchall()
+        held = []
+        for pid, state, app, mode, rel in rows:
+            name = f", {_text(app)!r}" if app else ""
+            held.append(f"pid {pid} ({_text(state)}{name}) holds {_text(mode)} on {_text(rel)}")
+        return held
+
+    def drop(self) -> None:
+        """DROP TABLESPACE (idempotent). PostgreSQL checkpoints first when files of moved
+        relations are still there."""
+        if not self.created:
+            return
+        from psycopg import sql
+
+        with self._connect() as conn:
+            conn.execute(sql.SQL("DROP TABLESPACE IF EXISTS {}").format(sql.Identifier(self.name)))
+        self.created = False
+
+    def exists(self) -> bool:
+        """Whether the tablespace is there."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT 1 FROM pg_tablespace WHERE spcname = %s", (self.name,))
+            return row.fetchone() is not None

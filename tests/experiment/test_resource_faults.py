@@ -14,7 +14,7 @@ import pytest
 
 from pytest_chaos.errors import ChaosUnavailable, ConfigurationError, InjectionError
 from pytest_chaos.experiment import _resource_faults as faults
-from pytest_chaos.services import Service, restore_memory_limit
+from pytest_chaos.services import Service, SmallFilesystem, restore_memory_limit
 
 
 class FakeContainer:
@@ -165,7 +165,17 @@ def test_a_previous_container_memory_limit_comes_back() -> None:
         ),
         (lambda c, s: c.memory_limit(s, mib=64, fill=True), ConfigurationError, "fill=True"),
         (lambda c, s: c.memory_pressure(s, mib=64), InjectionError, "chaos.memory_limit"),
-        (lambda c, s: c.fill_disk(s), InjectionError, "Redis's persistence"),
+        (
+            lambda c, s: c.fill_disk(s, lock_timeout=0),
+            ConfigurationError,
+            r"lock_timeout must be a number of seconds in \(0, 600\]",
+        ),
+        (
+            lambda c, s: c.fill_disk(s, lock_timeout=True),
+            ConfigurationError,
+            "lock_timeout must be",
+        ),
+        (lambda c, s: c.fill_disk(s, mib=-1), ConfigurationError, "mib must be a positive int"),
         (lambda c, s: c.exhaust_connections(s, n=0), ConfigurationError, "n must be"),
         (
             lambda c, s: c.exhaust_connections(s, max_clients=5),
@@ -204,4 +214,33 @@ def test_a_memory_limit_on_a_postgres_process_names_docker_and_memory_pressure()
     chaos = Recorder()
     with pytest.raises(InjectionError, match=r"Run it on Docker.*memory_pressure"):
         chaos.memory_limit(service(provider="bundled"), mib=64)
+    assert chaos.injected == []
+
+
+def test_fill_disk_on_a_kind_without_a_mode_names_what_it_knows_and_path() -> None:
+    chaos = Recorder()
+    with pytest.raises(
+        InjectionError, match=r"'memcached' is memcached.*Redis or PostgreSQL.*pass it as path="
+    ):
+        chaos.fill_disk(service(kind="memcached"))
+    assert chaos.injected == []
+
+
+@pytest.mark.parametrize("provider", ["local", "bundled"])
+def test_fill_disk_on_a_postgres_process_without_mount_privilege_is_unavailable(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No server is asked anything: the reason comes before the tablespace."""
+    reason = (
+        "mounting a size-limited tmpfs needs root (CAP_SYS_ADMIN); this process runs as uid 1000"
+    )
+    monkeypatch.setattr(SmallFilesystem, "unusable_reason", staticmethod(lambda: reason))
+    chaos = Recorder()
+    with pytest.raises(
+        ChaosUnavailable,
+        match=rf"fill_disk\('postgres'\) on a {provider} PostgreSQL process: mounting a "
+        r"size-limited tmpfs needs root .*Run pytest where it may mount.*"
+        r"--chaos-services=docker.*path=",
+    ):
+        chaos.fill_disk(service(provider=provider))
     assert chaos.injected == []

@@ -406,10 +406,11 @@ def test_root_without_cap_sys_admin_cannot_mount(monkeypatch) -> None:
     )
 
 
-@pytest.mark.chaos(blast_radius=["postgres"])
-def test_full_disk_on_postgres_says_what_it_supports(chaos, bundled_services) -> None:
-    with pytest.raises(InjectionError, match="Redis's persistence"):
-        chaos.fill_disk(bundled_services.postgres())
+@pytest.mark.chaos(blast_radius=["echo-disk0"])
+def test_full_disk_without_path_says_what_it_supports(chaos, start_echo) -> None:
+    # PostgreSQL has a mode too: tests/services/test_pg_disk_faults.py
+    with pytest.raises(InjectionError, match=r"Redis's persistence and PostgreSQL's tables"):
+        chaos.fill_disk(start_echo(name="echo-disk0"))
 
 
 @pytest.mark.chaos(blast_radius=["echo-disk"])
