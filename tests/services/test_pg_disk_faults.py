@@ -90,6 +90,17 @@ def _setup(svc: Service, table: str, request: pytest.FixtureRequest) -> psycopg.
     return conn
 
 
+def _mib(conn: psycopg.Connection) -> int:
+    """A filesystem size that fits the database's relations with room: 8 MiB, more when
+    earlier tests of this worker left tables in the shared server."""
+    row = conn.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(oid)), 0) FROM pg_class "
+        "WHERE relkind IN ('r', 'm') AND relnamespace <> 'pg_catalog'::regnamespace"
+    ).fetchone()
+    assert row is not None
+    return 8 + int(row[0]) // (1 << 20)
+
+
 def _checksum(conn: psycopg.Connection, table: str) -> tuple[int, str]:
     row = conn.execute(
         f"SELECT count(*), md5(string_agg(payload, ',' ORDER BY id)) FROM {table} "
@@ -139,11 +150,12 @@ def test_full_disk_makes_postgres_refuse_inserts_not_reads_until_healed(
     svc = services.postgres()
     conn = _setup(svc, table, request)
     before = _checksum(conn, table)
-    with conn, chaos.fill_disk(svc, mib=8) as fault:
+    mib = _mib(conn)
+    with conn, chaos.fill_disk(svc, mib=mib) as fault:
         space = fault.attributes["tablespace"]
         assert table in fault.attributes["tables"]
         assert fault.attributes["where"] == (
-            "container /dev/shm" if svc.provider == "docker" else "tmpfs 8 MiB"
+            "container /dev/shm" if svc.provider == "docker" else f"tmpfs {mib} MiB"
         )
         assert _tablespaces(conn) == [space]
         assert not _on_default(conn, table)
@@ -182,7 +194,8 @@ def test_a_transaction_holding_a_lock_makes_the_fault_fail_clearly_and_leave_not
 ) -> None:
     _need_mount()
     svc = bundled_services.postgres()
-    _setup(svc, table, request).close()
+    with _setup(svc, table, request) as conn:
+        mib = _mib(conn)
     with _connect(svc.url, application_name="sut") as holder:
         holder.execute(f"SELECT count(*) FROM {table}")  # a transaction, left open
         with pytest.raises(
@@ -190,7 +203,7 @@ def test_a_transaction_holding_a_lock_makes_the_fault_fail_clearly_and_leave_not
             match=r"waited lock_timeout=0\.5 s.*idle in transaction, 'sut'\) holds "
             r"AccessShareLock on disk_.*Commit or roll back",
         ):
-            chaos.fill_disk(svc, mib=8, lock_timeout=0.5)
+            chaos.fill_disk(svc, mib=mib, lock_timeout=0.5)
     assert chaos.faults == []
     with _connect(svc.url, autocommit=True) as conn:
         assert _tablespaces(conn) == []
@@ -230,7 +243,7 @@ def test_the_safety_timer_moves_the_tables_back(
     _need_mount()
     svc = bundled_services.postgres()
     with _setup(svc, table, request) as conn:
-        fault = chaos.fill_disk(svc, mib=8)
+        fault = chaos.fill_disk(svc, mib=_mib(conn))
         assert not _on_default(conn, table)
         assert eventually(lambda: not fault.active, timeout=30)
         assert fault.healed_by == "safety_timer"
