@@ -632,8 +632,17 @@ def _fill_postgres(chaos: Injector, svc: Service, mib: int, lock_timeout: float)
             assert fs is not None
             fs.fill()
 
+    def by_hand() -> str:
+        mount = f", then umount {fs.path}" if fs is not None else ""
+        return (
+            f"The disk is no longer full. To finish by hand, in database {database!r}: "
+            f"ALTER TABLE ALL IN TABLESPACE {space.name} SET TABLESPACE pg_default (the "
+            f"same for INDEX and MATERIALIZED VIEW), DROP TABLESPACE {space.name}{mount}."
+        )
+
     def move_back() -> None:
-        deadline = time.monotonic() + max(_PG_HEAL_SECONDS, 3 * lock_timeout)
+        wait = max(_PG_HEAL_SECONDS, 3 * lock_timeout)
+        deadline = time.monotonic() + wait
         while True:
             try:
                 space.move_out()
@@ -643,11 +652,8 @@ def _fill_postgres(chaos: Injector, svc: Service, mib: int, lock_timeout: float)
                     held = "; ".join(exc.holders) or "no session holds one now"
                     raise InjectionError(
                         f"chaos.fill_disk({svc.name!r}): healing could not move the tables "
-                        f"of {database!r} back from tablespace {space.name!r} within "
-                        f"{max(_PG_HEAL_SECONDS, 3 * lock_timeout):g} s: {held}. The disk "
-                        "is no longer full; end those transactions, then run ALTER TABLE "
-                        f"ALL IN TABLESPACE {space.name} SET TABLESPACE pg_default (and "
-                        "INDEX, MATERIALIZED VIEW) and DROP TABLESPACE."
+                        f"back from tablespace {space.name!r} within {wait:g} s: {held}. "
+                        f"End those transactions. {by_hand()}"
                     ) from exc
 
     def undo() -> None:
@@ -666,8 +672,7 @@ def _fill_postgres(chaos: Injector, svc: Service, mib: int, lock_timeout: float)
             if state != "running":
                 raise InjectionError(
                     f"chaos.fill_disk({svc.name!r}): the service is {state}, so its tables "
-                    f"stay on tablespace {space.name!r} (the filler is gone). Heal the other "
-                    "fault first, then heal this one again."
+                    f"stay on tablespace {space.name!r}. {by_hand()}"
                 )
             move_back()
             space.drop()

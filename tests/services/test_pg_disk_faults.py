@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 
 from pytest_chaos import BlastRadius
 from pytest_chaos.errors import ConfigurationError, InjectionError
+from pytest_chaos.experiment import _resource_faults
 from pytest_chaos.services import ChaosServices, Service, SmallFilesystem
 
 from ._proctools import eventually
@@ -208,6 +212,78 @@ def test_a_transaction_holding_a_lock_makes_the_fault_fail_clearly_and_leave_not
     with _connect(svc.url, autocommit=True) as conn:
         assert _tablespaces(conn) == []
         assert _on_default(conn, table)
+    assert _gone(mounted)
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_healing_waits_for_a_transaction_that_holds_a_lock_briefly(
+    chaos,
+    bundled_services: ChaosServices,
+    table: str,
+    request: pytest.FixtureRequest,
+    mounted: list[Path],
+) -> None:
+    _need_mount()
+    svc = bundled_services.postgres()
+    with _setup(svc, table, request) as conn:
+        fault = chaos.fill_disk(svc, mib=_mib(conn), lock_timeout=0.3)
+    ended = threading.Event()
+    with _connect(svc.url) as holder:
+        holder.execute(f"SELECT count(*) FROM {table}")  # reads go on; the lock stays
+
+        def end() -> None:
+            holder.commit()
+            ended.set()
+
+        timer = threading.Timer(1.5, end)
+        timer.start()
+        try:
+            fault.heal()  # the first tries meet the lock; a later one moves the table
+        finally:
+            timer.join()
+        assert ended.is_set()
+    with _connect(svc.url, autocommit=True) as after:
+        assert _on_default(after, table) and _tablespaces(after) == []
+    assert _gone(mounted)
+
+
+@pytest.mark.chaos(blast_radius=["postgres"])
+def test_healing_that_cannot_move_the_tables_back_says_how_to_finish(
+    chaos,
+    bundled_services: ChaosServices,
+    table: str,
+    request: pytest.FixtureRequest,
+    mounted: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _need_mount()
+    monkeypatch.setattr(_resource_faults, "_PG_HEAL_SECONDS", 0.5)
+    svc = bundled_services.postgres()
+    conn = _setup(svc, table, request)
+    with conn:
+        fault = chaos.fill_disk(svc, mib=_mib(conn), lock_timeout=0.2)
+        space = fault.attributes["tablespace"]
+        try:
+            with _connect(svc.url, application_name="sut") as holder:
+                holder.execute(f"SELECT count(*) FROM {table}")
+                with pytest.raises(
+                    InjectionError,
+                    match=rf"could not move the tables back from tablespace '{space}'.*"
+                    rf"idle in transaction, 'sut'.*ALTER TABLE ALL IN TABLESPACE {space} "
+                    rf"SET TABLESPACE pg_default.*DROP TABLESPACE {space}, then umount ",
+                ):
+                    fault.heal()
+                # the filler went first: the database takes writes again
+                for _ in range(20):
+                    conn.execute(f"INSERT INTO {table} (payload) VALUES (%s)", ("x" * 2000,))
+                assert not _on_default(conn, table)
+        finally:  # the steps the message gives
+            for what in ("TABLE", "INDEX", "MATERIALIZED VIEW"):
+                conn.execute(f"ALTER {what} ALL IN TABLESPACE {space} SET TABLESPACE pg_default")
+            conn.execute(f"DROP TABLESPACE {space}")
+            for path in mounted:
+                subprocess.run(["umount", str(path)], check=False)
+                shutil.rmtree(path, ignore_errors=True)
     assert _gone(mounted)
 
 
