@@ -374,26 +374,77 @@ class ChaosProxy:
         """
         from pytest_chaos.experiment._service_faults import crash
 
+        return crash(self._chaos, self._server("crash"), after=after, target=self.name)
+
+    # -- resource faults on the server behind this proxy (docs/resources.md) ----------
+    # Each is the chaos.<fault> of the same name on ``self.service`` (the proxy must be
+    # made with upstream= the Service), counted by the blast radius on the proxy's name,
+    # as crash() is: YAML experiments and exploration name the proxy as the target.
+
+    def cpu_stress(self, cores: int = 1, percent: float = 100) -> Fault:
+        """``chaos.cpu_stress`` beside the server behind this proxy."""
+        from pytest_chaos.experiment._resource_faults import cpu_stress
+
+        server = self._server("cpu_stress")
+        return cpu_stress(self._for_me(), server, cores=cores, percent=percent)
+
+    def cpu_throttle(self, cpus: float, period_ms: int = 100) -> Fault:
+        """``chaos.cpu_throttle`` on the server behind this proxy."""
+        from pytest_chaos.experiment._resource_faults import cpu_throttle
+
+        server = self._server("cpu_throttle")
+        return cpu_throttle(self._for_me(), server, cpus=cpus, period_ms=period_ms)
+
+    def memory_limit(self, mib: int, fill: bool = False) -> Fault:
+        """``chaos.memory_limit`` on the server behind this proxy."""
+        from pytest_chaos.experiment._resource_faults import memory_limit
+
+        server = self._server("memory_limit")
+        return memory_limit(self._for_me(), server, mib=mib, fill=fill)
+
+    def memory_pressure(self, mib: int) -> Fault:
+        """``chaos.memory_pressure`` beside the server behind this proxy."""
+        from pytest_chaos.experiment._resource_faults import memory_pressure
+
+        server = self._server("memory_pressure")
+        return memory_pressure(self._for_me(), server, mib=mib)
+
+    def fill_disk(self, mib: int = 16) -> Fault:
+        """``chaos.fill_disk`` under the server behind this proxy."""
+        from pytest_chaos.experiment._resource_faults import fill_disk
+
+        server = self._server("fill_disk")
+        return fill_disk(self._for_me(), server, mib=mib)
+
+    def exhaust_connections(
+        self, n: int | None = None, *, server: Any = None, max_clients: int | None = None
+    ) -> Fault:
+        """Hold real sessions to ``server`` (the service behind this proxy: by default
+        the one it was made with, ``upstream=``) through the proxy, until it refuses one
+        for its limit or ``n`` are open: see ``chaos.exhaust_connections``
+        (docs/resources.md)."""
+        from pytest_chaos.experiment._resource_faults import exhaust_connections
+
+        if server is None:
+            server = self._server("exhaust_connections")
+        return exhaust_connections(self._chaos, self, n, server=server, max_clients=max_clients)
+
+    def _server(self, fault: str) -> Any:
+        """The service behind this proxy, or why there is none and the fix."""
         if self.service is None:
             raise ConfigurationError(
-                f"crash on proxy {self.name!r}: the proxy forwards to {self.upstream!r}, an "
-                "address, not a chaos_services service, so pytest-chaos does not know "
-                "which server to crash. Create the proxy with "
+                f"{fault} on proxy {self.name!r}: the proxy forwards to {self.upstream!r}, "
+                "an address, not a chaos_services service, so pytest-chaos does not know "
+                "which server to act on. Create the proxy with "
                 f"chaos.proxy({self.name!r}, upstream=<the Service>) (e.g. "
                 "upstream=chaos_services.postgres(), not its .address), or fault this "
                 "proxy with down() instead."
             )
-        return crash(self._chaos, self.service, after=after, target=self.name)
+        return self.service
 
-    def exhaust_connections(
-        self, n: int | None = None, *, server: Any, max_clients: int | None = None
-    ) -> Fault:
-        """Hold real sessions to ``server`` (the service behind this proxy) through the
-        proxy, until it refuses one for its limit or ``n`` are open: see
-        ``chaos.exhaust_connections`` (docs/resources.md)."""
-        from pytest_chaos.experiment._resource_faults import exhaust_connections
-
-        return exhaust_connections(self._chaos, self, n, server=server, max_clients=max_clients)
+    def _for_me(self) -> Injector:
+        """The experiment, injecting on this proxy's name (for the blast radius)."""
+        return _OnBehalfOf(self._chaos, self.name)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -441,3 +492,39 @@ def _one_http_stream(stream: StreamArg) -> StreamArg:
 
 def _drop_none(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+class _OnBehalfOf:
+    """An `Injector` that injects every fault on ``target`` instead of the name it is
+    given, noting that name as the ``service`` attribute: a fault on the server behind
+    a proxy is in the blast radius as the proxy is."""
+
+    def __init__(self, chaos: Injector, target: str) -> None:
+        self._chaos = chaos
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        # rng, timeline: the experiment's own
+        return getattr(self._chaos, name)
+
+    def inject(
+        self,
+        target: str,
+        kind: str,
+        *,
+        apply: Any,
+        undo: Any,
+        attributes: dict[str, Any] | None = None,
+        stream: str | None = None,
+        toxicity: float | None = None,
+    ) -> Fault:
+        """``chaos.inject`` on the proxy's name; ``target`` stays in the attributes."""
+        return self._chaos.inject(
+            self._target,
+            kind,
+            apply=apply,
+            undo=undo,
+            attributes={"proxy": self._target, "service": target, **(attributes or {})},
+            stream=stream,
+            toxicity=toxicity,
+        )

@@ -1,11 +1,18 @@
 """Strict unit strings of YAML experiments: ``200ms``, ``30s``, ``15m``, ``2%``, ``20/s``,
-``1KB/s``. A bare number is refused: the unit says what the number means."""
+``1KB/s``, ``64MiB``. A bare number is refused: the unit says what the number means."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["UnitError", "parse_bandwidth", "parse_duration", "parse_percent", "parse_rate"]
+__all__ = [
+    "UnitError",
+    "parse_bandwidth",
+    "parse_duration",
+    "parse_mib",
+    "parse_percent",
+    "parse_rate",
+]
 
 
 class UnitError(ValueError):
@@ -50,3 +57,11 @@ def parse_bandwidth(value: object) -> float:
     if match is None:
         raise UnitError(f"{value!r} is not a bandwidth; write 1KB/s or 2MB/s")
     return float(match.group(1)) * (1.0 if match.group(2) == "KB" else 1024.0)
+
+
+def parse_mib(value: object) -> int:
+    """``"64MiB"`` -> 64, ``"1GiB"`` -> 1024 (whole MiB)."""
+    match = re.match(r"^(\d+)(MiB|GiB)$", value.strip()) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) == 0:
+        raise UnitError(f"{value!r} is not a size; write whole mebibytes or gibibytes: 64MiB, 1GiB")
+    return int(match.group(1)) * (1 if match.group(2) == "MiB" else 1024)

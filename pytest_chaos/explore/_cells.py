@@ -58,8 +58,10 @@ def _valid_forms() -> str:
 
 
 def cell_id(target: str, fault: str) -> str:
-    """``("postgres", "latency:500ms")`` -> ``"postgres-latency-500ms"`` (a test id)."""
-    text = fault.replace(" ", "").replace(":", "-").replace("/", "p")
+    """``("postgres", "latency:500ms")`` -> ``"postgres-latency-500ms"`` (a test id);
+    options join with ``-`` too: ``"memory_limit:4MiB fill=true"`` ->
+    ``"redis-memory_limit-4MiB-fill-true"``."""
+    text = "-".join(fault.split()).replace(":", "-").replace("=", "-").replace("/", "p")
     return f"{target}-{text}"
 
 
@@ -172,13 +174,50 @@ def _fault_text(raw: object, where: str) -> str:
 
 def _fits(text: str, kind: str) -> bool:
     """Whether a fault of ``faults=`` goes to a target of ``kind``: HTTP faults to
-    ``http`` targets, a crash to ``service`` targets, the TCP faults to every target."""
+    ``http`` targets, a crash and the resource faults to ``service`` targets, the TCP
+    faults to every target."""
     spec = parse_fault(text)
     if spec.http:
         return kind == "http"
     if spec.service:
         return kind == "service"
     return True
+
+
+def _faults_by_target(
+    raw: Mapping[Any, Any],
+    targets: Mapping[str, str],
+    where: str,
+    extra: Callable[[str, str], Sequence[str]] | None,
+) -> dict[str, list[str]]:
+    """``faults={"redis": [...]}``: the faults of each target named, the default
+    catalogue of its kind for the others."""
+    unknown = sorted(str(name) for name in raw if name not in targets)
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: faults= names {unknown}, which targets= does not declare; the "
+            f"targets are {sorted(targets)}."
+        )
+    faults = default_catalogue({t: k for t, k in targets.items() if t not in raw}, extra)
+    for target, kind in targets.items():
+        if target not in raw:
+            continue
+        listed = raw[target]
+        if isinstance(listed, str) or not isinstance(listed, Sequence) or not listed:
+            raise ConfigurationError(
+                f"{where}: faults[{target!r}]={listed!r} is not a list of faults; write "
+                f"e.g. faults={{{target!r}: ['down', 'latency:500ms']}}."
+            )
+        texts = [_fault_text(text, f"{where} (faults of {target!r})") for text in listed]
+        misfits = [text for text in texts if not _fits(text, kind)]
+        if misfits:
+            raise ConfigurationError(
+                f"{where}: {misfits} cannot go to {target!r}, a target of kind {kind!r}: "
+                "HTTP faults need kind 'http', a crash and the resource faults kind "
+                f"'service'. Declare targets={{{target!r}: ...}} of the kind they need."
+            )
+        faults[target] = list(dict.fromkeys(texts))
+    return {target: faults[target] for target in targets}
 
 
 def default_catalogue(
@@ -206,6 +245,10 @@ def parse_explore(
 ) -> ExplorePlan:
     """Parse a ``chaos_explore`` marker's arguments into its plan.
 
+    ``faults`` is a list (each fault goes to every target whose kind takes it), a
+    mapping from target to its list (targets it leaves out get the default catalogue
+    of their kind), or ``None`` (the default catalogue, extended by ``extra``).
+
     Raises :class:`ConfigurationError` naming the argument, the value and the fix: an
     unknown argument, no targets, a bad fault string (with the valid forms), an HTTP
     fault that no target of kind ``http`` can take. ``seed`` chooses the pairs kept
@@ -231,7 +274,9 @@ def parse_explore(
     if not isinstance(pairs, bool):
         raise ConfigurationError(f"{where}: pairs={pairs!r}; write pairs=True or pairs=False.")
     raw_faults = kwargs.get("faults")
-    if raw_faults is None:
+    if isinstance(raw_faults, Mapping):
+        faults = _faults_by_target(raw_faults, targets, where, extra)
+    elif raw_faults is None:
         for target, texts in default_catalogue(targets, extra).items():
             for text in texts:
                 _fault_text(text, f"{where} (catalogue of {target!r})")
@@ -253,7 +298,8 @@ def parse_explore(
             )
         if orphans:
             raise ConfigurationError(
-                f"{where}: {orphans} crash the server behind a proxy, and no target is "
+                f"{where}: {orphans} act on the server behind a proxy (a crash, a "
+                "resource fault), and no target is "
                 "declared service; write targets={'name': 'service'} for a proxy made with "
                 "chaos.proxy('name', upstream=<a chaos_services service>)."
             )
