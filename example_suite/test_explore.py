@@ -3,7 +3,8 @@
 One scenario per entry point (browse, checkout, pay); ``@pytest.mark.chaos_explore``
 runs it once without a fault and once per target x fault of the default catalogue
 (TCP faults on PostgreSQL and Redis, TCP and HTTP faults on the payment provider; paying
-on the payment provider only), and prints the resilience matrix. The hypotheses are the
+on the payment provider only; browsing also fills Redis's memory, a resource fault),
+and prints the resilience matrix. The hypotheses are the
 shop's promises, whatever fails:
 
 - browsing always shows a product read before (fresh, cached or marked stale), also
@@ -35,8 +36,12 @@ import pytest
 from example_suite.shop.harness import Load, ShopRequestFailed
 from example_suite.shop.testbed import Shop
 from pytest_chaos import BlastRadius, Chaos
+from pytest_chaos.explore import DEFAULT_FAULTS
 
 TARGETS = {"postgres": "tcp", "redis": "tcp", "payments": "http"}
+#: browsing also fills Redis's memory (kind service: the proxy's upstream is the Service)
+BROWSE_TARGETS = {**TARGETS, "redis": "service"}
+BROWSE_FAULTS = {"redis": [*DEFAULT_FAULTS["tcp"], "memory_limit:4MiB fill=true"]}
 #: checkout also crashes PostgreSQL (kind service: the proxy's upstream is the Service)
 CHECKOUT_TARGETS = {**TARGETS, "postgres": "service"}
 #: seconds a crash cell may take to crash and restart the database
@@ -67,7 +72,7 @@ def explored_shop(start_shop: Callable[..., Shop]) -> Shop:
 
 
 @pytest.mark.proxy_extensions
-@pytest.mark.chaos_explore(targets=TARGETS)
+@pytest.mark.chaos_explore(targets=BROWSE_TARGETS, faults=BROWSE_FAULTS)
 @pytest.mark.chaos(blast_radius=list(TARGETS))
 def test_explore_browse(chaos: Chaos, explored_shop: Shop) -> None:
     """Hypothesis: a product read before is always shown (from the cache, the database,

@@ -14,9 +14,14 @@ checkout explores PostgreSQL as a ``service`` target, whose ``crash`` cell SIGKI
 server mid-traffic and restarts it, and ``chaos.history`` finds the acknowledged orders
 it lost.
 
-Gaps, stated rather than hidden: ``cache_errors`` and ``pool`` need a dependency that
-answers with an error or refuses connections, which resource faults do
-(test_resources.py). The other
+``cache_errors`` (a Redis error other than a lost connection fails the request) is
+found by a resource fault: browsing explores Redis as a ``service`` target whose cell
+``memory_limit:4MiB fill=true`` fills it to its ``maxmemory``, and the page the shop
+caches fails with a 500.
+
+Gaps, stated rather than hidden: ``pool`` is not found. Without a bounded pool the shop
+answers 503 when PostgreSQL has no free slot, and a clean 503 is what the checkout
+scenario accepts; test_resources.py catches it with an error budget. The other
 protections guard parts of the shop that browse, checkout and pay do not use (events,
 replicas, zones, the scheduler).
 """
@@ -79,6 +84,13 @@ CATCHES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "payments-http_error-503",
         ("retries violated", "5 attempts reached 'payments' for 1 calls", "> allowed 3 ("),
     ),
+    # any Redis error but a lost connection fails the request: Redis out of memory
+    # refuses the cache write after a miss, and the product page answers 500
+    "cache_errors": (
+        "test_explore_browse",
+        "redis-memory_limit-4MiB-fill-true",
+        ("steady_state violated", "GET /products/mug -> 500"),
+    ),
     # synchronous_commit=off: PostgreSQL crashes mid-traffic and orders it acknowledged
     # are gone after its restart
     "durability": (
@@ -88,8 +100,7 @@ CATCHES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
 }
 GAPS = {
-    "cache_errors": "needs Redis to answer with an error (out of memory), not a proxy fault",
-    "pool": "needs PostgreSQL to refuse connections (chaos.exhaust_connections)",
+    "pool": "a full PostgreSQL makes a pool-less shop answer 503, which checkout accepts",
 }
 
 
