@@ -468,14 +468,13 @@ def fill_disk(
     _running(svc, "fill_disk")
     docker = _docker(svc)
     if not docker:
-        reason = services.SmallFilesystem.unusable_reason()
-        if reason is not None:
-            unavailable(
-                f"chaos.fill_disk({svc.name!r}) on a {svc.provider} process: {reason}. Run "
-                "pytest where it may mount (root with CAP_SYS_ADMIN: a tmpfs is mounted for "
-                "the fault), or run Redis on Docker with --enable-protected-configs yes (its "
-                "/dev/shm is filled instead)."
-            )
+        _need_mount(
+            svc,
+            "process",
+            "the fault",
+            "run Redis on Docker with --enable-protected-configs yes (its /dev/shm is "
+            "filled instead).",
+        )
     address = (svc.host, svc.port)
     password = services.redis_password(svc.url)
     saved: dict[str, Any] = {}
@@ -552,20 +551,30 @@ _PG_ROOM = 1 << 20
 _PG_HEAL_SECONDS = 30.0
 
 
+def _need_mount(svc: Service, what: str, mounted_for: str, instead: str) -> None:
+    """Skip (``unavailable``) with the reason when no small tmpfs can be mounted here."""
+    reason = services.SmallFilesystem.unusable_reason()
+    if reason is not None:
+        unavailable(
+            f"chaos.fill_disk({svc.name!r}) on a {svc.provider} {what}: {reason}. Run "
+            f"pytest where it may mount (root with CAP_SYS_ADMIN: a tmpfs is mounted for "
+            f"{mounted_for}), or {instead}"
+        )
+
+
 def _fill_postgres(chaos: Injector, svc: Service, mib: int, lock_timeout: float) -> Fault:
     """fill_disk for PostgreSQL: the database's relations on a full tablespace."""
     _running(svc, "fill_disk")
     docker = _docker(svc)
     if not docker:
-        reason = services.SmallFilesystem.unusable_reason()
-        if reason is not None:
-            unavailable(
-                f"chaos.fill_disk({svc.name!r}) on a {svc.provider} PostgreSQL process: "
-                f"{reason}. Run pytest where it may mount (root with CAP_SYS_ADMIN: a tmpfs "
-                "is mounted for the fault's tablespace), or run PostgreSQL on Docker "
-                "(--chaos-services=docker: the container's /dev/shm holds it), or start it "
-                "with its data directory on a small filesystem of yours and pass path=."
-            )
+        _need_mount(
+            svc,
+            "PostgreSQL process",
+            "the fault's tablespace",
+            "run PostgreSQL on Docker (--chaos-services=docker: the container's /dev/shm "
+            "holds it), or start it with its data directory on a small filesystem of yours "
+            "and pass path=.",
+        )
     token = os.urandom(4).hex()
     space = services.PostgresTablespace(svc.url, f"pytest_chaos_disk_{token}", lock_timeout)
     database = space.database()
