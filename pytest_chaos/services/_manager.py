@@ -37,6 +37,7 @@ from pytest_chaos.services._local import (
     start_redis,
 )
 from pytest_chaos.services._probe import postgres_ready, redis_ready
+from pytest_chaos.services._resources import sweep_dead_mounts
 from pytest_chaos.services._service import Service
 from pytest_chaos.services._settings import ServiceSettings
 
@@ -423,6 +424,7 @@ class ChaosServices:
         if not self._local_swept:
             self._local_swept = True
             self.removed_leftovers.extend(remove_dead_local_leftovers())
+            self.removed_leftovers.extend(sweep_dead_mounts())
 
     def _fall_back(self, exc: ServiceError) -> None:
         """Docker answered but could not give this service (an offline machine with no

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_chaos.errors import ServiceError
+from pytest_chaos.services._owner import owner_is_dead, owner_token
 
 __all__ = [
     "FILLER_NAME",
@@ -703,8 +704,15 @@ class SmallFilesystem:
     def __init__(self, mib: int, owner: tuple[int, int] | None = None) -> None:
         self.mib = mib
         self.owner = owner
-        self.path = Path(tempfile.mkdtemp(prefix="pytest-chaos-disk-"))
-        os.chmod(self.path, 0o755)
+        sweep_dead_mounts()
+        # pytest-chaos-disk-XXXX/{owner, fs}: the owner file names this pytest process
+        # (the mount would hide it inside fs), so a later run can unmount what a killed
+        # one left behind
+        self.home = Path(tempfile.mkdtemp(prefix=_DISK_PREFIX))
+        os.chmod(self.home, 0o755)
+        (self.home / _DISK_OWNER).write_text(owner_token())
+        self.path = self.home / "fs"
+        self.path.mkdir(mode=0o755)
         self.mounted = False
 
     @staticmethod
@@ -751,11 +759,38 @@ class SmallFilesystem:
     def remove(self) -> None:
         """Unmount (lazily if busy) and delete the directory. Idempotent."""
         if self.mounted:
-            result = subprocess.run(["umount", str(self.path)], capture_output=True, check=False)
-            if result.returncode != 0:
-                subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
+            _unmount(self.path)
             self.mounted = False
-        shutil.rmtree(self.path, ignore_errors=True)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+_DISK_PREFIX = "pytest-chaos-disk-"
+_DISK_OWNER = "owner"
+
+
+def _unmount(path: Path) -> None:
+    result = subprocess.run(["umount", str(path)], capture_output=True, check=False)
+    if result.returncode != 0:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def sweep_dead_mounts() -> list[str]:
+    """Unmount and delete the small filesystems of pytest processes that died before
+    they could heal their full-disk fault (SIGKILL, a killed xdist worker); what was
+    removed, for the report. The owner file in each one's directory names its process."""
+    removed: list[str] = []
+    for home in Path(tempfile.gettempdir()).glob(f"{_DISK_PREFIX}*"):
+        try:
+            owner = (home / _DISK_OWNER).read_text().strip()
+        except OSError:
+            continue
+        if not owner_is_dead(owner):
+            continue
+        if os.path.ismount(home / "fs"):
+            _unmount(home / "fs")
+        shutil.rmtree(home, ignore_errors=True)
+        removed.append(f"tmpfs {home / 'fs'}")
+    return removed
 
 
 FILLER_NAME = ".pytest-chaos-filler"

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -433,6 +436,41 @@ def test_full_disk_under_a_path_fills_its_filesystem_until_healed(chaos, start_e
         (small.path / "data").write_bytes(b"x" * 65536)  # room again
     finally:
         small.remove()
+
+
+def test_a_small_filesystem_left_by_a_killed_pytest_is_unmounted_by_the_next_run() -> None:
+    """A pytest (or xdist worker) killed during a full-disk fault cannot heal it; the
+    next run that mounts one (or starts local services) unmounts and deletes what the
+    dead process left, and leaves a living process's filesystem alone."""
+    if _can_mount() is not None:
+        pytest.skip(f"this machine cannot mount a tmpfs: {_can_mount()}")
+    dead = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal\n"
+            "from pytest_chaos.services import SmallFilesystem\n"
+            "fs = SmallFilesystem(1)\n"
+            "fs.mount()\n"
+            "print(fs.path, flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    left = Path(dead.stdout.strip())
+    assert dead.returncode == -signal.SIGKILL and os.path.ismount(left), dead
+    alive = SmallFilesystem(1)  # sweeps as it is made
+    alive.mount()
+    try:
+        assert not left.exists() and not left.parent.exists()
+        assert f"tmpfs {left}" not in _resources.sweep_dead_mounts()  # already gone
+        assert os.path.ismount(alive.path)  # this process's own: kept
+    finally:
+        alive.remove()
+    assert not alive.path.exists()
 
 
 @pytest.mark.chaos(blast_radius=["echo-disk2"])
