@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -469,6 +470,7 @@ def compare(
     abort_when: Mapping[str, float] | None = None,
     order: str = "random",
     interval: float = 0.0,
+    concurrency: int = 1,
     seed: int | None = None,
     failures: object = (Exception,),
     target: str = "",
@@ -486,7 +488,9 @@ def compare(
     ends first). Each round calls both groups, in an order drawn from the rng
     (``order="random"``: the experiment's seeded rng as ``chaos.compare``, else
     ``random.Random(seed)``) or control first (``order="alternate"``), then waits
-    ``interval`` seconds.
+    ``interval`` seconds. ``concurrency`` threads run rounds at once (load on both
+    groups alike, for a degradation that shows only under load, as a smaller pool);
+    ``samples`` still counts the rounds in all.
 
     ``inject`` (optional) is called once before the first round and returns the
     experiment group's fault(s), e.g. ``inject=lambda: canary_db.latency(100)``;
@@ -528,6 +532,7 @@ def compare(
     if duration is not None:
         check_positive(_CHECK, "duration", duration)
     check_positive(_CHECK, "interval", interval, allow_zero=True)
+    check_count(_CHECK, "concurrency", concurrency)
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
         raise CheckError(
             f"{_CHECK}: alpha={alpha!r} is the significance level and must be between 0 "
@@ -578,28 +583,17 @@ def compare(
         if inject is not None:
             injected = inject()
             _check_injected(injected)
-        while True:
-            done = len(calls["control"])
-            if samples is not None and done >= samples:
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            first, second = "control", "experiment"
-            if order == "random" and rng.random() < 0.5:
-                first, second = second, first
-            for group in (first, second):
-                calls[group].append(groups[group]())
-                if group == "experiment" and kill is not None:
-                    abort_reason = kill.breach(calls["experiment"])
-                    if abort_reason:
-                        break
-            if abort_reason:
-                _abort(abort_reason, context, timeline, injected, target)  # heal first
-                if len(calls["control"]) < len(calls["experiment"]):
-                    calls["control"].append(groups["control"]())  # keep the round whole
-                break
-            if interval:
-                time.sleep(interval)
+        abort_reason = _Rounds(
+            groups,
+            calls,
+            samples=samples,
+            deadline=deadline,
+            order=order,
+            rng=rng,
+            interval=interval,
+            kill=kill,
+            on_breach=lambda reason: _abort(reason, context, timeline, injected, target),
+        ).run(concurrency)
     finally:
         _heal(injected)
     if not abort_reason and min(len(calls["control"]), len(calls["experiment"])) < MIN_CALLS:
@@ -628,6 +622,101 @@ def compare(
         aborted=bool(abort_reason),
         abort_reason=abort_reason,
     )
+
+
+class _Rounds:
+    """The rounds of a comparison, from one thread or ``concurrency`` at once: each
+    round calls both groups in an order drawn from the rng, until ``samples`` rounds
+    were taken, the deadline passed or the kill switch tripped."""
+
+    def __init__(
+        self,
+        groups: dict[str, Probe],
+        calls: dict[str, list[Call]],
+        *,
+        samples: int | None,
+        deadline: float | None,
+        order: str,
+        rng: random.Random,
+        interval: float,
+        kill: Any,
+        on_breach: Callable[[str], object],
+    ) -> None:
+        self.groups = groups
+        self.calls = calls
+        self.samples = samples
+        self.deadline = deadline
+        self.order = order
+        self.rng = rng
+        self.interval = interval
+        self.kill = kill
+        self.on_breach = on_breach
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.taken = 0
+        self.reason = ""
+        self.crash: list[BaseException] = []
+
+    def run(self, concurrency: int) -> str:
+        """Run every round; the kill switch's reason, or ``""``."""
+        if concurrency == 1:
+            self._worker()
+        else:
+            threads = [
+                threading.Thread(target=self._worker, name=f"chaos-compare-{i}", daemon=True)
+                for i in range(concurrency)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if self.crash:
+            raise self.crash[0]
+        for group in self.calls.values():
+            group.sort(key=lambda c: c.t)
+        return self.reason
+
+    def _round(self) -> tuple[str, str] | None:
+        """The next round's order, or ``None`` when no round is left."""
+        with self.lock:
+            if self.stop.is_set():
+                return None
+            if self.samples is not None and self.taken >= self.samples:
+                return None
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                return None
+            self.taken += 1
+            if self.order == "random" and self.rng.random() < 0.5:
+                return "experiment", "control"
+            return "control", "experiment"
+
+    def _worker(self) -> None:
+        try:
+            while (pair := self._round()) is not None:
+                for group in pair:
+                    if self.stop.is_set() and self.reason and group == "experiment":
+                        return  # another thread tripped the kill switch: healed now
+                    call = self.groups[group]()
+                    breach = ""
+                    with self.lock:
+                        self.calls[group].append(call)
+                        if group == "experiment" and self.kill is not None and not self.reason:
+                            breach = self.kill.breach(self.calls["experiment"])
+                            if breach:
+                                self.reason = breach
+                                self.stop.set()
+                    if breach:
+                        self.on_breach(breach)  # heal first
+                        if pair[0] == "experiment":  # keep the round whole
+                            control = self.groups["control"]()
+                            with self.lock:
+                                self.calls["control"].append(control)
+                        return
+                if self.interval and self.stop.wait(self.interval):
+                    return
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.crash.append(exc)
+            self.stop.set()
 
 
 def _abort(

@@ -4,6 +4,7 @@ syntax, the interleaving, the standalone abort, and bad arguments."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 
@@ -322,3 +323,99 @@ def test_too_short_a_duration_is_an_error_not_a_pass() -> None:
             experiment=_Target("e", delay=0.03),
             duration=0.05,
         )
+
+
+class _Busy:
+    """A system that slows down with the number of calls in flight (a small pool)."""
+
+    def __init__(self, name: str, slots: int) -> None:
+        self.name, self.slots = name, threading.BoundedSemaphore(slots)
+        self.lock = threading.Lock()
+        self.in_flight = self.most = 0
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    def call(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            with self.slots:  # waits for a free slot, as a pool does
+                time.sleep(0.01)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_concurrent_rounds_load_both_groups_and_find_a_degradation_only_load_shows() -> None:
+    """A canary with a pool of 1 against a control with 8 is as fast one call at a time,
+    and significantly slower under eight rounds at once (its calls wait for the slot)."""
+    control, canary = _Busy("control", slots=8), _Busy("canary", slots=1)
+    alone = compare(
+        lambda s: s.call(),
+        control=control,
+        experiment=canary,
+        samples=20,
+        seed=1,
+        max_degradation={"p50": "+100%"},
+    )
+    assert alone.passed and control.most == canary.most == 1
+    with pytest.raises(ComparisonViolated, match=r"p50 .* budget \+100%"):
+        compare(
+            lambda s: s.call(),
+            control=control,
+            experiment=canary,
+            samples=48,
+            seed=1,
+            concurrency=8,
+            max_degradation={"p50": "+100%"},
+        )
+    assert control.most > 1 and canary.most > 1  # calls overlapped in both groups
+
+
+def test_concurrent_rounds_take_exactly_the_samples_in_a_seeded_order() -> None:
+    order: list[str] = []
+    comparison = compare(
+        _probe(order),
+        control=_Target("c"),
+        experiment=_Target("e"),
+        samples=30,
+        seed=2,
+        concurrency=3,
+    )
+    assert len(comparison.control) == len(comparison.experiment) == 30
+    assert sorted(order) == ["c"] * 30 + ["e"] * 30
+    assert [c.t for c in comparison.control] == sorted(c.t for c in comparison.control)
+
+
+def test_the_kill_switch_trips_once_under_concurrent_rounds() -> None:
+    timeline = Timeline()
+    experiment = _Target("e", delay=0.002)
+    faults: list[_FakeFault] = []
+
+    def inject() -> _FakeFault:
+        experiment.fail = True
+        faults.append(_FakeFault(experiment))
+        return faults[0]
+
+    with pytest.raises(ComparisonAborted, match="compare aborted by abort_when"):
+        compare(
+            _probe([]),
+            control=_Target("c", delay=0.002),
+            experiment=experiment,
+            samples=200,
+            seed=1,
+            inject=inject,
+            abort_when={"error_rate": 0.5, "window": 4},
+            concurrency=4,
+            timeline=timeline,
+        )
+    assert faults[0].healed_by == "guard"
+    assert len(timeline.of_kind("abort")) == 1  # one breach, one heal
+    assert experiment.calls < 20  # stopped early: far fewer than 200 rounds
+
+
+def test_concurrency_must_be_a_positive_count() -> None:
+    with pytest.raises(CheckError, match="concurrency=0 must be an integer >= 1"):
+        compare(_probe([]), control=_Target("c"), experiment=_Target("e"), samples=5, concurrency=0)
