@@ -20,6 +20,8 @@ SCRIPTS = [
     "bench_plugin.py",
     "bench_http.py",
     "bench_services.py",
+    "bench_resources.py",
+    "bench_compare.py",
 ]
 
 
