@@ -49,6 +49,7 @@ from pytest_chaos.proxy import EmbeddedServer
 from pytest_chaos.services import ChaosServices, ServiceSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_resources import cpu_pressure, pressure
 from bench_services import _available  # the providers this machine has
 
 ALPHA = 0.01
@@ -215,7 +216,7 @@ def main() -> None:
     rounds, repeat = (100, 2) if args.quick else (300, 5)
     os.environ.setdefault("PYTEST_CHAOS_REDIS_IMAGE", "pytest-chaos/redis:local")
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    load_before = os.getloadavg()
+    load_before, pressure_before = os.getloadavg(), cpu_pressure()
     began = time.perf_counter()
     services, cache = _redis(_available())
     server = EmbeddedServer()
@@ -254,11 +255,12 @@ def main() -> None:
         client.close()
         server.stop()
         services.close()
-    load_after = os.getloadavg()
+    load_after, pressure_after = os.getloadavg(), cpu_pressure()
     header = (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, load average {load_before[0]:.1f} before and "
-        f"{load_after[0]:.1f} after ({time.perf_counter() - began:.0f} s in all); "
+        f"{os.cpu_count()} cores; load average {load_before[0]:.1f} -> {load_after[0]:.1f}"
+        f"{pressure(pressure_before, pressure_after)} over the run "
+        f"({time.perf_counter() - began:.0f} s in all); "
         f"{cache.describe()}, GET through two embedded proxies"
     )
     print(header + "\n")

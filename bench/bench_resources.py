@@ -23,7 +23,10 @@ the experiment torn down.
   (the baseline's inject + heal), medians.
 
 A fault the machine cannot apply (no mount privilege, a provider without the feature)
-is printed as ``unavailable: <reason>`` (the fault's own message), not a crash.
+is printed with the fault's own message, not a crash: ``unavailable: <reason>`` when it
+skipped the test (``pytest_chaos.unavailable``: what this machine lacks), ``refused:
+<reason>`` when it is an error by design on this provider (e.g. ``memory_pressure`` on a
+container), ``error: <type>: <message>`` otherwise.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_chaos.client import ToxiproxyClient
-from pytest_chaos.errors import ChaosUnavailable
+from pytest_chaos.errors import ChaosUnavailable, ConfigurationError, InjectionError
 from pytest_chaos.experiment import BlastRadius, Chaos, ChaosSpec
 from pytest_chaos.proxy import EmbeddedServer
 from pytest_chaos.services import ChaosServices, Service, ServiceSettings
@@ -122,6 +125,11 @@ def _until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     return False
 
 
+def pressure(before: str, after: str) -> str:
+    """ ", CPU pressure (some, avg10) A -> B" for the header, or ""."""
+    return f", CPU pressure (some, avg10) {before} -> {after}" if before and after else ""
+
+
 def _observer(label: str, svc: Service) -> Callable[[], bool] | None:
     """A check that is true once the fault is seen in force (only where the call returns
     before it is), or None."""
@@ -152,7 +160,21 @@ def _redis_refuses(svc: Service) -> Callable[[], bool]:
 
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()).replace("|", "/")
-    return text if len(text) <= 160 else text[:157] + "..."
+    text = text if len(text) <= 180 else text[:177] + "..."
+    if isinstance(exc, ChaosUnavailable):
+        return f"unavailable: {text}"
+    if isinstance(exc, ConfigurationError | InjectionError):
+        return f"refused: {text}"
+    return f"error: {type(exc).__name__}: {text}"
+
+
+def cpu_pressure() -> str:
+    """The machine's CPU pressure ("some", avg10) in %, or "" where the kernel has none."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return ""
+    return line.split()[1].replace("avg10=", "") + " %"
 
 
 @dataclasses.dataclass
@@ -260,7 +282,7 @@ def main() -> None:
     for name, image in LOCAL_IMAGES.items():
         os.environ.setdefault(name, image)
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    load_before = os.getloadavg()
+    load_before, pressure_before = os.getloadavg(), cpu_pressure()
     began = time.perf_counter()
     bench = Bench(_available())
     cells: list[Cell] = []
@@ -275,19 +297,21 @@ def main() -> None:
                 bench.measure(cell, bench.services[(cell.provider, cell.service)])
     finally:
         bench.close()
-    load_after = os.getloadavg()
+    load_after, pressure_after = os.getloadavg(), cpu_pressure()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, load average {load_before[0]:.1f} before and "
-        f"{load_after[0]:.1f} after ({time.perf_counter() - began:.0f} s); {repeat} "
-        "inject + heal per cell, interleaved; medians. inject = the fault method's call; "
-        "observed = until the effect was seen, where the call returns first; baseline = "
-        "`down` on a proxy in front of the same service\n"
+        f"{os.cpu_count()} cores; load average {load_before[0]:.1f} -> {load_after[0]:.1f}"
+        f"{pressure(pressure_before, pressure_after)} over the run "
+        f"({time.perf_counter() - began:.0f} s); {repeat} inject + heal per cell, "
+        "interleaved; medians. *call*: the fault method's call until it returns; "
+        "*in force*: until the effect was seen (only where the call returns first, else "
+        "the call); *heal*: fault.heal(); last column: (in force + heal) / (the same for "
+        "`down` on a proxy in front of the same service, this run)\n"
     )
-    print("| provider | service | fault | inject | observed in force | heal | vs `down` |")
+    print("| provider | service | fault | call | in force | heal | vs `down` |")
     print("|---|---|---|---|---|---|---|")
     for (provider, kind), reason in bench.failed.items():
-        print(f"| {provider} | {kind} | (start) | unavailable: {reason} | | | |")
+        print(f"| {provider} | {kind} | (start) | {reason} | | | |")
     base: dict[tuple[str, str], float] = {}
     for cell in cells:
         if cell.fault == BASELINE and cell.inject and cell.heal:
@@ -298,20 +322,20 @@ def main() -> None:
         svc = bench.services[(cell.provider, cell.service)]
         name = f"{svc.name} (own process)" if cell.provider == "process" else cell.service
         if cell.unavailable and not cell.heal:
-            reason = f"unavailable: {cell.unavailable}"
-            print(f"| {cell.provider} | {name} | {cell.fault} | {reason} | | | |")
+            print(f"| {cell.provider} | {name} | {cell.fault} | {cell.unavailable} | | | |")
             continue
         ratio = "-"
         baseline = base.get((cell.provider, cell.service))
         if baseline and cell.inject and cell.heal and cell.fault != BASELINE:
-            total = statistics.median(cell.inject) + statistics.median(cell.heal)
+            total = statistics.median(cell.observed or cell.inject) + statistics.median(cell.heal)
             ratio = (
                 f"{total / baseline:.0f}x" if total >= 10 * baseline else f"{total / baseline:.1f}x"
             )
         note = f" (failed once: {cell.unavailable})" if cell.unavailable else ""
         print(
             f"| {cell.provider} | {name} | {cell.fault} | {_ms(cell.inject)} | "
-            f"{_ms(cell.observed)} | {_ms(cell.heal)}{note} | {ratio} |"
+            f"{_ms(cell.observed) if cell.observed else '= call'} | {_ms(cell.heal)}{note} | "
+            f"{ratio} |"
         )
 
 
