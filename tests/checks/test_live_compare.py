@@ -102,7 +102,9 @@ def test_a_slow_dependency_is_detected(chaos: Chaos, pair) -> None:
             max_degradation={"p50": "+20%", "p99": "+20%"},
         )
     measured = info.value.measured
-    assert set(measured["degraded"]) == {"p50", "p99"}
+    # p50 always; p99 of 15 calls is their maximum, which one stall of a loaded machine
+    # can set in the control group too (the bare CI leg saw it once)
+    assert "p50" in measured["degraded"] and set(measured["degraded"]) <= {"p50", "p99"}
     assert measured["latency_p_value"] < 1e-6 and measured["cliffs_delta"] > 0.9
     assert measured["experiment_p50"] >= 0.025 > measured["control_p50"]
     assert "compare violated" in str(info.value) and "p50 " in str(info.value)
