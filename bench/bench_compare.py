@@ -14,7 +14,8 @@ so the experiment's faults go through ``Chaos.inject`` as in a test.
     ``ComparisonViolated``, how many had a latency p-value under 0.01 and 0.05, and the
     p-values' percentiles: for independent samples of one distribution the p-values are
     uniform (the 5th percentile near 0.05), so about alpha would fail (or less: a
-    violation also needs the p50 beyond).
+    violation also needs the p50 beyond). A row beside it runs the same test on
+    simulated independent samples (no machine), to tell the statistic from the setup.
 (b) Power: a latency toxic of 1, 2 and 5 ms (whole milliseconds, the toxic's unit) on
     the experiment's proxy (injected by ``inject=``, healed by compare), ``samples`` 10,
     20 and 40, R comparisons each: the fraction detected (Mann-Whitney p < alpha). Also
@@ -31,6 +32,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import random
 import statistics
 import sys
 import threading
@@ -45,6 +47,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pytest_chaos.checks import ComparisonViolated, compare
+from pytest_chaos.checks._statistics import mann_whitney_u
 from pytest_chaos.client import ToxiproxyClient
 from pytest_chaos.experiment import BlastRadius, Chaos, ChaosSpec
 from pytest_chaos.proxy import EmbeddedServer
@@ -114,6 +117,18 @@ def false_alarms(pair: Pair, k: int) -> dict[str, Any]:
         violated += bad
         p_values.append(p)
     return {"k": k, "violated": violated, "p": sorted(p_values)}
+
+
+def simulated(k: int) -> dict[str, Any]:
+    """(a)'s control row: the same test on K pairs of independent samples of one
+    distribution (lognormal, 20 each), no machine involved: how calibrated it is."""
+    rng = random.Random(16)
+    p_values = []
+    for _ in range(k):
+        control = [rng.lognormvariate(0, 0.3) for _ in range(20)]
+        experiment = [rng.lognormvariate(0, 0.3) for _ in range(20)]
+        p_values.append(mann_whitney_u(experiment, control).p_value)
+    return {"k": k, "violated": None, "p": sorted(p_values)}
 
 
 def power(pair: Pair, reps: int) -> dict[tuple[int, float, int], int]:
@@ -271,19 +286,25 @@ def main() -> None:
         f"(a) false alarms: {k} seeded comparisons of identical groups, samples=20, "
         f"alpha={ALPHA}, budget {ZERO_BUDGET} ({timings['a']:.0f} s)\n"
     )
-    ps = alarms["p"]
-    below = {cut: sum(1 for p in ps if p < cut) for cut in (0.01, 0.05)}
-    quantiles = " / ".join(f"{ps[min(len(ps) - 1, int(q * len(ps)))]:.3f}" for q in QUANTILES)
     print(
-        "| comparisons | ComparisonViolated | latency p < 0.01 | latency p < 0.05 | "
-        "p-value at 1% / 5% / 10% / 50% (i.i.d. groups: 0.01 / 0.05 / 0.10 / 0.50) |"
+        "| groups | comparisons | ComparisonViolated | latency p < 0.01 | latency p < 0.05 | "
+        "p-value at 1% / 5% / 10% / 50% (uniform: 0.01 / 0.05 / 0.10 / 0.50) |"
     )
-    print("|---|---|---|---|---|")
-    print(
-        f"| {k} | {alarms['violated']} ({alarms['violated'] / k:.1%}) | "
-        f"{below[0.01]} ({below[0.01] / k:.1%}) | {below[0.05]} ({below[0.05] / k:.1%}) | "
-        f"{quantiles} |"
-    )
+    print("|---|---|---|---|---|---|")
+    for what, row in (
+        ("identical pair (two proxies of one Redis)", alarms),
+        ("simulated: independent lognormal samples, no machine", simulated(max(k, 4000))),
+    ):
+        ps, n = row["p"], row["k"]
+        below = {cut: sum(1 for p in ps if p < cut) for cut in (0.01, 0.05)}
+        quantiles = " / ".join(f"{ps[min(n - 1, int(q * n))]:.3f}" for q in QUANTILES)
+        violated = (
+            "-" if row["violated"] is None else f"{row['violated']} ({row['violated'] / n:.1%})"
+        )
+        print(
+            f"| {what} | {n} | {violated} | {below[0.01]} ({below[0.01] / n:.1%}) | "
+            f"{below[0.05]} ({below[0.05] / n:.1%}) | {quantiles} |"
+        )
     print(
         f"\n(b) power: fraction of {reps} comparisons per cell with Mann-Whitney p < {ALPHA}, "
         f"latency toxic on the experiment's proxy, cells interleaved ({timings['b']:.0f} s)\n"
@@ -293,13 +314,13 @@ def main() -> None:
     for ms, fraction, n in detected:
         if n != SAMPLES[0]:
             continue
-        row = [f"{detected[(ms, fraction, m)] / reps:.0%}" for m in SAMPLES]
+        cells = [f"{detected[(ms, fraction, m)] / reps:.0%}" for m in SAMPLES]
         what = (
             f"{ms:g} ms on every call"
             if fraction == 1
             else (f"{ms:g} ms on {fraction:.0%} of calls (a new connection per call)")
         )
-        print(f"| {what} | " + " | ".join(row) + " |")
+        print(f"| {what} | " + " | ".join(cells) + " |")
     print(
         f"\n(c) cost per round (one control and one experiment call), medians of {repeat} "
         f"interleaved runs of {rounds} rounds ({timings['c']:.0f} s)\n"
