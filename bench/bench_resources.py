@@ -212,6 +212,8 @@ class Bench:
                     self.services[(provider, kind)] = getattr(manager, kind)()
                 except (Exception, ChaosUnavailable) as exc:
                     self.failed[(provider, kind)] = _short(exc)
+        if not self.managers:  # no server provider: process services still run
+            self.managers["process"] = ChaosServices(ServiceSettings.from_environment())
         manager = self.managers.get("local") or next(iter(self.managers.values()))
         self.services[("process", "process")] = manager.process(
             WEB, ready=r"port (\d+)", name="web"
