@@ -24,7 +24,8 @@ def _browse_and_buy(shop: Shop) -> None:
 def test_hanging_payment_provider_does_not_take_the_shop_down(chaos: Chaos, shop: Shop) -> None:
     """Hypothesis: while the payment provider accepts connections and never answers,
     and customers keep pressing "pay", browsing and ordering (which need only the
-    database and the cache) still work: under 2% errors, p99 under 1.5 s."""
+    database and the cache) still work: under 2% errors, p99 under 1 s (about 0.02 s
+    in our runs; a worker thread held by a stuck payment makes a page wait 1.5 s)."""
     chaos.steady_state(lambda: _browse_and_buy(shop), calls=10, p99=1.0)
     payer = ShopClient(shop.app.base_url, timeout=1.5)
     pending = itertools.cycle([shop.place_order()["id"] for _ in range(40)])
@@ -36,7 +37,7 @@ def test_hanging_payment_provider_does_not_take_the_shop_down(chaos: Chaos, shop
         with shop.pay.timeout(), Load(pay_something, workers=4, pause=0.05):
             time.sleep(2.5)  # let stuck payments pile up (or the breaker open) first
             chaos.steady_state(
-                lambda: _browse_and_buy(shop), duration=4.0, p99=1.5, max_error_rate=0.02
+                lambda: _browse_and_buy(shop), duration=4.0, p99=1.0, max_error_rate=0.02
             )
     finally:
         payer.close()
