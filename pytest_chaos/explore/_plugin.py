@@ -233,11 +233,15 @@ class _CellRun:
         except ConfigurationError as exc:
             if not spec.service:
                 raise
-            # ChaosProxy.crash says why (an address-only proxy); add the cell and the
-            # exploration's own way out
+            # The proxy's method says why (an address-only proxy, a bad argument); add
+            # the cell, and for a proxy with no server the exploration's own way out
+            way_out = (
+                f" Or declare the target {proxy.name!r}: 'tcp' (its catalogue acts on no server)."
+                if proxy.service is None
+                else ""
+            )
             raise ConfigurationError(
-                f"chaos_explore cell {self.explored.id!r}: {exc} Or declare the target "
-                f"{proxy.name!r}: 'tcp' (its catalogue has no crash)."
+                f"chaos_explore cell {self.explored.id!r}: {exc}{way_out}"
             ) from exc
 
     def start(self) -> None:

@@ -13,7 +13,7 @@ from pytest_chaos import ChaosProxy
 from pytest_chaos.errors import ConfigurationError
 from pytest_chaos.experiments import FaultSpec, UnitError, parse_fault
 from pytest_chaos.experiments._units import parse_mib
-from pytest_chaos.explore import DEFAULT_FAULTS, cell_id, parse_explore
+from pytest_chaos.explore import DEFAULT_FAULTS, Explored, cell_id, parse_explore
 
 
 @pytest.mark.parametrize(
@@ -217,3 +217,28 @@ def test_a_resource_fault_in_a_list_goes_to_service_targets_only() -> None:
     assert plan.faults == {"cache": ["down", "cpu_stress"], "db": ["down"]}
     with pytest.raises(ConfigurationError, match="act on the server behind a proxy"):
         parse_explore([], {"targets": ["db"], "faults": ["cpu_stress"]}, where="t", seed=1)
+
+
+def test_a_cell_whose_fault_is_refused_names_the_cell_and_only_the_way_out_that_helps() -> None:
+    from pytest_chaos.explore._plugin import _CellRun
+
+    class Proxy:
+        name = "cache"
+
+        def __init__(self, service: object) -> None:
+            self.service = service
+
+        def cpu_throttle(self, **kwargs: Any) -> Any:
+            if self.service is None:
+                raise ConfigurationError("cpu_throttle on proxy 'cache': ... an address")
+            raise ConfigurationError("cpus must be under 1 (e.g. 0.2)")
+
+    cell = Explored((("cache", "cpu_throttle:1.5"),))
+    with pytest.raises(ConfigurationError) as bad_value:
+        _CellRun(None, cell).inject(Proxy(service=object()))
+    message = str(bad_value.value)
+    assert "cell 'cache-cpu_throttle-1.5'" in message and "must be under 1" in message
+    assert "'tcp'" not in message  # declaring the target tcp would not mend a bad value
+    with pytest.raises(ConfigurationError) as no_server:
+        _CellRun(None, cell).inject(Proxy(service=None))
+    assert "Or declare the target 'cache': 'tcp'" in str(no_server.value)
