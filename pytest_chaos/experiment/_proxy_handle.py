@@ -409,12 +409,12 @@ class ChaosProxy:
         server = self._server("memory_pressure")
         return memory_pressure(self._for_me(), server, mib=mib)
 
-    def fill_disk(self, mib: int = 16) -> Fault:
+    def fill_disk(self, mib: int = 16, lock_timeout: float = 5.0) -> Fault:
         """``chaos.fill_disk`` under the server behind this proxy."""
         from pytest_chaos.experiment._resource_faults import fill_disk
 
         server = self._server("fill_disk")
-        return fill_disk(self._for_me(), server, mib=mib)
+        return fill_disk(self._for_me(), server, mib=mib, lock_timeout=lock_timeout)
 
     def exhaust_connections(
         self, n: int | None = None, *, server: Any = None, max_clients: int | None = None
